@@ -1,0 +1,1 @@
+"""The edge: per-project ports from a registry, the streaming forwarder, wrapping a command."""

@@ -1,0 +1,1 @@
+"""The `memproxy` command line: thin Typer commands over the daemon and interceptor libraries."""
