@@ -1,0 +1,23 @@
+"""The `memproxy` Typer app. Commands are thin and import heavy libraries lazily.
+
+`memproxy --help`, `status`, `ports`, `logs`, `stats` and `config *` must not import LiteLLM,
+FastAPI or uvicorn: each command module keeps those imports inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from memproxy_cli.config_cmd import config_app
+from memproxy_cli.logs_cmd import logs
+
+app = typer.Typer(
+    name="memproxy",
+    help="A local LLM gateway: every AI tool, every project, one port each, every request costed.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+app.add_typer(config_app, name="config")
+app.command(help="Recent requests from the usage databank, newest last.")(logs)
