@@ -1,0 +1,91 @@
+"""The app factory: `create_app(settings)` builds the gateway; nothing happens at import time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI, Request
+from starlette.responses import Response
+
+from daemon import __version__
+from daemon.dialects import dialect_for_path, error_json
+from daemon.errors import GatewayError
+from daemon.guard import GuardMiddleware
+
+if TYPE_CHECKING:
+    from daemon.gateway import Gateway
+    from daemon.settings import Settings
+
+log = logging.getLogger("memproxy.gateway")
+
+
+def start_gateway(settings: Settings) -> Gateway:
+    """Build the long-lived parts once: LiteLLM setup, the Router, the databank writer."""
+    from daemon.gateway import Gateway
+    from daemon.llm import build_router, configure_litellm, import_litellm
+    from daemon.usage_store import mark_interrupted, open_db
+    from daemon.usage_writer import UsageWriter
+
+    for warning in configure_litellm(settings):
+        log.warning(warning)
+    conn = open_db(settings.paths.db_file)
+    try:
+        interrupted = mark_interrupted(conn)
+    finally:
+        conn.close()
+    if interrupted:
+        log.warning("marked %d request(s) left by a previous daemon as interrupted", interrupted)
+    writer = UsageWriter(settings.paths.db_file)
+    writer.start()
+    return Gateway(
+        settings=settings,
+        router=build_router(settings),
+        writer=writer,
+        model_cost=import_litellm().model_cost,
+    )
+
+
+def create_app(settings: Settings, gateway: Gateway | None = None) -> FastAPI:
+    """The gateway ASGI app. Pass `gateway` to share already-built state (tests, the daemon)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = gateway is None
+        app.state.gateway = gateway or start_gateway(settings)
+        try:
+            yield
+        finally:
+            if owned:
+                app.state.gateway.writer.close()
+
+    app = FastAPI(title="memproxy", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
+    if gateway is not None:
+        app.state.gateway = gateway
+
+    from daemon import routes_anthropic, routes_info, routes_openai
+
+    app.include_router(routes_openai.router)
+    app.include_router(routes_anthropic.router)
+    app.include_router(routes_info.router)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error on %s", request.url.path, exc_info=exc)
+        err = GatewayError(500, "internal", f"memproxy failed unexpectedly: {type(exc).__name__}")
+        return Response(
+            error_json(dialect_for_path(request.url.path), err),
+            status_code=500,
+            media_type="application/json",
+        )
+
+    general = settings.general_settings
+    app.add_middleware(
+        GuardMiddleware,
+        master_key=general.master_key,
+        allowed_origins=general.allowed_origins,
+        extra_hosts=() if general.host in ("127.0.0.1", "::1", "localhost") else (general.host,),
+    )
+    return app

@@ -1,0 +1,58 @@
+"""The two HTTP dialects the gateway speaks, and how each one writes an error.
+
+OpenAI routes answer `{"error": {"message", "type", "code"}}`; Anthropic routes answer
+`{"type": "error", "error": {"type", "message"}}`. A dialect-neutral `GatewayError.kind`
+maps to each dialect's own vocabulary here, in one table.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+
+from daemon.errors import GatewayError
+
+
+class Dialect(StrEnum):
+    OPENAI = "openai"
+    ANTHROPIC = "anthropic"
+
+
+# kind -> (OpenAI error type, OpenAI error code, Anthropic error type)
+_KINDS: dict[str, tuple[str, str | None, str]] = {
+    "invalid_request": ("invalid_request_error", None, "invalid_request_error"),
+    "authentication": ("authentication_error", "invalid_api_key", "authentication_error"),
+    "permission": ("permission_error", None, "permission_error"),
+    "not_found": ("invalid_request_error", "model_not_found", "not_found_error"),
+    "payload_too_large": ("invalid_request_error", "request_too_large", "request_too_large"),
+    "rate_limit": ("rate_limit_error", "rate_limit_exceeded", "rate_limit_error"),
+    "upstream": ("api_error", "upstream_error", "api_error"),
+    "unavailable": ("api_error", "service_unavailable", "overloaded_error"),
+    "timeout": ("timeout_error", "timeout", "timeout_error"),
+    "internal": ("api_error", None, "api_error"),
+}
+
+
+def dialect_for_path(path: str) -> Dialect:
+    """Anthropic for `/v1/messages...`, OpenAI for everything else."""
+    return Dialect.ANTHROPIC if path.startswith(("/v1/messages", "/messages")) else Dialect.OPENAI
+
+
+def error_body(dialect: Dialect, err: GatewayError) -> dict[str, object]:
+    """The JSON error object `err` becomes in `dialect`."""
+    openai_type, code, anthropic_type = _KINDS.get(err.kind, _KINDS["internal"])
+    if dialect is Dialect.ANTHROPIC:
+        return {"type": "error", "error": {"type": anthropic_type, "message": err.message}}
+    return {"error": {"message": err.message, "type": openai_type, "code": code}}
+
+
+def error_json(dialect: Dialect, err: GatewayError) -> bytes:
+    return json.dumps(error_body(dialect, err)).encode()
+
+
+def stream_error_event(dialect: Dialect, err: GatewayError) -> bytes:
+    """An SSE event that tells a streaming client the stream failed (never a silent partial success)."""
+    payload = json.dumps(error_body(dialect, err))
+    if dialect is Dialect.ANTHROPIC:
+        return b"event: error\ndata: " + payload.encode() + b"\n\n"
+    return b"data: " + payload.encode() + b"\n\n"

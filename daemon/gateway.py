@@ -1,0 +1,108 @@
+"""The gateway's long-lived state (built once at start) and the per-request steps every route shares."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+
+from daemon.cost import Usage, cost_usd, find_prices
+from daemon.errors import GatewayError, InvalidProjectName
+from daemon.exchange import Exchange
+from daemon.identity import Identity, resolve_identity
+from daemon.llm import deployment_has_key, deployment_provider, find_deployment
+from daemon.usage_record import UsageRecord
+
+if TYPE_CHECKING:
+    from litellm import Router
+
+    from daemon.settings import Settings
+    from daemon.usage_writer import UsageWriter
+
+# Keys a wrapped tool gets so its SDK starts; never forwarded upstream as if they were real.
+PLACEHOLDER_KEYS = frozenset({"memproxy", "sk-memproxy", "memproxy-placeholder"})
+
+
+@dataclass
+class Gateway:
+    """Everything a request needs that outlives it; lives on `app.state.gateway`."""
+
+    settings: Settings
+    router: Router
+    writer: UsageWriter
+    model_cost: dict[str, Any]
+    started_at: float = field(default_factory=time.time)
+    # keys clients brought, so they can be redacted by value like configured ones
+    seen_keys: set[str] = field(default_factory=set)
+
+    @property
+    def secrets(self) -> frozenset[str]:
+        return self.settings.secrets | frozenset(self.seen_keys)
+
+    def identity(self, request: Request) -> Identity:
+        cr = self.settings.context_retrieval
+        try:
+            return resolve_identity(request.headers, self.settings.user_id_mappings, cr.scope)
+        except InvalidProjectName as exc:
+            raise GatewayError(400, "invalid_request", str(exc)) from None
+
+    def begin(self, request: Request, endpoint: str, ident: Identity | None = None) -> Exchange:
+        """Start tracking a request (identity already checked by the caller when given)."""
+        ident = ident or self.identity(request)
+        record = UsageRecord(
+            project=ident.project,
+            user_id=ident.user_id,
+            client=request.headers.get("user-agent"),
+            endpoint=endpoint,
+        )
+        return Exchange(record, self.writer, self.secrets)
+
+    def price(self, usage: Usage, model: str | None, provider: str | None) -> float | None:
+        return cost_usd(usage, find_prices(self.model_cost, model, provider))
+
+    def upstream_kwargs(self, request: Request, ex: Exchange, model: str) -> dict[str, Any]:
+        """Credentials for this call: the deployment's key, else the client's own key passed on."""
+        entry = find_deployment(self.settings.model_list, model)
+        if entry is None:
+            names = ", ".join(e.model_name for e in self.settings.model_list) or "none configured"
+            raise GatewayError(404, "not_found", f"model '{model}' is not configured (models: {names})")
+        ex.record.provider = deployment_provider(entry)
+        target = str(entry.litellm_params.get("model", ""))
+        ex.record.resolved_model = target.split("/", 1)[1] if "/" in target and "*" not in target else None
+        kwargs: dict[str, Any] = {}
+        if not deployment_has_key(entry):
+            key = client_key(request, self.settings.general_settings.master_key)
+            if key is None:
+                raise GatewayError(
+                    401,
+                    "authentication",
+                    f"no API key for model '{model}': set one for it in config.yaml (or the provider's key "
+                    "variable before `memproxy up`), or send your own key",
+                )
+            self.seen_keys.add(key)
+            kwargs["api_key"] = key
+        return kwargs
+
+
+def client_key(request: Request, master_key: str | None) -> str | None:
+    """The provider key the client sent, if any (never the gateway's own master key or a placeholder)."""
+    headers = request.headers
+    candidates = [headers.get("x-api-key")]
+    auth = headers.get("authorization")
+    if auth and auth[:7].lower() == "bearer ":
+        candidates.append(auth[7:].strip())
+    for key in candidates:
+        if key and key != master_key and key not in PLACEHOLDER_KEYS:
+            return key
+    return None
+
+
+def presented_keys(request: Request) -> list[str]:
+    headers = request.headers
+    keys = [headers.get("x-api-key"), headers.get("x-memproxy-key")]
+    auth = headers.get("authorization")
+    if auth and auth[:7].lower() == "bearer ":
+        keys.append(auth[7:].strip())
+    return [k for k in keys if k]

@@ -1,0 +1,198 @@
+"""Starting, finding and stopping the background daemon: a pid file plus a health probe.
+
+"Running" means the pid in the pid file is alive *and* `/health` answers (uvicorn's "alive and
+answering"). A pid file whose process is gone is stale and is removed by whoever finds it.
+`up` holds a lock file while it checks and spawns, so ten concurrent `up`s start one daemon.
+Light imports only: `memproxy status` must stay fast.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from daemon.errors import DaemonStartError
+from daemon.paths import Paths
+
+
+@dataclass(frozen=True)
+class DaemonInfo:
+    """What the running daemon wrote about itself at start."""
+
+    pid: int
+    host: str
+    port: int
+    started_at: float
+    config_path: str | None
+    version: str
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+
+def write_daemon_info(paths: Paths, info: DaemonInfo) -> None:
+    """Called by the daemon once its sockets are bound: pid file and state file, each written atomically."""
+    paths.ensure()
+    _atomic_write(paths.state_file, json.dumps(info.__dict__))
+    _atomic_write(paths.pid_file, f"{info.pid}\n")
+
+
+def clear_daemon_info(paths: Paths, pid: int | None = None) -> None:
+    """Remove the pid and state files (only if they still name `pid`, when given)."""
+    if pid is not None and read_pid(paths) not in (pid, None):
+        return
+    for path in (paths.pid_file, paths.state_file):
+        path.unlink(missing_ok=True)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def read_pid(paths: Paths) -> int | None:
+    try:
+        return int(paths.pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child (our own just-died spawn) still answers kill(0)
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][:1] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def read_daemon_info(paths: Paths) -> DaemonInfo | None:
+    """The running daemon's info, or None (cleaning a stale pid file on the way)."""
+    pid = read_pid(paths)
+    if pid is None:
+        return None
+    if not pid_alive(pid):
+        clear_daemon_info(paths, pid)
+        return None
+    try:
+        data = json.loads(paths.state_file.read_text())
+        return DaemonInfo(**data)
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def probe_health(url: str, timeout: float = 1.0) -> dict[str, Any] | None:
+    """GET /health; the JSON body if the gateway answers healthy, else None."""
+    host_port = url.split("://", 1)[-1]
+    host, _, port = host_port.rpartition(":")
+    conn = http.client.HTTPConnection(host.strip("[]"), int(port), timeout=timeout)
+    try:
+        conn.request("GET", "/health", headers={"Host": "127.0.0.1"})
+        response = conn.getresponse()
+        if response.status != 200:
+            return None
+        data: dict[str, Any] = json.loads(response.read())
+        return data if data.get("status") == "healthy" else None
+    except (OSError, ValueError, http.client.HTTPException):
+        return None
+    finally:
+        conn.close()
+
+
+def running_daemon(paths: Paths) -> tuple[DaemonInfo, dict[str, Any]] | None:
+    info = read_daemon_info(paths)
+    if info is None:
+        return None
+    health = probe_health(info.url)
+    return (info, health) if health is not None else None
+
+
+def spawn_daemon(paths: Paths, args: list[str]) -> subprocess.Popen[bytes]:
+    """Start `python -m daemon.server ARGS` detached, its output appended to the daemon log."""
+    paths.ensure()
+    log = open(paths.log_file, "ab")  # noqa: SIM115 - handed to the child, closed right after
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "daemon.server", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
+    finally:
+        log.close()
+
+
+def wait_until_healthy(
+    paths: Paths, proc: subprocess.Popen[bytes], timeout: float, tick: Callable[[], None] | None = None
+) -> tuple[DaemonInfo, dict[str, Any]]:
+    """Wait for the spawned daemon to answer /health; DaemonStartError with the log's tail if it dies or stalls."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise DaemonStartError(f"the daemon exited during start (code {proc.returncode}):\n{log_tail(paths)}")
+        info = read_daemon_info(paths)
+        if info is not None and info.pid == proc.pid:
+            health = probe_health(info.url, timeout=0.5)
+            if health is not None:
+                return info, health
+        if tick is not None:
+            tick()
+        time.sleep(0.05)
+    proc.terminate()
+    raise DaemonStartError(f"the daemon did not become healthy within {timeout:.0f} s:\n{log_tail(paths)}")
+
+
+def log_tail(paths: Paths, lines: int = 15) -> str:
+    try:
+        text = paths.log_file.read_text(errors="replace")
+    except OSError:
+        return "(no daemon log)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def stop_daemon(paths: Paths, timeout: float = 10.0) -> int | None:
+    """SIGTERM (graceful drain), then SIGINT to cut remaining streams, then SIGKILL. The stopped pid, or None."""
+    pid = read_pid(paths)
+    if pid is None:
+        return None
+    if not pid_alive(pid):
+        clear_daemon_info(paths, pid)
+        return None
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGINT, 5.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            break
+        if _wait_exit(pid, wait):
+            break
+    clear_daemon_info(paths, pid)
+    return pid
+
+
+def _wait_exit(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            return True
+        time.sleep(0.05)
+    return not pid_alive(pid)

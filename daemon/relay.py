@@ -1,0 +1,160 @@
+"""Relaying upstream streams to the client chunk by chunk while watching them for the databank.
+
+Each relay is an async generator of SSE bytes. It records time to first token, folds the usage
+the stream reports, keeps the answer text when prompts are stored, and ends the exchange exactly
+once: ok when the stream finished properly, error (with an error event in the client's dialect)
+when it broke, client_disconnected when the client hung up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from daemon.cost import Usage, merge_anthropic_stream_usage, usage_from_openai
+from daemon.dialects import Dialect, stream_error_event
+from daemon.errors import GatewayError
+from daemon.exchange import Exchange
+from daemon.llm import map_exception
+
+Pricer = Callable[[Usage, str | None], float | None]
+
+
+async def relay_openai(
+    stream: Any, ex: Exchange, price: Pricer, client_wants_usage: bool, keep_text: bool
+) -> AsyncIterator[bytes]:
+    """LiteLLM's chat stream as OpenAI SSE (`data: {...}` ... `data: [DONE]`)."""
+    usage = Usage()
+    text: list[str] = []
+    resolved: str | None = None
+    finished = False
+    try:
+        async for chunk in stream:
+            choices = chunk.choices
+            if choices:
+                choice = choices[0]
+                delta = choice.delta
+                content = getattr(delta, "content", None)
+                if content or getattr(delta, "tool_calls", None) or getattr(delta, "reasoning_content", None):
+                    ex.first_token()
+                if content and keep_text:
+                    text.append(content)
+                if choice.finish_reason:
+                    finished = True
+            chunk_usage = getattr(chunk, "usage", None)
+            if chunk_usage:
+                usage = usage_from_openai(chunk_usage)
+                resolved = resolved or getattr(chunk, "model", None)
+                if not client_wants_usage:
+                    if not choices:
+                        continue
+                    del chunk.usage
+            resolved = resolved or getattr(chunk, "model", None)
+            yield b"data: " + chunk.model_dump_json(exclude_none=True).encode() + b"\n\n"
+        if not finished:
+            raise GatewayError(502, "upstream", "the upstream stream ended before the answer was complete")
+        yield b"data: [DONE]\n\n"
+        ex.record.resolved_model = ex.record.resolved_model or resolved
+        ex.succeed(usage, price(usage, resolved), "".join(text) if keep_text else None)
+    except (asyncio.CancelledError, GeneratorExit):
+        ex.disconnected(usage, price(usage, resolved))
+        raise
+    except Exception as exc:
+        err = map_exception(exc)
+        ex.fail(err, usage, price(usage, resolved))
+        yield stream_error_event(Dialect.OPENAI, err)
+
+
+class AnthropicStreamWatcher:
+    """Reads Anthropic SSE bytes as they pass, without changing them: usage, text, first token, end."""
+
+    __slots__ = ("_buffer", "error", "ex", "keep_text", "model", "stopped", "text", "usage")
+
+    def __init__(self, ex: Exchange, keep_text: bool) -> None:
+        self.ex = ex
+        self.keep_text = keep_text
+        self._buffer = b""
+        self.usage = Usage()
+        self.text: list[str] = []
+        self.model: str | None = None
+        self.stopped = False
+        self.error: str | None = None
+
+    def feed(self, chunk: bytes) -> None:
+        self._buffer += chunk
+        while True:
+            end = self._buffer.find(b"\n\n")
+            if end < 0:
+                return
+            event, self._buffer = self._buffer[:end], self._buffer[end + 2 :]
+            self._event(event)
+
+    def _event(self, raw: bytes) -> None:
+        name = b""
+        data = b""
+        for line in raw.split(b"\n"):
+            if line.startswith(b"event:"):
+                name = line[6:].strip()
+            elif line.startswith(b"data:"):
+                data = line[5:].strip()
+        if name == b"content_block_delta":
+            self.ex.first_token()
+            if not self.keep_text:
+                return
+        elif name not in (b"message_start", b"message_delta", b"message_stop", b"error"):
+            return
+        if name == b"message_stop":
+            self.stopped = True
+            return
+        try:
+            payload = json.loads(data)
+        except ValueError:
+            self.error = "the upstream sent a malformed stream event"
+            return
+        if name == b"content_block_delta":
+            delta = payload.get("delta") or {}
+            if delta.get("type") == "text_delta":
+                self.text.append(delta.get("text", ""))
+        elif name == b"message_start":
+            message = payload.get("message") or {}
+            self.model = message.get("model")
+            merge_anthropic_stream_usage(self.usage, message.get("usage") or {})
+        elif name == b"message_delta":
+            merge_anthropic_stream_usage(self.usage, payload.get("usage") or {})
+        elif name == b"error":
+            self.error = str((payload.get("error") or {}).get("message") or "the upstream stream failed")
+
+
+def _as_bytes(item: Any) -> bytes:
+    if isinstance(item, bytes):
+        return item
+    if isinstance(item, str):
+        return item.encode()
+    # Some LiteLLM paths yield event dicts instead of encoded SSE
+    kind = item.get("type", "message") if isinstance(item, dict) else "message"
+    return f"event: {kind}\ndata: {json.dumps(item)}\n\n".encode()
+
+
+async def relay_anthropic(stream: Any, ex: Exchange, price: Pricer, keep_text: bool) -> AsyncIterator[bytes]:
+    """An Anthropic Messages stream (typed SSE events), passed on byte for byte."""
+    watch = AnthropicStreamWatcher(ex, keep_text)
+    try:
+        async for item in stream:
+            chunk = _as_bytes(item)
+            watch.feed(chunk)
+            yield chunk
+        if watch.error:
+            raise GatewayError(502, "upstream", watch.error)
+        if not watch.stopped:
+            raise GatewayError(502, "upstream", "the upstream stream ended before message_stop")
+        ex.record.resolved_model = ex.record.resolved_model or watch.model
+        ex.succeed(watch.usage, price(watch.usage, watch.model), "".join(watch.text) if keep_text else None)
+    except (asyncio.CancelledError, GeneratorExit):
+        ex.disconnected(watch.usage, price(watch.usage, watch.model))
+        raise
+    except Exception as exc:
+        err = map_exception(exc)
+        ex.fail(err, watch.usage, price(watch.usage, watch.model))
+        yield stream_error_event(Dialect.ANTHROPIC, err)

@@ -1,0 +1,29 @@
+"""Routes about the gateway itself: `/health` (open, for the lifecycle probe)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from fastapi import APIRouter, Request
+from starlette.responses import JSONResponse
+
+from daemon import __version__
+from daemon.gateway import Gateway
+
+router = APIRouter()
+
+
+@router.get("/health")
+async def health(request: Request) -> JSONResponse:
+    gw: Gateway = request.app.state.gateway
+    return JSONResponse(
+        {
+            "status": "healthy",
+            "version": __version__,
+            "uptime_s": round(time.time() - gw.started_at, 3),
+            "pid": os.getpid(),
+            "sessions": {},
+            "rows_written": gw.writer.written,
+        }
+    )
