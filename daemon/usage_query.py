@@ -112,3 +112,23 @@ def recent(db_path: str | Path, limit: int | None = 20, row_filter: RowFilter | 
         del data["_rowid"]
         result.append(data)
     return result
+
+
+def totals_by_project(db_path: str | Path, since: str) -> list[dict[str, Any]]:
+    """Requests and cost per project since the ISO timestamp `since` (for `status` and `ports`)."""
+    conn = connect_readonly(db_path)
+    if conn is None:
+        return []
+    try:
+        if not _has_requests_table(conn):
+            return []
+        rows = conn.execute(
+            "SELECT project, COUNT(*) AS requests, COALESCE(SUM(cost_usd), 0.0) AS cost_usd"
+            " FROM requests WHERE started_at >= ? AND status != 'in_flight' GROUP BY project ORDER BY project",
+            (since,),
+        ).fetchall()
+        return [dict(row) for row in rows]
+    except sqlite3.Error as exc:
+        raise DatabankError(f"cannot read the usage databank {db_path}: {exc}") from exc
+    finally:
+        conn.close()

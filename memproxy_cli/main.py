@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import typer
 
+from memproxy_cli import daemon_cmd
 from memproxy_cli.config_cmd import config_app
 from memproxy_cli.logs_cmd import logs
 
@@ -19,5 +20,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+app.command()(daemon_cmd.up)
+app.command()(daemon_cmd.down)
+app.command()(daemon_cmd.restart)
+app.command()(daemon_cmd.status)
 app.add_typer(config_app, name="config")
 app.command(help="Recent requests from the usage databank, newest last.")(logs)

@@ -224,9 +224,9 @@ def _pieces(content: str, chunks: int | None) -> tuple[str, list[str]]:
     With a fixed chunk count the words are repeated or grouped so the stream has exactly that many
     chunks; the non-stream answer uses the same text so both shapes agree.
     """
-    if not content:
-        return content, []
-    words = re.findall(r"\s*\S+\s*$|\s*\S+", content) or [content]
+    if not content.strip():
+        return content, [content] if content else []
+    words = re.findall(r"\s*\S+\s*$|\s*\S+", content)
     if chunks is None or chunks < 1 or len(words) == chunks:
         return content, words
     if len(words) < chunks:
@@ -594,7 +594,13 @@ _GENERATING = frozenset({"/chat/completions", "/messages", "/responses"})
 
 
 class FakeUpstream:
-    """An OpenAI + Anthropic impersonator on 127.0.0.1, run by uvicorn in a daemon thread."""
+    """An OpenAI + Anthropic impersonator on 127.0.0.1, run by uvicorn in a daemon thread.
+
+    ``latency_ms`` delays every generation and embedding; ``chunks`` fixes the number of content
+    chunks in a stream (default: one a word); ``chunk_interval_ms`` spaces them; ``require_key``
+    turns on a 401 for any other key; ``default`` answers when nothing is scripted; ``record=False``
+    keeps long benchmark runs from growing ``requests``.
+    """
 
     def __init__(
         self,
@@ -794,7 +800,10 @@ class FakeUpstream:
         if route == "/embeddings":
             return await _send_json(send, 200, _dumps(_embeddings(body)), dialect)
 
-        reply = self._script.popleft() if self._script else self.default
+        try:
+            reply = self._script.popleft()
+        except IndexError:  # nothing scripted (a test thread may reset() at any moment)
+            reply = self.default
         if reply.stall_seconds:
             await asyncio.sleep(reply.stall_seconds)
         if reply.status >= 400:

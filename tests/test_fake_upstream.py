@@ -15,6 +15,8 @@ import anthropic
 import httpx
 import openai
 import pytest
+from anthropic.types import MessageParam, ThinkingConfigParam
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.fake_upstream import (
     FakeUpstream,
@@ -30,7 +32,8 @@ from tests.fake_upstream import (
 )
 
 REPO = Path(__file__).resolve().parent.parent
-QUESTION = [{"role": "user", "content": "what is the weather in Paris"}]  # 6 words -> 6 input tokens
+QUESTION: list[ChatCompletionMessageParam] = [{"role": "user", "content": "what is the weather in Paris"}]
+ASK: list[MessageParam] = [{"role": "user", "content": "what is the weather in Paris"}]  # 6 words: 6 tokens
 
 
 @pytest.fixture(scope="module")
@@ -58,12 +61,16 @@ def claude(upstream: FakeUpstream) -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=upstream.url, api_key="sk-ant", max_retries=0)
 
 
+def _text(message: anthropic.types.Message) -> str:
+    return "".join(b.text for b in message.content if b.type == "text")
+
+
 # --- OpenAI chat completions ---------------------------------------------------------------------
 
 
 def test_openai_chat_answers_and_records_the_request(upstream: FakeUpstream, oai: openai.OpenAI) -> None:
     upstream.script(text("Bonjour tout le monde", usage={"input_tokens": 10, "cache_read_tokens": 4}))
-    reply = oai.chat.completions.create(model="gpt-4o-mini", messages=QUESTION)  # type: ignore[arg-type]
+    reply = oai.chat.completions.create(model="gpt-4o-mini", messages=QUESTION)
 
     assert reply.choices[0].message.content == "Bonjour tout le monde"
     assert reply.choices[0].finish_reason == "stop"
@@ -80,7 +87,7 @@ def test_openai_chat_answers_and_records_the_request(upstream: FakeUpstream, oai
 
 
 def test_openai_default_usage_counts_words(upstream: FakeUpstream, oai: openai.OpenAI) -> None:
-    reply = oai.chat.completions.create(model="m", messages=QUESTION)  # type: ignore[arg-type]
+    reply = oai.chat.completions.create(model="m", messages=QUESTION)
     assert reply.choices[0].message.content == "Hello from the fake upstream"
     assert reply.usage is not None
     assert (reply.usage.prompt_tokens, reply.usage.completion_tokens) == (6, 5)
@@ -89,7 +96,7 @@ def test_openai_default_usage_counts_words(upstream: FakeUpstream, oai: openai.O
 def test_openai_stream_sends_a_chunk_per_word_then_usage(upstream: FakeUpstream, oai: openai.OpenAI) -> None:
     stream = oai.chat.completions.create(
         model="gpt-4o-mini",
-        messages=QUESTION,  # type: ignore[arg-type]
+        messages=QUESTION,
         stream=True,
         stream_options={"include_usage": True},
     )
@@ -109,7 +116,7 @@ def test_openai_tool_calls_non_stream_and_stream(upstream: FakeUpstream, oai: op
         tool_call("get_weather", {"city": "Paris"}, id="call_1"),
         tool_calls([("get_weather", {"city": "Paris"}), ("get_time", {"tz": "CET"})], text="Checking."),
     )
-    reply = oai.chat.completions.create(model="m", messages=QUESTION)  # type: ignore[arg-type]
+    reply = oai.chat.completions.create(model="m", messages=QUESTION)
     message = reply.choices[0].message
     assert reply.choices[0].finish_reason == "tool_calls"
     assert message.content is None
@@ -119,8 +126,10 @@ def test_openai_tool_calls_non_stream_and_stream(upstream: FakeUpstream, oai: op
     assert call.type == "function"
     assert (call.function.name, json.loads(call.function.arguments)) == ("get_weather", {"city": "Paris"})
 
-    stream = oai.chat.completions.create(model="m", messages=QUESTION, stream=True)  # type: ignore[arg-type]
-    content, names, args = "", {}, {}
+    stream = oai.chat.completions.create(model="m", messages=QUESTION, stream=True)
+    content = ""
+    names: dict[int, str] = {}
+    args: dict[int, str] = {}
     finish = None
     for chunk in stream:
         delta = chunk.choices[0].delta
@@ -152,7 +161,7 @@ def test_openai_errors_map_to_sdk_exceptions(
 ) -> None:
     upstream.script(error(status, "nope"))
     with pytest.raises(exc) as info:
-        oai.chat.completions.create(model="m", messages=QUESTION)  # type: ignore[arg-type]
+        oai.chat.completions.create(model="m", messages=QUESTION)
     assert info.value.status_code == status
     # The SDK keeps the inner "error" object as the body and copies its fields onto the exception.
     assert isinstance(info.value.body, dict)
@@ -166,13 +175,13 @@ def test_stall_trips_the_client_timeout(upstream: FakeUpstream, oai: openai.Open
     upstream.script(stall(5))
     started = time.monotonic()
     with pytest.raises(openai.APITimeoutError):
-        oai.with_options(timeout=0.15).chat.completions.create(model="m", messages=QUESTION)  # type: ignore[arg-type]
+        oai.with_options(timeout=0.15).chat.completions.create(model="m", messages=QUESTION)
     assert time.monotonic() - started < 2
 
 
 def test_cut_stream_drops_the_connection_without_done(upstream: FakeUpstream, oai: openai.OpenAI) -> None:
     upstream.script(cut_stream(2))
-    stream = oai.chat.completions.create(model="m", messages=QUESTION, stream=True)  # type: ignore[arg-type]
+    stream = oai.chat.completions.create(model="m", messages=QUESTION, stream=True)
     got = []
     with pytest.raises(httpx.RemoteProtocolError):
         for chunk in stream:
@@ -186,12 +195,12 @@ def test_cut_stream_drops_the_connection_without_done(upstream: FakeUpstream, oa
 def test_anthropic_message_with_cache_usage(upstream: FakeUpstream, claude: anthropic.Anthropic) -> None:
     usage = {"input_tokens": 7, "output_tokens": 3, "cache_read_tokens": 100, "cache_write_tokens": 20}
     upstream.script(text("Il fait beau", usage=usage))
-    message = claude.messages.create(model="claude-sonnet-4-5", max_tokens=100, messages=QUESTION)  # type: ignore[arg-type]
+    message = claude.messages.create(model="claude-sonnet-4-5", max_tokens=100, messages=ASK)
 
     assert message.id.startswith("msg_")
     assert message.model == "claude-sonnet-4-5"
     assert [b.type for b in message.content] == ["text"]
-    assert message.content[0].text == "Il fait beau"  # type: ignore[union-attr]
+    assert _text(message) == "Il fait beau"
     assert message.stop_reason == "end_turn"
     assert (message.usage.input_tokens, message.usage.output_tokens) == (7, 3)
     assert message.usage.cache_read_input_tokens == 100
@@ -203,12 +212,12 @@ def test_anthropic_message_with_cache_usage(upstream: FakeUpstream, claude: anth
 
 
 def test_anthropic_stream_helper_builds_the_final_message(upstream: FakeUpstream, claude: anthropic.Anthropic) -> None:
-    with claude.messages.stream(model="claude-haiku-4-5", max_tokens=100, messages=QUESTION) as stream:  # type: ignore[arg-type]
+    with claude.messages.stream(model="claude-haiku-4-5", max_tokens=100, messages=ASK) as stream:
         pieces = list(stream.text_stream)
         final = stream.get_final_message()
 
     assert pieces == ["Hello", " from", " the", " fake", " upstream"]
-    assert final.content[0].text == "Hello from the fake upstream"  # type: ignore[union-attr]
+    assert _text(final) == "Hello from the fake upstream"
     assert final.stop_reason == "end_turn"
     assert (final.usage.input_tokens, final.usage.output_tokens) == (6, 5)
 
@@ -216,8 +225,8 @@ def test_anthropic_stream_helper_builds_the_final_message(upstream: FakeUpstream
 def test_anthropic_tool_use_with_text(upstream: FakeUpstream, claude: anthropic.Anthropic) -> None:
     reply = tool_calls([("get_weather", {"city": "Paris"}), ("get_time", {"tz": "CET"})], text="Let me look.")
     upstream.script(reply, reply)
-    message = claude.messages.create(model="c", max_tokens=100, messages=QUESTION)  # type: ignore[arg-type]
-    with claude.messages.stream(model="c", max_tokens=100, messages=QUESTION) as stream:  # type: ignore[arg-type]
+    message = claude.messages.create(model="c", max_tokens=100, messages=ASK)
+    with claude.messages.stream(model="c", max_tokens=100, messages=ASK) as stream:
         streamed = stream.get_final_message()
 
     for m in (message, streamed):
@@ -233,20 +242,19 @@ def test_anthropic_tool_use_with_text(upstream: FakeUpstream, claude: anthropic.
 
 def test_anthropic_thinking_blocks_carry_a_signature(upstream: FakeUpstream, claude: anthropic.Anthropic) -> None:
     upstream.script(thinking("Paris is in France.", then="Sunny."), thinking("Hmm.", then="Rainy.", signature="sig"))
-    kwargs = {"model": "c", "max_tokens": 2048, "thinking": {"type": "enabled", "budget_tokens": 1024}}
-    message = claude.messages.create(messages=QUESTION, **kwargs)  # type: ignore[call-overload]
-    with claude.messages.stream(messages=QUESTION, **kwargs) as stream:  # type: ignore[arg-type]
+    budget: ThinkingConfigParam = {"type": "enabled", "budget_tokens": 1024}
+    message = claude.messages.create(model="c", max_tokens=2048, thinking=budget, messages=ASK)
+    with claude.messages.stream(model="c", max_tokens=2048, thinking=budget, messages=ASK) as stream:
         streamed = stream.get_final_message()
 
-    block = message.content[0]
-    assert block.type == "thinking"
-    assert block.thinking == "Paris is in France."
-    assert block.signature
-    assert message.content[1].text == "Sunny."  # type: ignore[union-attr]
+    assert [b.type for b in message.content] == ["thinking", "text"]
+    assert [(b.thinking, bool(b.signature)) for b in message.content if b.type == "thinking"] == [
+        ("Paris is in France.", True)
+    ]
+    assert _text(message) == "Sunny."
     assert [b.type for b in streamed.content] == ["thinking", "text"]
-    assert streamed.content[0].thinking == "Hmm."  # type: ignore[union-attr]
-    assert streamed.content[0].signature == "sig"  # type: ignore[union-attr]
-    assert streamed.content[1].text == "Rainy."  # type: ignore[union-attr]
+    assert [(b.thinking, b.signature) for b in streamed.content if b.type == "thinking"] == [("Hmm.", "sig")]
+    assert _text(streamed) == "Rainy."
 
 
 @pytest.mark.parametrize(
@@ -266,7 +274,7 @@ def test_anthropic_errors_map_to_sdk_exceptions(
 ) -> None:
     upstream.script(error(status, "slow down"))
     with pytest.raises(exc) as info:
-        claude.messages.create(model="c", max_tokens=10, messages=QUESTION)  # type: ignore[arg-type]
+        claude.messages.create(model="c", max_tokens=10, messages=ASK)
     assert info.value.status_code == status
     assert info.value.body == {"type": "error", "error": {"type": kind, "message": "slow down"}}
 
@@ -275,13 +283,13 @@ def test_anthropic_corrupt_stream_fails_to_parse(upstream: FakeUpstream, claude:
     upstream.script(corrupt_stream(1))
     with (
         pytest.raises(json.JSONDecodeError),
-        claude.messages.stream(model="c", max_tokens=10, messages=QUESTION) as stream,  # type: ignore[arg-type]
+        claude.messages.stream(model="c", max_tokens=10, messages=ASK) as stream,
     ):
         stream.get_final_message()
 
 
 def test_anthropic_count_tokens(upstream: FakeUpstream, claude: anthropic.Anthropic) -> None:
-    counted = claude.messages.count_tokens(model="c", messages=QUESTION, system="be brief")  # type: ignore[arg-type]
+    counted = claude.messages.count_tokens(model="c", messages=ASK, system="be brief")
     assert counted.input_tokens == 8
     assert upstream.pending == 0
 
@@ -328,14 +336,17 @@ def test_require_key_answers_401_in_each_dialect(upstream: FakeUpstream) -> None
     upstream.require_key = "sk-right"
     wrong_openai = openai.OpenAI(base_url=upstream.url + "/v1", api_key="sk-wrong", max_retries=0)
     with pytest.raises(openai.AuthenticationError):
-        wrong_openai.chat.completions.create(model="m", messages=QUESTION)  # type: ignore[arg-type]
+        wrong_openai.chat.completions.create(model="m", messages=QUESTION)
     wrong_claude = anthropic.Anthropic(base_url=upstream.url, api_key="sk-wrong", max_retries=0)
     with pytest.raises(anthropic.AuthenticationError) as info:
-        wrong_claude.messages.create(model="c", max_tokens=10, messages=QUESTION)  # type: ignore[arg-type]
-    assert info.value.body["error"]["type"] == "authentication_error"  # type: ignore[index]
+        wrong_claude.messages.create(model="c", max_tokens=10, messages=ASK)
+    assert info.value.body == {
+        "type": "error",
+        "error": {"type": "authentication_error", "message": "invalid x-api-key"},
+    }
 
     right = anthropic.Anthropic(base_url=upstream.url, api_key="sk-right", max_retries=0)
-    assert right.messages.create(model="c", max_tokens=10, messages=QUESTION).stop_reason == "end_turn"  # type: ignore[arg-type]
+    assert right.messages.create(model="c", max_tokens=10, messages=ASK).stop_reason == "end_turn"
 
 
 # --- streaming knobs -----------------------------------------------------------------------------
@@ -361,6 +372,11 @@ def test_chunk_count_and_interval_knobs(upstream: FakeUpstream) -> None:
     gaps = [b[0] - a[0] for a, b in itertools.pairwise(content)]
     assert min(gaps) >= 0.015
     assert lines[-1][1] == "[DONE]"
+
+    upstream.chunks, upstream.chunk_interval_ms = 2, 0
+    lines = _arrivals(upstream.url + "/v1/chat/completions", {"model": "m", "messages": QUESTION, "stream": True})
+    pieces = [json.loads(d)["choices"][0]["delta"].get("content") for _, d in lines[1:-2]]
+    assert pieces == ["Hello from", " the fake upstream"]  # five words grouped into two chunks
 
 
 def test_stall_mid_stream_pauses_then_finishes(upstream: FakeUpstream) -> None:
