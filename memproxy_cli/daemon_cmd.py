@@ -223,9 +223,8 @@ def _status_report(config: str | None) -> dict[str, Any]:
 
 def _print_status(report: dict[str, Any]) -> None:
     if report["running"]:
-        console.print(
-            f"[green]●[/] memproxy {report['version']} is running at [bold]{report['url']}[/] (pid {report['pid']}, up {report['uptime_s']} s)"
-        )
+        where = f"[bold]{report['url']}[/] (pid {report['pid']}, up {report['uptime_s']} s)"
+        console.print(f"[green]●[/] memproxy {report['version']} is running at {where}")
     else:
         console.print("[red]○[/] memproxy is not running — start it with [bold]memproxy up[/]")
     config_note = "" if report["config_exists"] else " (not found: built-in defaults)"
