@@ -48,7 +48,8 @@ async def relay_openai(
                 usage = usage_from_openai(chunk_usage)
                 resolved = resolved or getattr(chunk, "model", None)
                 if not client_wants_usage:
-                    if not choices:
+                    # we asked for usage on the client's behalf: drop the usage-only chunk it did not ask for
+                    if not choices or (not choices[0].finish_reason and _empty_delta(choices[0].delta)):
                         continue
                     del chunk.usage
             resolved = resolved or getattr(chunk, "model", None)
@@ -65,6 +66,13 @@ async def relay_openai(
         err = map_exception(exc)
         ex.fail(err, usage, price(usage, resolved))
         yield stream_error_event(Dialect.OPENAI, err)
+
+
+_DELTA_FIELDS = ("content", "tool_calls", "reasoning_content", "function_call")
+
+
+def _empty_delta(delta: Any) -> bool:
+    return not any(getattr(delta, name, None) for name in _DELTA_FIELDS)
 
 
 class AnthropicStreamWatcher:
@@ -146,7 +154,9 @@ async def relay_anthropic(stream: Any, ex: Exchange, price: Pricer, keep_text: b
             watch.feed(chunk)
             yield chunk
         if watch.error:
-            raise GatewayError(502, "upstream", watch.error)
+            # the upstream's own error event already reached the client; record it, add nothing
+            ex.fail(GatewayError(502, "upstream", watch.error), watch.usage, price(watch.usage, watch.model))
+            return
         if not watch.stopped:
             raise GatewayError(502, "upstream", "the upstream stream ended before message_stop")
         ex.record.resolved_model = ex.record.resolved_model or watch.model
