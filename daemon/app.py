@@ -86,10 +86,11 @@ def create_app(settings: Settings, gateway: Gateway | None = None) -> FastAPI:
     if gateway is not None:
         app.state.gateway = gateway
 
-    from daemon import routes_anthropic, routes_info, routes_openai
+    from daemon import routes_anthropic, routes_info, routes_openai, routes_responses
 
     app.include_router(routes_openai.router)
     app.include_router(routes_anthropic.router)
+    app.include_router(routes_responses.router)
     app.include_router(routes_info.router)
 
     @app.exception_handler(Exception)
