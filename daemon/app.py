@@ -5,9 +5,9 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fastapi import FastAPI, Request
 from starlette.responses import Response
@@ -69,16 +69,37 @@ def _warm_imports() -> None:
             log.debug("warm-up import of %s failed: %s", name, exc)
 
 
-def create_app(settings: Settings, gateway: Gateway | None = None) -> FastAPI:
-    """The gateway ASGI app. Pass `gateway` to share already-built state (tests, the daemon)."""
+class Hosted(Protocol):
+    """Something the daemon runs beside the gateway for its whole life (the project listeners)."""
+
+    async def sync(self) -> dict[str, Any]: ...
+
+    async def stop(self) -> None: ...
+
+
+def create_app(
+    settings: Settings,
+    gateway: Gateway | None = None,
+    listeners: Callable[[], Hosted] | None = None,
+) -> FastAPI:
+    """The gateway ASGI app. Pass `gateway` to share already-built state (tests, the daemon) and
+    `listeners` to host the project ports from start to stop."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = gateway is None
         app.state.gateway = gateway or start_gateway(settings)
+        hosted = listeners() if listeners is not None else None
+        app.state.listeners = hosted
+        if hosted is not None:
+            for name, state in (await hosted.sync()).items():
+                if state.get("error"):
+                    log.warning("project %s: %s", name, state["error"])
         try:
             yield
         finally:
+            if hosted is not None:
+                await hosted.stop()
             if owned:
                 app.state.gateway.writer.close()
 

@@ -27,3 +27,12 @@ async def health(request: Request) -> JSONResponse:
             "rows_written": gw.writer.written,
         }
     )
+
+
+@router.post("/memproxy/ports/sync")
+async def ports_sync(request: Request) -> JSONResponse:
+    """Re-read the project registry and start/stop listeners to match (called by `memproxy ports`)."""
+    hosted = getattr(request.app.state, "listeners", None)
+    if hosted is None:
+        return JSONResponse({"projects": {}, "hosting": False})
+    return JSONResponse({"projects": await hosted.sync(), "hosting": True})
