@@ -7,6 +7,7 @@ foreground by `memproxy up --foreground` (for systemd/launchd and debugging).
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import os
 import sys
@@ -22,6 +23,7 @@ log = logging.getLogger("memproxy.daemon")
 
 # SIGTERM lets in-flight requests finish for this long; `memproxy down --timeout` decides sooner.
 GRACEFUL_SECONDS = 30
+KEEP_ALIVE_SECONDS = 120
 
 
 def setup_logging(level: str) -> None:
@@ -40,21 +42,33 @@ def serve(settings: Settings) -> None:
     """Serve the gateway in this process until told to stop."""
     import uvicorn
 
-    from daemon.app import create_app, start_gateway
+    from daemon.app import Hosted, create_app, start_gateway
 
     setup_logging(settings.logging.level)
     for warning in settings.warnings:
         log.warning(warning)
     general = settings.general_settings
     sock = bind_listener(general.host, general.port)
+    port = sock.getsockname()[1]
     gateway = start_gateway(settings)
-    app = create_app(settings, gateway)
+
+    def listeners() -> Hosted:
+        from interceptor.forwarder import make_gateway_client
+        from interceptor.listeners import Listeners
+
+        gateway_url = _gateway_url_for_interceptors(general.host, port)
+        return Listeners(settings.paths, "127.0.0.1", gateway_url, general.master_key, make_gateway_client())
+
+    app = create_app(settings, gateway, listeners=listeners)
     config = uvicorn.Config(
         app,
         log_level=settings.logging.level if settings.logging.level == "debug" else "warning",
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
+        # longer than any client pool's idle expiry (the interceptor's is 30 s): a server closing an
+        # idle connection just as a client reuses it turns into a spurious 502
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
         server_header=False,
         date_header=True,
     )
@@ -62,7 +76,7 @@ def serve(settings: Settings) -> None:
     info = DaemonInfo(
         pid=os.getpid(),
         host=general.host,
-        port=sock.getsockname()[1],
+        port=port,
         started_at=time.time(),
         config_path=str(settings.config_path) if settings.config_path else None,
         version=__version__,
@@ -75,6 +89,17 @@ def serve(settings: Settings) -> None:
         gateway.writer.close()
         clear_daemon_info(settings.paths, info.pid)
         log.info("memproxy stopped")
+
+
+def _gateway_url_for_interceptors(host: str, port: int) -> str:
+    """Interceptors reach the gateway over loopback when it listens there (loopback or every address)."""
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return f"http://127.0.0.1:{port}"
+    if address.is_loopback or address.is_unspecified:
+        return f"http://127.0.0.1:{port}"
+    return f"http://[{address}]:{port}" if address.version == 6 else f"http://{address}:{port}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,10 @@ import typer
 
 from memproxy_cli import daemon_cmd
 from memproxy_cli.config_cmd import config_app
+from memproxy_cli.intercept_cmd import CONTEXT, intercept
 from memproxy_cli.logs_cmd import logs
+from memproxy_cli.memory_cmd import memory_app
+from memproxy_cli.ports_cmd import ports_app
 
 app = typer.Typer(
     name="memproxy",
@@ -26,3 +29,6 @@ app.command()(daemon_cmd.restart)
 app.command()(daemon_cmd.status)
 app.add_typer(config_app, name="config")
 app.command(help="Recent requests from the usage databank, newest last.")(logs)
+app.add_typer(ports_app, name="ports")
+app.command(context_settings=CONTEXT)(intercept)
+app.add_typer(memory_app, name="memory")

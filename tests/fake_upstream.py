@@ -732,6 +732,9 @@ class FakeUpstream:
             access_log=False,
             proxy_headers=False,
             timeout_graceful_shutdown=1,
+            # providers keep idle connections for minutes; a short server-side expiry races clients'
+            # pools into "connection reset" on reuse, a failure real providers don't cause
+            timeout_keep_alive=120,
         )
 
     def _run(self, sock: socket.socket) -> None:

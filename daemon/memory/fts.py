@@ -16,11 +16,10 @@ _WORD = re.compile(r"\w+")
 MAX_TERMS = 32
 # Words that occur in nearly every exchange: OR-ing them in matches almost every memory (slow, and
 # noise for bm25). Dropped unless the query has nothing else.
-STOPWORDS = frozenset(
-    """a an and are as at be but by can could did do does for from had has have how i i'm if in
-    is it its me my no not of on or our so that the their them then there these they this to
-    us was we were what when where which who why will with would you your""".split()
-)
+_STOPWORD_TEXT = """a an and are as at be but by can could did do does for from had has have how i if in
+is it its me my no not of on or our so that the their them then there these they this to
+us was we were what when where which who why will with would you your"""
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
 def quote_term(word: str) -> str:

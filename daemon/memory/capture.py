@@ -1,0 +1,129 @@
+"""Capture: after a successful exchange, the question and the answer become a memory of the scope.
+
+Stored off the request path: `submit()` only puts the exchange on a bounded queue, and one
+background task writes it. If the backend is slower than the traffic and the queue fills, new
+exchanges are dropped with a log line rather than held in memory without limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from daemon.memory.base import MemoryBackend
+
+if TYPE_CHECKING:
+    from daemon.settings import ContextRetrieval
+
+log = logging.getLogger("memproxy.memory")
+
+# Each side of an exchange is clipped to this many characters: a memory is a reminder, and a long
+# answer (a whole file of code) would otherwise fill `max_context_length` on its own.
+MAX_SIDE_CHARS = 2000
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def exchange_text(question: str, answer: str, max_side_chars: int = MAX_SIDE_CHARS) -> str:
+    """`User: ...\\nAssistant: ...`, or "" when either side is empty (nothing worth remembering)."""
+    q, a = (question or "").strip(), (answer or "").strip()
+    if not q or not a:
+        return ""
+    return f"User: {_clip(q, max_side_chars)}\nAssistant: {_clip(a, max_side_chars)}"
+
+
+@dataclass(frozen=True)
+class _Item:
+    scope: str
+    text: str
+    user_id: str | None
+    metadata: dict[str, Any] | None
+
+
+class Capturer:
+    """One background task that stores submitted exchanges in the backend, in order."""
+
+    def __init__(
+        self, backend: MemoryBackend, *, enabled: bool = True, maxsize: int = 1000, timeout: float = 30.0
+    ) -> None:
+        self.backend = backend
+        self.enabled = enabled
+        self.timeout = timeout
+        self.stored = 0
+        self.dropped = 0
+        self.failed = 0
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=max(1, maxsize))
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    @classmethod
+    def from_settings(cls, backend: MemoryBackend, cr: ContextRetrieval) -> Capturer:
+        """A capturer that is on when `context_retrieval.capture` is."""
+        return cls(backend, enabled=cr.capture)
+
+    def start(self) -> None:
+        """Start the writer task (needs a running event loop); `submit` calls it too."""
+        if self._task is None and not self._closed:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="memproxy-memory-capture")
+
+    def submit(
+        self,
+        scope: str,
+        question: str,
+        answer: str,
+        *,
+        user_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> bool:
+        """Queue one exchange for storing; True if queued. Returns at once and never raises."""
+        if not self.enabled or self._closed:
+            return False
+        text = exchange_text(question, answer)
+        if not text:
+            return False
+        try:
+            self.start()
+            self._queue.put_nowait(_Item(scope, text, user_id, metadata))
+            return True
+        except asyncio.QueueFull:
+            self.dropped += 1
+            log.warning("memory capture queue is full (%d); dropped an exchange for %s", self._queue.maxsize, scope)
+        except Exception:  # the caller is a request: capture must never break it
+            self.dropped += 1
+            log.exception("could not queue a memory capture")
+        return False
+
+    async def _run(self) -> None:
+        while True:
+            item = await self._queue.get()
+            try:
+                backend = self.backend.for_user(item.user_id) if item.user_id else self.backend
+                await asyncio.wait_for(backend.add(item.scope, item.text, item.metadata), self.timeout)
+                self.stored += 1
+            except Exception as exc:
+                self.failed += 1
+                log.warning("could not store a memory in %s: %s", item.scope, exc or type(exc).__name__)
+            finally:
+                self._queue.task_done()
+
+    async def drain(self) -> None:
+        """Wait until everything submitted so far is stored (or has failed)."""
+        if self._task is not None:
+            await self._queue.join()
+
+    async def close(self, timeout: float = 5.0) -> None:
+        """Stop taking exchanges, store what is queued (up to `timeout` seconds), stop the task."""
+        self._closed = True
+        if self._task is None:
+            return
+        try:
+            await asyncio.wait_for(self._queue.join(), timeout)
+        except TimeoutError:
+            log.warning("memory capture: %d exchanges not stored at shutdown", self._queue.qsize())
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+        self._task = None

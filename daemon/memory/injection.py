@@ -1,0 +1,112 @@
+"""Placing the memory block in a request body, per `injection_strategy`: pure functions.
+
+Each returns a NEW body and leaves the caller's untouched (the original is what gets logged and
+captured). Only the containers on the path to the change are copied, so a large conversation is not
+deep-copied on every request.
+
+- `system`: OpenAI gets the block at the end of its first system message (or a new system message
+  in front); Anthropic gets it as a text block appended AFTER every existing `system` block, so
+  blocks marked `cache_control` keep their exact prefix and prompt caching keeps hitting.
+- `user_prefix` / `user_suffix`: the block goes before or after the text of the last user message
+  that has text. Anthropic user turns that only carry `tool_result` blocks are passed over (text
+  there would not be the user's, and a tool result must lead its message). A conversation without
+  any user text gets the block in the system prompt instead, so it is never silently dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from daemon.memory.retrieval import message_text
+
+INJECTION_STRATEGIES = ("system", "user_prefix", "user_suffix")
+_SYSTEM_ROLES = ("system", "developer")
+
+
+def _text_part(context: str) -> dict[str, Any]:
+    return {"type": "text", "text": context}
+
+
+def _last_user_with_text(messages: list[Any]) -> int | None:
+    for index in range(len(messages) - 1, -1, -1):
+        message = messages[index]
+        if isinstance(message, dict) and message.get("role") == "user" and message_text(message):
+            return index
+    return None
+
+
+def _around_text(content: Any, context: str, prefix: bool) -> Any:
+    """`content` (str or list of parts/blocks) with `context` before its text or after all of it."""
+    if isinstance(content, str):
+        return f"{context}\n\n{content}" if prefix else f"{content}\n\n{context}"
+    parts = list(content)
+    if not prefix:
+        return [*parts, _text_part(context)]
+    # Before the first text part: leading tool_result blocks must stay first.
+    first_text = next(i for i, p in enumerate(parts) if isinstance(p, dict) and p.get("type") == "text")
+    return [*parts[:first_text], _text_part(context), *parts[first_text:]]
+
+
+def _into_user(body: dict[str, Any], context: str, prefix: bool) -> dict[str, Any] | None:
+    messages = list(body.get("messages") or [])
+    index = _last_user_with_text(messages)
+    if index is None:
+        return None
+    message = messages[index]
+    messages[index] = {**message, "content": _around_text(message["content"], context, prefix)}
+    return {**body, "messages": messages}
+
+
+def _openai_system(body: dict[str, Any], context: str) -> dict[str, Any]:
+    messages = list(body.get("messages") or [])
+    first = messages[0] if messages else None
+    if isinstance(first, dict) and first.get("role") in _SYSTEM_ROLES:
+        content = first.get("content")
+        if isinstance(content, list):
+            new_content: Any = [*content, _text_part(context)]
+        else:
+            new_content = f"{content}\n\n{context}" if content else context
+        messages[0] = {**first, "content": new_content}
+    else:
+        messages.insert(0, {"role": "system", "content": context})
+    return {**body, "messages": messages}
+
+
+def _anthropic_system(body: dict[str, Any], context: str) -> dict[str, Any]:
+    system = body.get("system")
+    if isinstance(system, list):
+        new_system: Any = [*system, _text_part(context)]
+    elif isinstance(system, str) and system:
+        new_system = f"{system}\n\n{context}"
+    else:
+        new_system = context
+    return {**body, "system": new_system}
+
+
+def inject_openai(body: dict[str, Any], context: str, strategy: str) -> dict[str, Any]:
+    """A Chat Completions body with `context` placed by `strategy`; `body` is not modified."""
+    if not context:
+        return dict(body)
+    if strategy in ("user_prefix", "user_suffix"):
+        placed = _into_user(body, context, prefix=strategy == "user_prefix")
+        if placed is not None:
+            return placed
+    return _openai_system(body, context)
+
+
+def inject_anthropic(body: dict[str, Any], context: str, strategy: str) -> dict[str, Any]:
+    """A Messages body with `context` placed by `strategy`; `body` is not modified."""
+    if not context:
+        return dict(body)
+    if strategy in ("user_prefix", "user_suffix"):
+        placed = _into_user(body, context, prefix=strategy == "user_prefix")
+        if placed is not None:
+            return placed
+    return _anthropic_system(body, context)
+
+
+def inject(body: dict[str, Any], context: str, strategy: str, dialect: str) -> dict[str, Any]:
+    """`inject_openai` or `inject_anthropic`, by `dialect`."""
+    if dialect == "anthropic":
+        return inject_anthropic(body, context, strategy)
+    return inject_openai(body, context, strategy)

@@ -1,0 +1,276 @@
+"""The embedded memory backend: SQLite FTS5 with bm25 ranking, in its own database file.
+
+Layout: `memories` holds every text whole; `memories_fts` is a contentless FTS5 index joined to it by
+rowid. The index has two columns: a per-scope key (one digit-only token, so a search is the
+intersection "this scope AND these words" inside FTS5 and LIMIT applies to in-scope rows) and the
+body. The outer join still checks `memories.scope`, so scopes stay apart even on a hash collision.
+
+SQLite calls block, so all of them run on one dedicated thread that owns the one connection; the
+event loop only awaits them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import sqlite3
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from daemon.errors import MemoryBackendError
+from daemon.memory.base import Memory, MemoryBackend, require_text
+from daemon.memory.fts import fts_query
+from daemon.usage_record import iso_utc
+
+T = TypeVar("T")
+
+# Texts are stored whole (up to any size); only this much of each is indexed, so a 1 MB paste
+# neither bloats the index nor stalls the writer thread.
+INDEX_CHARS = 100_000
+
+_MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE memories (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        scope TEXT NOT NULL,
+        text TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        metadata TEXT
+    );
+    CREATE INDEX memories_scope ON memories (scope, id);
+    CREATE VIRTUAL TABLE memories_fts USING fts5 (scope_key, body, content='', tokenize='porter unicode61');
+    INSERT INTO memories_fts (memories_fts, rank) VALUES ('rank', 'bm25(0.0, 1.0)');
+    """,
+)
+
+_COLUMNS = "m.id, m.text, m.scope, m.created_at, m.metadata"
+
+
+def scope_key(scope: str) -> str:
+    """A single FTS token naming `scope`: digits only, so neither tokenizer nor stemmer alters it."""
+    return "k" + str(int.from_bytes(hashlib.sha256(scope.encode()).digest()[:8], "big"))
+
+
+def _index_body(text: str) -> str:
+    return text[:INDEX_CHARS]
+
+
+def _row_memory(row: tuple[Any, ...], score: float | None = None) -> Memory:
+    rowid, text, scope, created_at, metadata = row
+    return Memory(
+        id=str(rowid),
+        text=text,
+        scope=scope,
+        created_at=created_at,
+        score=score,
+        metadata=json.loads(metadata) if metadata else None,
+    )
+
+
+def _rowid(id: str) -> int | None:
+    # Ids are decimal rowids; anything else (a Supermemory id, a typo) names no memory here.
+    return int(id) if id.isascii() and id.isdigit() and len(id) < 19 else None
+
+
+class LocalBackend:
+    """Memories in a local SQLite file (`paths.memory_db_file`)."""
+
+    def __init__(self, db_path: str | Path, *, busy_timeout_ms: int = 5000) -> None:
+        self.db_path = Path(db_path)
+        self.busy_timeout_ms = busy_timeout_ms
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memproxy-memory")
+        self._conn: sqlite3.Connection | None = None
+        self._closed = False
+
+    # --- the thread side -----------------------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self.db_path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.db_path, isolation_level=None)
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            _migrate(conn)
+            self._conn = conn
+        return self._conn
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._closed:
+            raise MemoryBackendError("the memory store is closed")
+
+        def call() -> T:
+            try:
+                return fn(self._connection())
+            except sqlite3.Error as exc:
+                raise MemoryBackendError(f"memory database {self.db_path}: {exc}") from exc
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    # --- the interface -------------------------------------------------------------------------
+
+    async def add(self, scope: str, text: str, metadata: dict[str, Any] | None = None) -> Memory:
+        """Store `text` in `scope`."""
+        require_text(text)
+        created = iso_utc()
+        meta = json.dumps(metadata) if metadata else None
+
+        def write(conn: sqlite3.Connection) -> int:
+            with _transaction(conn):
+                return _insert(conn, scope, text, created, meta)
+
+        rowid = await self._run(write)
+        return Memory(id=str(rowid), text=text, scope=scope, created_at=created, metadata=metadata)
+
+    async def add_many(self, scope: str, texts: Iterable[str]) -> int:
+        """Store many texts in one transaction (imports, benchmarks); return how many."""
+        created = iso_utc()
+        items = [t for t in texts if t and t.strip()]
+
+        def write(conn: sqlite3.Connection) -> int:
+            with _transaction(conn):
+                for text in items:
+                    _insert(conn, scope, text, created, None)
+            return len(items)
+
+        return await self._run(write)
+
+    async def search(self, scope: str, query: str, limit: int) -> list[Memory]:
+        """The best `limit` memories of `scope` for `query`, best first (score: higher is better)."""
+        match = fts_query(query)
+        if match is None or limit <= 0:
+            return []
+        expression = f'scope_key : "{scope_key(scope)}" AND ({match})'
+        sql = (
+            f"SELECT {_COLUMNS}, hit.rank FROM "
+            "(SELECT rowid, rank FROM memories_fts WHERE memories_fts MATCH ? ORDER BY rank LIMIT ?) AS hit "
+            "JOIN memories AS m ON m.id = hit.rowid WHERE m.scope = ? ORDER BY hit.rank"
+        )
+
+        def read(conn: sqlite3.Connection) -> list[Memory]:
+            rows = conn.execute(sql, (expression, limit, scope)).fetchall()
+            # bm25 is "lower is better" and negative; flip it so a bigger score means a better match.
+            return [_row_memory(row[:5], score=-row[5]) for row in rows]
+
+        return await self._run(read)
+
+    async def get(self, scope: str, id: str) -> Memory | None:
+        """The memory `id` if it belongs to `scope`."""
+        rowid = _rowid(id)
+        if rowid is None:
+            return None
+
+        def read(conn: sqlite3.Connection) -> Memory | None:
+            row = conn.execute(f"SELECT {_COLUMNS} FROM memories m WHERE m.id = ? AND m.scope = ?", (rowid, scope))
+            found = row.fetchone()
+            return _row_memory(found) if found else None
+
+        return await self._run(read)
+
+    async def list(self, scope: str, limit: int = 50) -> list[Memory]:
+        """The newest `limit` memories of `scope`, newest first."""
+
+        def read(conn: sqlite3.Connection) -> list[Memory]:
+            sql = f"SELECT {_COLUMNS} FROM memories m WHERE m.scope = ? ORDER BY m.id DESC LIMIT ?"
+            return [_row_memory(row) for row in conn.execute(sql, (scope, max(0, limit)))]
+
+        return await self._run(read)
+
+    async def forget(self, scope: str, id: str) -> bool:
+        """Delete memory `id` from `scope`; False if `scope` has no such memory."""
+        rowid = _rowid(id)
+        if rowid is None:
+            return False
+
+        def delete(conn: sqlite3.Connection) -> bool:
+            with _transaction(conn):
+                rows = conn.execute("SELECT id, text FROM memories WHERE id = ? AND scope = ?", (rowid, scope))
+                return _delete(conn, scope, rows.fetchall()) > 0
+
+        return await self._run(delete)
+
+    async def forget_all(self, scope: str) -> int:
+        """Delete every memory of `scope`; return how many."""
+
+        def delete(conn: sqlite3.Connection) -> int:
+            with _transaction(conn):
+                rows = conn.execute("SELECT id, text FROM memories WHERE scope = ?", (scope,))
+                return _delete(conn, scope, rows.fetchall())
+
+        return await self._run(delete)
+
+    def for_user(self, user_id: str) -> MemoryBackend:
+        """One local file serves every user: scopes, not sessions, keep them apart."""
+        return self
+
+    def sessions(self) -> dict[str, Any]:
+        """Nothing per user to report: the local store has no sessions."""
+        return {}
+
+    async def close(self) -> None:
+        """Close the connection and stop the thread; later calls raise MemoryBackendError."""
+        if self._closed:
+            return
+
+        def shut(conn: sqlite3.Connection | None = None) -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        await asyncio.get_running_loop().run_in_executor(self._executor, shut)
+        self._closed = True
+        self._executor.shutdown(wait=False)
+
+
+class _transaction:
+    """`BEGIN IMMEDIATE` ... `COMMIT`, rolled back on any error (autocommit connections)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind: object, value: object, tb: object) -> None:
+        self.conn.execute("COMMIT" if kind is None else "ROLLBACK")
+
+
+def _insert(conn: sqlite3.Connection, scope: str, text: str, created: str, meta: str | None) -> int:
+    cur = conn.execute(
+        "INSERT INTO memories (scope, text, created_at, metadata) VALUES (?, ?, ?, ?)", (scope, text, created, meta)
+    )
+    rowid = cur.lastrowid
+    assert rowid is not None
+    conn.execute(
+        "INSERT INTO memories_fts (rowid, scope_key, body) VALUES (?, ?, ?)",
+        (rowid, scope_key(scope), _index_body(text)),
+    )
+    return rowid
+
+
+def _delete(conn: sqlite3.Connection, scope: str, rows: list[tuple[int, str]]) -> int:
+    # A contentless index forgets a row only when told the exact tokens it indexed.
+    key = scope_key(scope)
+    conn.executemany(
+        "INSERT INTO memories_fts (memories_fts, rowid, scope_key, body) VALUES ('delete', ?, ?, ?)",
+        [(rowid, key, _index_body(text)) for rowid, text in rows],
+    )
+    conn.executemany("DELETE FROM memories WHERE id = ?", [(rowid,) for rowid, _ in rows])
+    return len(rows)
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Apply the schema steps this file has not seen yet (`PRAGMA user_version` counts them).
+
+    The version is read inside the write lock, so two processes opening a new file at once
+    (the daemon and `memproxy memory add`) cannot both create the tables.
+    """
+    with _transaction(conn):
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
+            for statement in filter(str.strip, script.split(";")):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number}")

@@ -1,0 +1,70 @@
+"""Memory on the request path: retrieve with a bounded wait, then inject. Never fails a request.
+
+The gateway calls `augment()` before the LiteLLM call. A backend that errors or takes longer than
+`context_retrieval.timeout` costs the request its memories (logged), never the request itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from daemon.memory.base import Memory, MemoryBackend
+from daemon.memory.injection import inject
+from daemon.memory.retrieval import Dialect, build_query, format_context, model_enabled, select
+
+if TYPE_CHECKING:
+    from daemon.settings import ContextRetrieval
+
+log = logging.getLogger("memproxy.memory")
+
+
+async def retrieve(backend: MemoryBackend, scope: str, query: str, cr: ContextRetrieval) -> list[Memory]:
+    """Search `scope` for `query`, waiting at most `cr.timeout` seconds; [] on any failure or timeout."""
+    if not query.strip() or cr.max_results <= 0:
+        return []
+    try:
+        return await asyncio.wait_for(backend.search(scope, query, cr.max_results), cr.timeout)
+    except TimeoutError:
+        log.warning("memory search in %s took over %.1fs; going on without memory", scope, cr.timeout)
+    except Exception as exc:
+        log.warning("memory search in %s failed (%s); going on without memory", scope, exc)
+    return []
+
+
+@dataclass(frozen=True)
+class Augmented:
+    """The body to send upstream and the memories injected into it."""
+
+    body: dict[str, Any]
+    memories: list[Memory] = field(default_factory=list)
+
+    @property
+    def hits(self) -> int:
+        """How many memories were injected (the databank's `memory_hits`)."""
+        return len(self.memories)
+
+
+async def augment(
+    body: dict[str, Any],
+    *,
+    dialect: Dialect,
+    model: str,
+    backend: MemoryBackend,
+    scope: str,
+    cr: ContextRetrieval,
+    user_id: str | None = None,
+) -> Augmented:
+    """`body` with the scope's relevant memories injected per `cr`; `body` itself is never modified."""
+    if not cr.enabled or not model_enabled(cr.enabled_for_models, model):
+        return Augmented(body)
+    query = build_query(cr.query_strategy, body.get("messages") or [], dialect)
+    if not query:
+        return Augmented(body)
+    session = backend.for_user(user_id) if user_id else backend
+    chosen = select(await retrieve(session, scope, query, cr), cr.max_results, cr.max_context_length)
+    if not chosen:
+        return Augmented(body)
+    return Augmented(inject(body, format_context(chosen), cr.injection_strategy, dialect), chosen)

@@ -1,0 +1,116 @@
+"""What to search memory with, which memories to keep, and how they read in a prompt: pure functions.
+
+Messages come in two dialects. OpenAI: `content` is a string or a list of parts, of which
+`{"type": "text", "text": ...}` count. Anthropic: `content` is a string or a list of blocks, of which
+only `text` blocks count (`tool_use`, `tool_result`, `image`, `thinking` are not something the user
+asked); Anthropic's `system` is outside `messages` and never part of a query.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+from daemon.memory.base import Memory
+
+Dialect = Literal["openai", "anthropic"]
+QUERY_STRATEGIES = ("last_user", "first_user", "all_user", "last_assistant")
+DEFAULT_HEADING = "Relevant memories for this project:"
+_ELLIPSIS = "…"
+
+
+def message_text(message: Mapping[str, Any], dialect: Dialect = "openai") -> str:
+    """The plain text of one message (text parts or blocks joined by newlines); "" if it has none."""
+    content = message.get("content")
+    if isinstance(content, str):
+        return content.strip()
+    if not isinstance(content, list):
+        return ""
+    texts = [
+        part["text"]
+        for part in content
+        if isinstance(part, Mapping) and part.get("type") == "text" and isinstance(part.get("text"), str)
+    ]
+    return "\n".join(t.strip() for t in texts if t.strip())
+
+
+def _texts(messages: Iterable[Any], role: str, dialect: Dialect) -> list[str]:
+    found = []
+    for message in messages:
+        if isinstance(message, Mapping) and message.get("role") == role:
+            text = message_text(message, dialect)
+            if text:
+                found.append(text)
+    return found
+
+
+def build_query(strategy: str, messages: Sequence[Any], dialect: Dialect = "openai") -> str:
+    """The search query `query_strategy` makes of a conversation; "" when there is nothing to search with.
+
+    `last_assistant` searches with what the model said last (useful for follow-ups like "and then?");
+    on a first turn there is no such message, so it falls back to the last user message.
+    """
+    users = _texts(messages, "user", dialect)
+    if strategy == "first_user":
+        return users[0] if users else ""
+    if strategy == "all_user":
+        return "\n".join(users)
+    if strategy == "last_assistant":
+        assistants = _texts(messages, "assistant", dialect)
+        if assistants:
+            return assistants[-1]
+    return users[-1] if users else ""
+
+
+def last_user_text(messages: Sequence[Any], dialect: Dialect = "openai") -> str:
+    """The text of the last user message that has any: the question a capture stores."""
+    return build_query("last_user", messages, dialect)
+
+
+def select(memories: Sequence[Memory], max_results: int, max_context_length: int) -> list[Memory]:
+    """Best-first memories cut to `max_results` and `max_context_length` characters of text in total.
+
+    A memory that does not fit whole is skipped (a later, shorter one may still fit), never cut,
+    except the first when it alone is too long: then its head is kept, so the best match is not lost.
+    """
+    chosen: list[Memory] = []
+    used = 0
+    for memory in memories:
+        if len(chosen) >= max_results or used >= max_context_length:
+            break
+        size = len(memory.text)
+        if not chosen and size > max_context_length:
+            head = memory.text[: max(0, max_context_length - len(_ELLIPSIS))].rstrip() + _ELLIPSIS
+            chosen.append(_with_text(memory, head[:max_context_length]))
+            break
+        if used + size <= max_context_length:
+            chosen.append(memory)
+            used += size
+    return chosen
+
+
+def _with_text(memory: Memory, text: str) -> Memory:
+    return Memory(memory.id, text, memory.scope, memory.created_at, memory.score, memory.metadata)
+
+
+def format_context(memories: Sequence[Memory], heading: str = DEFAULT_HEADING) -> str:
+    """The block injected into the prompt: a heading and one bullet per memory; "" for no memories."""
+    if not memories:
+        return ""
+    lines = [heading]
+    for memory in memories:
+        # Continuation lines are indented so a multi-line memory stays one bullet.
+        lines.append("- " + memory.text.strip().replace("\n", "\n  "))
+    return "\n".join(lines)
+
+
+def _pattern(glob: str) -> re.Pattern[str]:
+    return re.compile(".*".join(re.escape(part) for part in glob.split("*")), re.DOTALL)
+
+
+def model_enabled(enabled_for_models: Sequence[str], model: str) -> bool:
+    """Whether `model` gets memory: an empty list means every model; `*` matches any run of characters."""
+    if not enabled_for_models:
+        return True
+    return any(_pattern(glob).fullmatch(model) for glob in enabled_for_models)

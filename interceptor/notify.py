@@ -1,0 +1,59 @@
+"""Telling the running daemon that the registry changed, so ports open and close at once.
+
+Stdlib `http.client` only: `memproxy ports assign` must stay quick to start.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+from typing import Any
+
+from daemon.errors import MemproxyError
+from daemon.lifecycle import read_daemon_info
+from daemon.paths import Paths
+
+SYNC_PATH = "/memproxy/ports/sync"
+
+
+def notify_daemon(paths: Paths, master_key: str | None = None, timeout: float = 10.0) -> dict[str, Any] | None:
+    """POST the daemon's port sync, or None if no daemon runs.
+
+    The answer: `{"hosting": bool, "projects": {project: {"port", "listening", "error"}}}`.
+    """
+    info = read_daemon_info(paths)
+    if info is None:
+        return None
+    host = info.host.strip("[]")
+    if host in ("0.0.0.0", "::"):  # a wildcard bind is reachable on loopback
+        host = "127.0.0.1" if host == "0.0.0.0" else "::1"
+    headers = {"Host": "127.0.0.1", "Content-Length": "0"}
+    if master_key:
+        headers["x-memproxy-key"] = master_key
+    conn = http.client.HTTPConnection(host, info.port, timeout=timeout)
+    try:
+        conn.request("POST", SYNC_PATH, headers=headers)
+        response = conn.getresponse()
+        body = response.read()
+    except (OSError, http.client.HTTPException) as exc:
+        raise MemproxyError(f"the daemon at {info.url} did not take the change: {exc}") from exc
+    finally:
+        conn.close()
+    if response.status != 200:
+        text = body.decode("utf-8", "replace")[:300]
+        raise MemproxyError(f"the daemon at {info.url} did not take the change: HTTP {response.status} {text}")
+    try:
+        result = json.loads(body)
+    except ValueError:
+        result = None
+    if not isinstance(result, dict) or not isinstance(result.get("projects"), dict):
+        raise MemproxyError(f"the daemon at {info.url} answered the port sync with something unexpected")
+    return result
+
+
+def project_state(result: dict[str, Any], project: str) -> dict[str, Any] | None:
+    """What a sync answer says about `project`; MemproxyError if the daemon cannot host ports at all."""
+    if not result.get("hosting", True):
+        raise MemproxyError("the running daemon does not host project ports; restart it with `memproxy restart`")
+    state: dict[str, Any] | None = result["projects"].get(project)
+    return state

@@ -1,0 +1,106 @@
+"""Running a tool with its environment pointed at a project's interceptor port.
+
+`memproxy intercept -- CMD` behaves like CMD itself: same terminal, same exit code, and the
+signals memproxy receives reach CMD.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import FrameType
+
+from daemon.errors import MemproxyError
+from daemon.identity import DEFAULT_PROJECT, validate_project_name
+
+# The gateway recognises this key as "none given" and never forwards it to a provider.
+PLACEHOLDER_KEY = "memproxy"
+_INVALID_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class CommandFailed(MemproxyError):
+    """The wrapped command could not be started; `exit_code` is what a shell would return (126/127)."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def project_name_from(folder_name: str) -> str:
+    """A valid project name made from a folder name ('My App!' -> 'My-App')."""
+    name = _INVALID_CHARS.sub("-", folder_name)
+    name = re.sub(r"\.{2,}", ".", name)[:64].strip("-._")
+    return validate_project_name(name) if name else DEFAULT_PROJECT
+
+
+def default_project(cwd: Path) -> str:
+    """The project of `cwd`: its git repository's folder name, else its own folder name."""
+    cwd = cwd.resolve()
+    # `.git` is a folder in a clone, a file in a worktree or submodule; either marks the top.
+    top = next((folder for folder in (cwd, *cwd.parents) if (folder / ".git").exists()), cwd)
+    return project_name_from(top.name)
+
+
+def wrapped_env(base_env: Mapping[str, str], port: int, project: str) -> dict[str, str]:
+    """`base_env` plus SPEC's variables pointing every OpenAI/Anthropic client at `port`."""
+    url = f"http://127.0.0.1:{port}"
+    env = dict(base_env)
+    env.update(
+        {
+            "OPENAI_BASE_URL": f"{url}/v1",
+            "OPENAI_API_BASE": f"{url}/v1",
+            "ANTHROPIC_BASE_URL": url,
+            "MEMPROXY_PROJECT": project,
+            "MEMPROXY_URL": url,
+        }
+    )
+    # SDKs refuse to start without a key; a real one the user set is kept (the gateway may pass it on).
+    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
+        if not env.get(name):
+            env[name] = PLACEHOLDER_KEY
+    return env
+
+
+def exit_code(returncode: int) -> int:
+    """A child's return code as a shell reports it: 128+N when signal N killed it."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def run_wrapped(cmd: Sequence[str], env: Mapping[str, str]) -> int:
+    """Run `cmd` in the foreground with `env`, passing SIGINT/SIGTERM/SIGHUP on; its exit code."""
+    try:
+        child = subprocess.Popen(list(cmd), env=dict(env))
+    except FileNotFoundError as exc:
+        raise CommandFailed(f"command not found: {cmd[0]}", 127) from exc
+    except PermissionError as exc:
+        raise CommandFailed(f"cannot run {cmd[0]}: permission denied", 126) from exc
+    except OSError as exc:
+        raise CommandFailed(f"cannot run {cmd[0]}: {exc.strerror}", 126) from exc
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        # Ctrl-C in a terminal already reached the child (same foreground process group); sending
+        # it again would count as a second press (Claude Code exits on the second one).
+        if signum == signal.SIGINT and _in_terminal_foreground():
+            return
+        if child.poll() is None:
+            child.send_signal(signum)
+
+    forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, forward) for sig in forwarded}
+    try:
+        return exit_code(child.wait())
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _in_terminal_foreground() -> bool:
+    try:
+        return os.tcgetpgrp(sys.stdin.fileno()) == os.getpgrp()
+    except (OSError, ValueError, AttributeError):
+        return False

@@ -1,0 +1,180 @@
+"""`memproxy ports [assign|release]`: the project → port registry.
+
+Reads and writes the registry file and tells a running daemon; imports nothing heavy (no LiteLLM,
+FastAPI or uvicorn), and everything but typer only inside the commands.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from daemon.settings import Settings
+
+ports_app = typer.Typer(
+    help="Projects and their interceptor ports: one port per project, stable across restarts.",
+    no_args_is_help=False,
+)
+
+ConfigOpt = Annotated[
+    str | None, typer.Option("--config", help="Config file (default: MEMPROXY_CONFIG or the user config dir).")
+]
+
+
+@ports_app.callback(invoke_without_command=True)
+def ports(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="A JSON array of {name, port, listening, ...}.")] = False,
+) -> None:
+    """List the registered projects, their ports, whether they listen, and today's requests and cost."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from daemon.errors import MemproxyError
+    from memproxy_cli.output import console, fail
+
+    try:
+        rows = project_rows()
+    except MemproxyError as exc:
+        fail(str(exc))
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        console.print("no projects yet — register one with [bold]memproxy ports assign NAME[/]")
+        return
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("project")
+    table.add_column("port", justify="right")
+    table.add_column("listening")
+    table.add_column("requests today", justify="right")
+    table.add_column("cost today", justify="right")
+    for row in rows:
+        listening = "[green]yes[/]" if row["listening"] else "[red]no[/]"
+        table.add_row(escape(row["name"]), str(row["port"]), listening, str(row["requests"]), f"${row['cost_usd']:.4f}")
+    console.print(table)
+
+
+def project_rows() -> list[dict[str, Any]]:
+    """One row per registered project: name, port, listening, and today's requests and cost."""
+    from datetime import UTC, datetime
+
+    from daemon.paths import resolve_paths
+    from daemon.sockets import port_accepts
+    from daemon.usage_query import totals_by_project
+    from interceptor.registry import load
+
+    paths = resolve_paths()
+    registry = load(paths)
+    midnight = datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
+    since = midnight.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    today = {row["project"]: row for row in totals_by_project(paths.db_file, since)} if registry else {}
+    return [
+        {
+            "name": name,
+            "port": port,
+            "listening": port_accepts(port),
+            "requests": today.get(name, {}).get("requests", 0),
+            "cost_usd": round(today.get(name, {}).get("cost_usd", 0.0), 6),
+        }
+        for name, port in sorted(registry.items())
+    ]
+
+
+@ports_app.command()
+def assign(
+    project: Annotated[str, typer.Argument(help="Project name (letters, digits, '.', '_', '-').")],
+    port: Annotated[
+        int | None, typer.Option("--port", help="Move the project to this port (within interceptor.port_range).")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Register a project (or move it to --port), print its port and how to point tools at it."""
+    from daemon.errors import MemproxyError
+    from interceptor.registry import assign as assign_port
+    from memproxy_cli.output import console, fail
+
+    try:
+        settings = _settings(config)
+        number, created = assign_port(settings.paths, project, settings.interceptor.port_range, port)
+    except MemproxyError as exc:
+        fail(str(exc))
+    console.print(f"[bold]{project}[/] → port [bold]{number}[/]" + (" (new)" if created else ""))
+    typer.echo(recipe(project, number))
+    tell_daemon(settings, project)
+
+
+def recipe(project: str, port: int) -> str:
+    """Copy-paste settings that point tools and IDEs at `port`."""
+    url = f"http://127.0.0.1:{port}"
+    return (
+        f"  OpenAI-compatible base URL: {url}/v1\n"
+        f"  Anthropic base URL:         {url}\n"
+        "  API key:                    any text (e.g. memproxy); the gateway holds the real keys\n"
+        "\n"
+        "  Shell:\n"
+        f"    export OPENAI_BASE_URL={url}/v1\n"
+        f"    export OPENAI_API_BASE={url}/v1\n"
+        f"    export ANTHROPIC_BASE_URL={url}\n"
+        "  Wrap one command:\n"
+        f"    memproxy intercept --project {project} -- claude\n"
+        "  PyCharm AI Assistant: Settings → Tools → AI Assistant → Providers & API keys →\n"
+        f"    Third-party AI providers: OpenAI-compatible, URL {url}/v1, any API key\n"
+        "  More tools: docs/recipes.md"
+    )
+
+
+def tell_daemon(settings: Settings, project: str, released: bool = False) -> None:
+    """Make the running daemon listen (or stop listening) now; fail if it could not."""
+    from daemon.errors import MemproxyError
+    from interceptor.notify import notify_daemon, project_state
+    from memproxy_cli.output import console, fail
+
+    try:
+        result = notify_daemon(settings.paths, settings.general_settings.master_key)
+        state = project_state(result, project) if result is not None else None
+    except MemproxyError as exc:
+        fail(str(exc))
+    if result is None:
+        if not released:
+            console.print("memproxy is not running; [bold]memproxy up[/] will listen on it")
+        return
+    if state is not None and state.get("error"):
+        fail(f"{project} is registered on port {state['port']}, but the daemon cannot listen on it: {state['error']}")
+    if state is not None and state.get("listening"):
+        console.print(f"[green]✓[/] the daemon listens on http://127.0.0.1:{state['port']}")
+    elif released:
+        console.print("[green]✓[/] the daemon stopped listening on it")
+
+
+@ports_app.command()
+def release(
+    project: Annotated[str, typer.Argument(help="Project name.")],
+    config: ConfigOpt = None,
+) -> None:
+    """Unregister a project; its port stops listening."""
+    from daemon.errors import MemproxyError
+    from interceptor.registry import release as release_port
+    from memproxy_cli.output import console, fail
+
+    try:
+        settings = _settings(config)
+        port = release_port(settings.paths, project)
+    except MemproxyError as exc:
+        fail(str(exc))
+    if port is None:
+        console.print(f"{project} was not registered")
+        return
+    console.print(f"released {project} (port {port})")
+    tell_daemon(settings, project, released=True)
+
+
+def _settings(config: str | None) -> Settings:
+    from daemon.settings import load_settings
+
+    return load_settings(config_file=config)

@@ -1,0 +1,121 @@
+"""`memproxy ports`, `ports assign`, `ports release` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from daemon.paths import resolve_paths
+from memproxy_cli.main import app
+
+REPO = Path(__file__).resolve().parents[2]
+runner = CliRunner()
+
+
+def _config(home: Path, low: int, high: int) -> None:
+    (home / "config.yaml").write_text(f"interceptor:\n  port_range: [{low}, {high}]\n")
+
+
+def _free_range(size: int = 30) -> tuple[int, int]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        low = min(int(sock.getsockname()[1]), 65535 - size)
+    return low, low + size - 1
+
+
+def test_empty_registry() -> None:
+    result = runner.invoke(app, ["ports"])
+    assert result.exit_code == 0
+    assert "no projects yet" in result.output
+    result = runner.invoke(app, ["ports", "--json"])
+    assert result.exit_code == 0 and json.loads(result.output) == []
+
+
+def test_assign_twice_same_port_then_list_and_release(memproxy_home: Path) -> None:
+    low, high = _free_range()
+    _config(memproxy_home, low, high)
+    first = runner.invoke(app, ["ports", "assign", "shop"])
+    assert first.exit_code == 0, first.output
+    port = json.loads(resolve_paths().registry_file.read_text())["projects"]["shop"]
+    assert low <= port <= high
+    assert f"shop → port {port} (new)" in first.output
+    assert f"http://127.0.0.1:{port}/v1" in first.output
+    assert f"export ANTHROPIC_BASE_URL=http://127.0.0.1:{port}" in first.output
+    assert "PyCharm AI Assistant" in first.output
+    assert "memproxy is not running" in first.output
+
+    second = runner.invoke(app, ["ports", "assign", "shop"])
+    assert second.exit_code == 0
+    assert f"shop → port {port}\n" in second.output
+
+    with socket.create_server(("127.0.0.1", port)):  # "the daemon" listens on it
+        listed = runner.invoke(app, ["ports", "--json"])
+        table = runner.invoke(app, ["ports"])
+    assert json.loads(listed.output) == [
+        {"name": "shop", "port": port, "listening": True, "requests": 0, "cost_usd": 0.0}
+    ]
+    assert "shop" in table.output and str(port) in table.output and "yes" in table.output
+
+    released = runner.invoke(app, ["ports", "release", "shop"])
+    assert released.exit_code == 0
+    assert f"released shop (port {port})" in released.output
+    again = runner.invoke(app, ["ports", "release", "shop"])
+    assert again.exit_code == 0 and "shop was not registered" in again.output
+    assert json.loads(runner.invoke(app, ["ports", "--json"]).output) == []
+
+
+def test_assign_explicit_port(memproxy_home: Path) -> None:
+    low, high = _free_range()
+    _config(memproxy_home, low, high)
+    result = runner.invoke(app, ["ports", "assign", "shop", "--port", str(high)])
+    assert result.exit_code == 0, result.output
+    assert f"shop → port {high} (new)" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ports", "assign", "a/b"], "invalid project name 'a/b'"),
+        (["ports", "assign", "has space"], "invalid project name 'has space'"),
+        (["ports", "assign", ".."], "invalid project name '..'"),
+        (["ports", "assign", "x" * 200], "invalid project name"),
+        (["ports", "release", "a/b"], "invalid project name"),
+        (["ports", "assign", "shop", "--port", "80"], "port 80 is outside interceptor.port_range 8800-8899"),
+    ],
+)
+def test_user_mistakes_are_one_line_exit_1(args: list[str], message: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert not resolve_paths().registry_file.exists()
+
+
+def test_damaged_registry_is_named_and_kept() -> None:
+    paths = resolve_paths()
+    paths.registry_file.write_text('{"projects": {"shop": 88')
+    for args in (["ports"], ["ports", "--json"], ["ports", "assign", "blog"], ["ports", "release", "shop"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 1, args
+        assert "is damaged" in result.output
+    assert paths.registry_file.read_text() == '{"projects": {"shop": 88'
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["ports"], ["ports", "--json"], ["ports", "assign", "shop"]])
+def test_ports_stays_light(argv: list[str]) -> None:
+    code = (
+        "import sys\n"
+        f"sys.argv = ['memproxy', *{argv!r}]\n"
+        "from memproxy_cli.main import app\n"
+        "try:\n    app()\nexcept SystemExit:\n    pass\n"
+        "heavy = sorted(m for m in ('litellm', 'fastapi', 'uvicorn') if m in sys.modules)\n"
+        "print('HEAVY', heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert "HEAVY []" in out.stdout, out.stdout + out.stderr

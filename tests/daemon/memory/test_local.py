@@ -1,0 +1,131 @@
+"""The local backend: its file, its FTS query building, and its speed at 100,000 memories."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sqlite3
+import statistics
+import time
+from pathlib import Path
+
+import pytest
+
+from daemon.errors import MemoryBackendError
+from daemon.memory.fts import MAX_TERMS, fts_query
+from daemon.memory.local import INDEX_CHARS, LocalBackend
+
+SHOP = "project:shop"
+
+
+def test_fts_query_quotes_every_word_and_ors_them() -> None:
+    assert fts_query('deploy "prod" NEAR(x*)') == '"deploy" OR "prod" OR "near" OR "x"'
+
+
+def test_fts_query_drops_stopwords_unless_nothing_else_is_left() -> None:
+    assert fts_query("when do I deploy?") == '"deploy"'
+    assert fts_query("what is it") == '"what" OR "is" OR "it"'
+
+
+@pytest.mark.parametrize("text", ["", "   ", "*", '"""', "🚀🔥", "(", "-+^:"])
+def test_fts_query_without_words_is_none(text: str) -> None:
+    assert fts_query(text) is None
+
+
+def test_fts_query_caps_the_number_of_terms() -> None:
+    query = fts_query(" ".join(f"word{n}" for n in range(500)))
+    assert query is not None and query.count(" OR ") == MAX_TERMS - 1
+
+
+def test_fts_query_keeps_unicode_words() -> None:
+    assert fts_query("déploiement 日本語 🚀") == '"déploiement" OR "日本語"'
+
+
+async def test_memories_survive_a_reopen(tmp_path: Path) -> None:
+    first = LocalBackend(tmp_path / "memory.db")
+    added = await first.add(SHOP, "we deploy on Fridays", {"source": "cli"})
+    await first.close()
+
+    second = LocalBackend(tmp_path / "memory.db")
+    got = await second.get(SHOP, added.id)
+    await second.close()
+    assert got is not None
+    assert (got.text, got.metadata, got.created_at) == ("we deploy on Fridays", {"source": "cli"}, added.created_at)
+
+
+async def test_the_file_is_wal_and_its_own(local_backend: LocalBackend, memproxy_home: Path) -> None:
+    await local_backend.add(SHOP, "x marks the spot")
+    with sqlite3.connect(local_backend.db_path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("SELECT count(*) FROM memories").fetchone()[0] == 1
+
+
+async def test_stemming_matches_other_forms(local_backend: LocalBackend) -> None:
+    await local_backend.add(SHOP, "Deployments happen on Fridays")
+    assert len(await local_backend.search(SHOP, "deploying friday", 5)) == 1
+
+
+async def test_better_matches_score_higher(local_backend: LocalBackend) -> None:
+    await local_backend.add(SHOP, "deploy")
+    await local_backend.add(SHOP, "deploy on friday with alice")
+    for n in range(20):
+        await local_backend.add(SHOP, f"unrelated note {n}")
+    found = await local_backend.search(SHOP, "deploy friday alice", 5)
+    assert found[0].text == "deploy on friday with alice"
+    assert found[0].score is not None and found[1].score is not None and found[0].score > found[1].score > 0
+
+
+async def test_text_past_the_indexed_head_is_stored_but_not_searchable(local_backend: LocalBackend) -> None:
+    text = "head " + "x " * INDEX_CHARS + "tailword"
+    added = await local_backend.add(SHOP, text)
+    assert await local_backend.search(SHOP, "tailword", 5) == []
+    assert [m.id for m in await local_backend.search(SHOP, "head", 5)] == [added.id]
+    assert await local_backend.forget(SHOP, added.id) is True
+    assert await local_backend.search(SHOP, "head", 5) == []
+
+
+async def test_concurrent_writes_all_land(local_backend: LocalBackend) -> None:
+    await asyncio.gather(*(local_backend.add(SHOP, f"parallel note {n}") for n in range(50)))
+    assert len(await local_backend.list(SHOP, limit=100)) == 50
+
+
+async def test_a_closed_store_says_so(tmp_path: Path) -> None:
+    backend = LocalBackend(tmp_path / "memory.db")
+    await backend.close()
+    with pytest.raises(MemoryBackendError, match="closed"):
+        await backend.search(SHOP, "anything", 5)
+
+
+async def test_a_broken_file_is_a_memory_backend_error(tmp_path: Path) -> None:
+    path = tmp_path / "memory.db"
+    path.write_bytes(b"this is not a database" * 100)
+    backend = LocalBackend(path)
+    with pytest.raises(MemoryBackendError, match=r"memory database .*memory\.db"):
+        await backend.search(SHOP, "anything", 5)
+    await backend.close()
+
+
+@pytest.mark.slow
+async def test_search_over_100k_memories(local_backend: LocalBackend, capsys: pytest.CaptureFixture[str]) -> None:
+    rng = random.Random(4)
+    vocabulary = [f"term{n}" for n in range(5000)] + ["deploy", "server", "database", "cache", "python", "docker"]
+    texts = [" ".join(rng.choices(vocabulary, k=30)) for _ in range(100_000)]
+    texts[54_321] = "my name is Alice and I deploy on Fridays"
+    t0 = time.perf_counter()
+    await local_backend.add_many(SHOP, texts)
+    await local_backend.add_many("project:blog", texts[:10_000])
+    insert_s = time.perf_counter() - t0
+
+    timings = []
+    for query in ["when do I deploy? Alice", "database cache python docker server", "term17", "Fridays"] * 5:
+        t = time.perf_counter()
+        found = await local_backend.search(SHOP, query, 5)
+        timings.append((time.perf_counter() - t) * 1000)
+        assert found and all(m.scope == SHOP for m in found)
+    top = await local_backend.search(SHOP, "Alice Fridays", 5)
+    assert top[0].text == "my name is Alice and I deploy on Fridays"
+    with capsys.disabled():
+        print(
+            f"\n100k local memories: insert {insert_s:.1f}s, search median {statistics.median(timings):.1f} ms, "
+            f"max {max(timings):.1f} ms"
+        )

@@ -1,0 +1,123 @@
+"""The Supermemory backend against a fake Supermemory server on loopback: sessions, failures."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from daemon.errors import MemoryBackendError
+from daemon.memory.recall import retrieve
+from daemon.memory.supermemory_backend import SupermemoryBackend, SupermemorySessions, namespace_for
+from daemon.settings import ContextRetrieval
+from tests.daemon.memory.conftest import supermemory_backend
+from tests.daemon.memory.fake_supermemory import API_KEY, FakeSupermemory
+
+SHOP = "project:shop"
+
+
+def test_namespaces_are_url_safe_and_one_to_one() -> None:
+    scopes = ["project:shop", "user:alice", "project:shop/user:alice", "user:a_b", "user:a:b", "user:é 🚀"]
+    names = [namespace_for(s) for s in scopes]
+    assert names[0] == "project_3ashop"
+    assert names[2] == "project_3ashop_2fuser_3aalice"
+    assert len(set(names)) == len(names)
+    assert all(n.replace("_", "").replace(".", "").replace("-", "").isalnum() and n.isascii() for n in names)
+
+
+async def test_the_sdk_speaks_to_the_configured_base_url(fake_supermemory: FakeSupermemory) -> None:
+    backend = supermemory_backend(fake_supermemory)
+    await backend.add(SHOP, "we deploy on Fridays")
+    await backend.close()
+    seen = fake_supermemory.requests[0]
+    assert (seen.method, seen.path) == ("POST", "/ns/project_3ashop/document")
+    assert seen.authorization == f"Bearer {API_KEY}"
+    assert seen.body["content"] == "we deploy on Fridays"
+    assert seen.body["metadata"] == {"memproxy_scope": SHOP}
+
+
+async def test_each_user_keeps_its_own_cookie_session(fake_supermemory: FakeSupermemory) -> None:
+    backend = supermemory_backend(fake_supermemory)
+    alice, bob = backend.for_user("alice"), backend.for_user("bob")
+
+    await alice.search(SHOP, "one", 5)
+    await alice.search(SHOP, "two", 5)
+    await bob.search(SHOP, "three", 5)
+    await backend.for_user("alice").search(SHOP, "four", 5)  # a later request, a new view: same session
+    await bob.search(SHOP, "five", 5)
+
+    cookies = [r.cookie for r in fake_supermemory.requests]
+    assert cookies == [None, "session=s1", None, "session=s1", "session=s2"]
+    summary = backend.sessions()["supermemory"]
+    assert (summary["users"], summary["with_cookies"], summary["errors"]) == (2, 2, 0)
+    await backend.close()
+
+
+async def test_a_500_is_a_memory_backend_error(fake_supermemory: FakeSupermemory) -> None:
+    backend = supermemory_backend(fake_supermemory)
+    fake_supermemory.fail_next(500)
+    with pytest.raises(MemoryBackendError, match="Supermemory search failed: HTTP 500"):
+        await backend.search(SHOP, "deploy", 5)
+    fake_supermemory.fail_next(503)
+    with pytest.raises(MemoryBackendError, match="Supermemory add failed: HTTP 503"):
+        await backend.add(SHOP, "deploy")
+    # The server recovers; so does the backend.
+    await backend.add(SHOP, "deploy on Fridays")
+    assert [m.text for m in await backend.search(SHOP, "deploy", 5)] == ["deploy on Fridays"]
+    assert backend.sessions()["supermemory"]["errors"] == 2
+    await backend.close()
+
+
+async def test_a_wrong_key_is_a_memory_backend_error(fake_supermemory: FakeSupermemory) -> None:
+    backend = SupermemoryBackend(SupermemorySessions("wrong", fake_supermemory.url, max_retries=0))
+    with pytest.raises(MemoryBackendError, match="HTTP 401"):
+        await backend.list(SHOP)
+    await backend.close()
+
+
+async def test_no_api_key_is_a_clear_error() -> None:
+    backend = SupermemoryBackend(SupermemorySessions(None, "http://127.0.0.1:9"))
+    with pytest.raises(MemoryBackendError, match="no api_key"):
+        await backend.search(SHOP, "deploy", 5)
+
+
+async def test_a_hanging_server_times_out(fake_supermemory: FakeSupermemory) -> None:
+    backend = supermemory_backend(fake_supermemory, timeout=0.3)
+    fake_supermemory.hang = True
+    t0 = time.perf_counter()
+    with pytest.raises(MemoryBackendError, match="timed out"):
+        await backend.search(SHOP, "deploy", 5)
+    assert time.perf_counter() - t0 < 3
+    fake_supermemory.hang = False
+    await backend.close()
+
+
+async def test_retrieval_survives_500_and_hang(fake_supermemory: FakeSupermemory) -> None:
+    backend = supermemory_backend(fake_supermemory, timeout=30)
+    await backend.add(SHOP, "deploy on Fridays")
+    cr = ContextRetrieval(timeout=0.2)
+
+    fake_supermemory.fail_next(500)
+    assert await retrieve(backend, SHOP, "deploy", cr) == []
+
+    fake_supermemory.hang = True
+    t0 = time.perf_counter()
+    assert await retrieve(backend, SHOP, "deploy", cr) == []  # bounded by cr.timeout, not the 30 s client
+    assert time.perf_counter() - t0 < 2
+    fake_supermemory.hang = False
+
+    assert [m.text for m in await retrieve(backend, SHOP, "deploy", cr)] == ["deploy on Fridays"]
+    await backend.close()
+
+
+async def test_old_sessions_are_closed_past_max_users(fake_supermemory: FakeSupermemory) -> None:
+    sessions = SupermemorySessions(API_KEY, fake_supermemory.url, max_retries=0, max_users=2)
+    backend = SupermemoryBackend(sessions)
+    for user in ("a", "b", "c"):
+        await backend.for_user(user).search(SHOP, "x", 1)
+    await asyncio.sleep(0)
+    assert sessions.summary()["supermemory"]["users"] == 2
+    assert sessions.cookies("a") == {}
+    assert sessions.cookies("c") == {"session": "s3"}
+    await backend.close()

@@ -1,0 +1,98 @@
+"""A memory backend in a dict, and the fake upstream, for the tool tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from daemon.errors import MemoryBackendError
+from daemon.memory.base import Memory
+from tests.fake_upstream import FakeUpstream
+
+
+class DictBackend:
+    """Memories per scope; a search matches any query word. `fail` failures of the `failing` operations
+    first, `delay` per call."""
+
+    def __init__(
+        self,
+        memories: dict[str, list[str]] | None = None,
+        *,
+        fail: int = 0,
+        failing: tuple[str, ...] = ("search", "get"),
+        delay: float = 0.0,
+    ) -> None:
+        self.memories: dict[str, list[Memory]] = {}
+        self.fail = fail
+        self.failing = failing
+        self.delay = delay
+        self.calls: list[tuple[str, str, str]] = []
+        self._next = 1
+        for scope, texts in (memories or {}).items():
+            for text in texts:
+                self._store(scope, text)
+
+    def _store(self, scope: str, text: str) -> Memory:
+        memory = Memory(id=f"m{self._next}", text=text, scope=scope, created_at="2025-01-01T00:00:00Z")
+        self._next += 1
+        self.memories.setdefault(scope, []).append(memory)
+        return memory
+
+    async def _enter(self, op: str, scope: str, arg: str) -> None:
+        self.calls.append((op, scope, arg))
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.fail and op in self.failing:
+            self.fail -= 1
+            raise MemoryBackendError("database is locked")
+
+    async def add(self, scope: str, text: str, metadata: dict[str, Any] | None = None) -> Memory:
+        return self._store(scope, text)
+
+    async def search(self, scope: str, query: str, limit: int) -> list[Memory]:
+        await self._enter("search", scope, query)
+        words = set(query.lower().split())
+        hits = []
+        for m in self.memories.get(scope, []):
+            score = len(words & set(m.text.lower().replace(".", "").split()))
+            if score:
+                hits.append(Memory(m.id, m.text, m.scope, m.created_at, float(score)))
+        return sorted(hits, key=lambda m: m.score or 0, reverse=True)[:limit]
+
+    async def get(self, scope: str, id: str) -> Memory | None:
+        await self._enter("get", scope, id)
+        return next((m for m in self.memories.get(scope, []) if m.id == id), None)
+
+    async def list(self, scope: str, limit: int = 50) -> list[Memory]:
+        return self.memories.get(scope, [])[:limit]
+
+    async def forget(self, scope: str, id: str) -> bool:
+        return False
+
+    async def forget_all(self, scope: str) -> int:
+        return 0
+
+    def for_user(self, user_id: str) -> DictBackend:
+        return self
+
+    def sessions(self) -> dict[str, Any]:
+        return {}
+
+    async def close(self) -> None:
+        return None
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[FakeUpstream]:
+    with FakeUpstream() as server:
+        yield server
+
+
+@pytest.fixture
+def fake(upstream: FakeUpstream) -> Iterator[FakeUpstream]:
+    upstream.reset()
+    yield upstream
+    upstream.reset()

@@ -1,0 +1,49 @@
+"""Fixtures for the edge: serving an ASGI app on a real loopback port inside the test's event loop."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import uvicorn
+from starlette.types import ASGIApp
+
+from daemon.paths import Paths, resolve_paths
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def free_range(size: int = 40) -> tuple[int, int]:
+    """A port range whose first port is free right now (choose_port skips any taken later)."""
+    low = free_port()
+    low = min(low, 65535 - size)
+    return low, low + size - 1
+
+
+def home_paths() -> Paths:
+    return resolve_paths().ensure()
+
+
+@asynccontextmanager
+async def serving(app: ASGIApp) -> AsyncIterator[int]:
+    """Serve `app` with uvicorn on a free loopback port in this loop; yield the port."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    sock.setblocking(False)
+    config = uvicorn.Config(app, lifespan="off", log_config=None, log_level="warning", access_log=False)
+    config.load()
+    server = uvicorn.Server(config)
+    server.lifespan = config.lifespan_class(config)
+    await server.startup(sockets=[sock])
+    try:
+        yield int(sock.getsockname()[1])
+    finally:
+        server.force_exit = True
+        await server.shutdown()

@@ -1,0 +1,223 @@
+"""The edge forwarder over real sockets: headers in and out, status codes, SSE timing, failures."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+
+from interceptor.forwarder import downstream_headers, make_forwarder, make_gateway_client, upstream_headers
+from tests.fake_upstream import FakeUpstream, error
+from tests.interceptor.conftest import free_port, serving
+
+CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+MESSAGES = {"model": "claude-sonnet-4-5", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
+
+
+@pytest.fixture
+def upstream() -> Iterator[FakeUpstream]:
+    with FakeUpstream() as fake:
+        yield fake
+
+
+@asynccontextmanager
+async def forwarding(gateway_url: str, master_key: str | None = None) -> AsyncIterator[tuple[int, httpx.AsyncClient]]:
+    """shop's forwarder to `gateway_url` on a real port, and a client for the tool: (port, client)."""
+    async with (
+        make_gateway_client() as gw,
+        serving(make_forwarder("shop", gateway_url, gw, master_key)) as port,
+        httpx.AsyncClient() as tool,
+    ):
+        yield port, tool
+
+
+async def test_upstream_headers_pure() -> None:
+    raw = [
+        (b"host", b"127.0.0.1:8800"),
+        (b"connection", b"keep-alive, x-secret-hop"),
+        (b"x-secret-hop", b"1"),
+        (b"keep-alive", b"timeout=5"),
+        (b"te", b"trailers"),
+        (b"proxy-authorization", b"Basic abc"),
+        (b"authorization", b"Bearer sk-tool"),
+        (b"x-api-key", b"sk-ant-tool"),
+        (b"x-memproxy-project", b"someone-else"),
+        (b"x-memproxy-key", b"tool-supplied"),
+        (b"content-length", b"12"),
+    ]
+    out = upstream_headers(raw, "shop", "mk")
+    assert out == [
+        (b"authorization", b"Bearer sk-tool"),
+        (b"x-api-key", b"sk-ant-tool"),
+        (b"content-length", b"12"),
+        (b"x-memproxy-project", b"shop"),
+        (b"x-memproxy-key", b"mk"),
+    ]
+    # without a master key the tool's own x-memproxy-key passes (it may talk to a keyed gateway)
+    assert (b"x-memproxy-key", b"tool-supplied") in upstream_headers(raw, "shop", None)
+    assert downstream_headers([(b"transfer-encoding", b"chunked"), (b"x-request-id", b"r1")]) == [
+        (b"x-request-id", b"r1")
+    ]
+
+
+async def test_headers_arrive_and_hop_by_hop_do_not(upstream: FakeUpstream) -> None:
+    async with forwarding(upstream.url, "mk-secret") as (port, tool):
+        r = await tool.post(
+            f"http://127.0.0.1:{port}/v1/chat/completions",
+            json=CHAT,
+            headers={
+                "authorization": "Bearer sk-tool",
+                "x-memproxy-project": "not-shop",
+                "connection": "keep-alive, x-hop",
+                "x-hop": "1",
+                "proxy-authorization": "Basic x",
+                "te": "trailers",
+                "user-agent": "claude-cli/1.0",
+            },
+        )
+    assert r.status_code == 200
+    assert r.json()["choices"][0]["message"]["content"]
+    assert "x-request-id" in r.headers
+    seen = upstream.last("/v1/chat/completions")
+    assert seen.headers["x-memproxy-project"] == "shop"
+    assert seen.headers["x-memproxy-key"] == "mk-secret"
+    assert seen.headers["authorization"] == "Bearer sk-tool"
+    assert seen.headers["user-agent"] == "claude-cli/1.0"
+    assert seen.headers["host"] == upstream.url.removeprefix("http://")
+    for hop in ("x-hop", "proxy-authorization", "te"):
+        assert hop not in seen.headers
+    assert seen.body == CHAT
+
+
+async def test_any_path_method_and_query_pass(upstream: FakeUpstream) -> None:
+    async with forwarding(upstream.url) as (port, tool):
+        models = await tool.get(f"http://127.0.0.1:{port}/v1/models?limit=5")
+        missing = await tool.delete(f"http://127.0.0.1:{port}/v1/nope")
+    assert models.status_code == 200 and models.json()["data"]
+    assert upstream.last("/v1/models").query == "limit=5"
+    assert "x-memproxy-key" not in upstream.last("/v1/models").headers
+    assert missing.status_code == 404
+    assert missing.json()["error"]["message"] == "Invalid URL (DELETE /v1/nope)"
+
+
+async def test_error_status_and_body_kept(upstream: FakeUpstream) -> None:
+    upstream.script(error(429, "slow down"))
+    async with forwarding(upstream.url) as (port, tool):
+        r = await tool.post(f"http://127.0.0.1:{port}/v1/messages", json=MESSAGES)
+    assert r.status_code == 429
+    assert r.json()["error"]["message"] == "slow down"
+
+
+async def test_sse_streams_chunk_by_chunk() -> None:
+    with FakeUpstream(chunks=5, chunk_interval_ms=150) as upstream:
+        async with forwarding(upstream.url) as (port, tool):
+            start = time.monotonic()
+            arrivals: list[float] = []
+            body = b""
+            async with tool.stream(
+                "POST", f"http://127.0.0.1:{port}/v1/chat/completions", json={**CHAT, "stream": True}
+            ) as r:
+                assert r.headers["content-type"].startswith("text/event-stream")
+                async for chunk in r.aiter_raw():
+                    arrivals.append(time.monotonic() - start)
+                    body += chunk
+    total = arrivals[-1]
+    assert total >= 0.5  # 4 gaps of 150 ms
+    assert arrivals[0] < total - 0.4, arrivals  # the first chunk came long before the end
+    assert len(arrivals) >= 5
+    assert body.rstrip().endswith(b"data: [DONE]")
+
+
+async def test_request_body_streams_up(upstream: FakeUpstream) -> None:
+    async def body() -> AsyncIterator[bytes]:
+        text = json.dumps(CHAT).encode()
+        for i in range(0, len(text), 7):
+            yield text[i : i + 7]
+            await asyncio.sleep(0.005)
+
+    async with forwarding(upstream.url) as (port, tool):
+        r = await tool.post(
+            f"http://127.0.0.1:{port}/v1/chat/completions",
+            content=body(),
+            headers={"content-type": "application/json"},
+        )
+    assert r.status_code == 200
+    assert upstream.last("/v1/chat/completions").body == CHAT
+
+
+@pytest.mark.parametrize(
+    ("path", "payload", "shape"),
+    [
+        ("/v1/chat/completions", CHAT, "openai"),
+        ("/v1/messages", MESSAGES, "anthropic"),
+        ("/v1/models", None, "openai"),
+    ],
+)
+async def test_gateway_down_is_502_in_the_dialect(path: str, payload: object, shape: str) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    async with forwarding(dead) as (port, tool):
+        r = await tool.request("POST" if payload else "GET", f"http://127.0.0.1:{port}{path}", json=payload)
+    assert r.status_code == 502
+    data = r.json()
+    if shape == "anthropic":
+        assert data["type"] == "error"
+        message = data["error"]["message"]
+    else:
+        assert data["error"]["type"] == "api_error"
+        message = data["error"]["message"]
+    assert f"the memproxy gateway at {dead} is not reachable" in message
+    assert "memproxy up" in message
+
+
+@pytest.mark.parametrize("host", ["evil.example.com", "evil.example.com:8800", "10.0.0.5"])
+async def test_foreign_host_is_403(upstream: FakeUpstream, host: str) -> None:
+    async with forwarding(upstream.url) as (port, tool):
+        r = await tool.post(f"http://127.0.0.1:{port}/v1/messages", json=MESSAGES, headers={"host": host})
+        ok = await tool.get(f"http://localhost:{port}/v1/models")
+    assert r.status_code == 403
+    assert r.json()["error"]["type"] == "permission_error"
+    assert ok.status_code == 200
+    assert [rec.path for rec in upstream.requests] == ["/v1/models"]
+
+
+async def test_client_hang_up_closes_the_upstream_stream() -> None:
+    hung_up = asyncio.Event()
+
+    async def slow_sse(scope, receive, send):  # type: ignore[no-untyped-def]
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            hung_up.set()
+
+        watcher = asyncio.ensure_future(watch())
+        for i in range(200):
+            await send({"type": "http.response.body", "body": f"data: {i}\n\n".encode(), "more_body": True})
+            await asyncio.sleep(0.05)
+        watcher.cancel()
+
+    async with serving(slow_sse) as gateway_port, make_gateway_client() as gw:
+        forwarder = make_forwarder("shop", f"http://127.0.0.1:{gateway_port}", gw, None)
+        async with serving(forwarder) as port:
+            async with httpx.AsyncClient() as tool, tool.stream("GET", f"http://127.0.0.1:{port}/stream") as r:
+                async for chunk in r.aiter_raw():
+                    assert chunk.startswith(b"data: 0")
+                    break
+            await asyncio.wait_for(hung_up.wait(), timeout=3)
+
+
+async def test_gateway_client_sets_tcp_nodelay(upstream: FakeUpstream) -> None:
+    async with make_gateway_client() as gw:
+        async with gw.stream("GET", f"{upstream.url}/v1/models") as r:
+            sock = r.extensions["network_stream"].get_extra_info("socket")
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        # no cookies kept between tools, no proxies from the environment
+        assert gw.trust_env is False

@@ -1,0 +1,129 @@
+"""Wrapping a command: SPEC's environment, exit codes, signals passed on, the default project."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from interceptor.wrap import CommandFailed, default_project, exit_code, project_name_from, run_wrapped, wrapped_env
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_wrapped_env_points_everything_at_the_port() -> None:
+    env = wrapped_env({"PATH": "/bin", "OPENAI_BASE_URL": "https://api.openai.com/v1"}, 8801, "shop")
+    assert env == {
+        "PATH": "/bin",
+        "OPENAI_BASE_URL": "http://127.0.0.1:8801/v1",
+        "OPENAI_API_BASE": "http://127.0.0.1:8801/v1",
+        "ANTHROPIC_BASE_URL": "http://127.0.0.1:8801",
+        "MEMPROXY_PROJECT": "shop",
+        "MEMPROXY_URL": "http://127.0.0.1:8801",
+        "OPENAI_API_KEY": "memproxy",
+        "ANTHROPIC_API_KEY": "memproxy",
+    }
+
+
+def test_wrapped_env_keeps_keys_the_user_set() -> None:
+    env = wrapped_env({"OPENAI_API_KEY": "sk-mine", "ANTHROPIC_API_KEY": ""}, 8801, "shop")
+    assert env["OPENAI_API_KEY"] == "sk-mine"
+    assert env["ANTHROPIC_API_KEY"] == "memproxy"
+
+
+def test_exit_codes() -> None:
+    assert run_wrapped([sys.executable, "-c", "raise SystemExit(3)"], os.environ) == 3
+    assert run_wrapped([sys.executable, "-c", "pass"], os.environ) == 0
+    killed = "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"
+    assert run_wrapped([sys.executable, "-c", killed], os.environ) == 128 + signal.SIGKILL
+    assert exit_code(-15) == 143
+
+
+def test_the_child_sees_the_environment(tmp_path: Path) -> None:
+    out = tmp_path / "env"
+    env = "os.environ['MEMPROXY_PROJECT'] + ' ' + os.environ['OPENAI_BASE_URL']"
+    code = f"import os; open({str(out)!r}, 'w').write({env})"
+    assert run_wrapped([sys.executable, "-c", code], wrapped_env(os.environ, 8802, "blog")) == 0
+    assert out.read_text() == "blog http://127.0.0.1:8802/v1"
+
+
+def test_missing_command_is_127_and_unrunnable_126(tmp_path: Path) -> None:
+    with pytest.raises(CommandFailed, match="command not found: no-such-tool-xyz") as info:
+        run_wrapped(["no-such-tool-xyz", "--flag"], os.environ)
+    assert info.value.exit_code == 127
+    script = tmp_path / "script.sh"
+    script.write_text("#!/bin/sh\necho hi\n")  # not executable
+    with pytest.raises(CommandFailed, match="permission denied") as info:
+        run_wrapped([str(script)], os.environ)
+    assert info.value.exit_code == 126
+
+
+_PARENT = """
+import os, sys
+from interceptor.wrap import run_wrapped
+child = '''
+import signal, sys, time, pathlib
+signal.signal(signal.SIGTERM, lambda *a: sys.exit(42))
+signal.signal(signal.SIGINT, lambda *a: sys.exit(43))
+pathlib.Path(sys.argv[1]).touch()
+time.sleep(30)
+sys.exit(1)
+'''
+sys.exit(run_wrapped([sys.executable, "-c", child, sys.argv[1]], os.environ))
+"""
+
+
+@pytest.mark.parametrize(("sig", "expected"), [(signal.SIGTERM, 42), (signal.SIGINT, 43)])
+def test_signals_reach_the_child(tmp_path: Path, sig: signal.Signals, expected: int) -> None:
+    ready = tmp_path / "ready"
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _PARENT, str(ready)], cwd=REPO, stdin=subprocess.DEVNULL, start_new_session=True
+    )
+    deadline = time.monotonic() + 20
+    while not ready.exists():
+        assert time.monotonic() < deadline and parent.poll() is None, "child never started"
+        time.sleep(0.01)
+    parent.send_signal(sig)  # to memproxy only, not its process group
+    assert parent.wait(timeout=10) == expected
+
+
+def test_default_project_is_the_git_top_folder(tmp_path: Path) -> None:
+    repo = tmp_path / "my shop!"
+    (repo / ".git").mkdir(parents=True)
+    deep = repo / "src" / "pkg"
+    deep.mkdir(parents=True)
+    assert default_project(deep) == "my-shop"
+    assert default_project(repo) == "my-shop"
+
+
+def test_default_project_in_a_worktree_and_without_git(tmp_path: Path) -> None:
+    worktree = tmp_path / "feature.x"
+    worktree.mkdir()
+    (worktree / ".git").write_text("gitdir: /elsewhere\n")
+    assert default_project(worktree) == "feature.x"
+    plain = tmp_path / "notes"
+    plain.mkdir()
+    # tmp_path has no .git above it (pytest's base temp is outside any repository)
+    assert default_project(plain) == "notes"
+
+
+@pytest.mark.parametrize(
+    ("folder", "name"),
+    [
+        ("shop", "shop"),
+        ("My App (v2)", "My-App-v2"),
+        (".dotfiles", "dotfiles"),
+        ("..", "default"),
+        ("a..b", "a.b"),
+        ("日本語", "default"),
+        ("x" * 200, "x" * 64),
+        ("-lead-", "lead"),
+    ],
+)
+def test_project_name_from_folder(folder: str, name: str) -> None:
+    assert project_name_from(folder) == name
