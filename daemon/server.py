@@ -53,11 +53,10 @@ def serve(settings: Settings) -> None:
     gateway = start_gateway(settings)
 
     def listeners() -> Hosted:
-        from interceptor.forwarder import make_gateway_client
         from interceptor.listeners import Listeners
 
         gateway_url = _gateway_url_for_interceptors(general.host, port)
-        return Listeners(settings.paths, "127.0.0.1", gateway_url, general.master_key, make_gateway_client())
+        return Listeners(settings.paths, "127.0.0.1", gateway_url, general.master_key)
 
     app = create_app(settings, gateway, listeners=listeners)
     config = uvicorn.Config(

@@ -114,6 +114,8 @@ class Listeners:
             app,
             lifespan="off",
             access_log=False,
+            # longer than tools' pool expiry, so an idle connection is never closed under a reuse
+            timeout_keep_alive=120,
             # The daemon configured logging once; a level here would reset uvicorn's loggers process-wide.
             log_level=None,
             log_config=None,
