@@ -43,11 +43,20 @@ def start_gateway(settings: Settings) -> Gateway:
     writer = UsageWriter(settings.paths.db_file)
     writer.start()
     threading.Thread(target=_warm_imports, name="memproxy-warmup", daemon=True).start()
+    memory = capturer = None
+    if settings.context_retrieval.enabled or settings.tool_execution.enabled:
+        from daemon.memory import open_backend
+        from daemon.memory.capture import Capturer
+
+        memory = open_backend(settings)
+        capturer = Capturer.from_settings(memory, settings.context_retrieval)
     return Gateway(
         settings=settings,
         router=build_router(settings),
         writer=writer,
         model_cost=import_litellm().model_cost,
+        memory=memory,
+        capturer=capturer,
     )
 
 
@@ -77,6 +86,17 @@ class Hosted(Protocol):
     async def stop(self) -> None: ...
 
 
+async def _close_memory(gateway: Gateway) -> None:
+    """Store what capture has queued, then close the backend's connections."""
+    try:
+        if gateway.capturer is not None:
+            await gateway.capturer.close()
+        if gateway.memory is not None:
+            await gateway.memory.close()
+    except Exception:
+        log.exception("closing the memory backend failed")
+
+
 def create_app(
     settings: Settings,
     gateway: Gateway | None = None,
@@ -100,6 +120,7 @@ def create_app(
         finally:
             if hosted is not None:
                 await hosted.stop()
+            await _close_memory(app.state.gateway)
             if owned:
                 app.state.gateway.writer.close()
 

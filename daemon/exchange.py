@@ -7,7 +7,7 @@ The route creates an `Exchange` when a request arrives and ends it exactly once;
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from daemon.cost import Usage
@@ -30,7 +30,7 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 class Exchange:
     """Tracks one request from arrival to its databank row."""
 
-    __slots__ = ("_sink", "_t0", "done", "record", "secrets")
+    __slots__ = ("_sink", "_t0", "after_success", "done", "record", "secrets")
 
     def __init__(self, record: UsageRecord, sink: RecordSink, secrets: frozenset[str] = frozenset()) -> None:
         self.record = record
@@ -38,6 +38,13 @@ class Exchange:
         self._t0 = time.perf_counter()
         self.secrets = secrets
         self.done = False
+        # called with the answer text once the exchange succeeded (memory capture)
+        self.after_success: Callable[[str], None] | None = None
+
+    @property
+    def wants_text(self) -> bool:
+        """Whether relays should keep the answer text (for the databank or for memory capture)."""
+        return self.record.request_json is not None or self.after_success is not None
 
     def elapsed_ms(self) -> float:
         return round((time.perf_counter() - self._t0) * 1000.0, 3)
@@ -62,7 +69,10 @@ class Exchange:
         r.cost_usd = cost
         if response_text is not None and r.request_json is not None:
             r.response_text = response_text
+        first = not self.done
         self._finish("ok", http_status)
+        if first and response_text and self.after_success is not None:
+            self.after_success(response_text)
 
     def fail(self, err: GatewayError, usage: Usage | None = None, cost: float | None = None) -> None:
         self.record.error = redact(err.message, self.secrets)[:4000]

@@ -18,6 +18,9 @@ from daemon.usage_record import UsageRecord
 if TYPE_CHECKING:
     from litellm import Router
 
+    from daemon.dialects import Dialect
+    from daemon.memory.base import MemoryBackend
+    from daemon.memory.capture import Capturer
     from daemon.settings import Settings
     from daemon.usage_writer import UsageWriter
 
@@ -33,6 +36,8 @@ class Gateway:
     router: Router
     writer: UsageWriter
     model_cost: dict[str, Any]
+    memory: MemoryBackend | None = None
+    capturer: Capturer | None = None
     started_at: float = field(default_factory=time.time)
     # keys clients brought, so they can be redacted by value like configured ones
     seen_keys: set[str] = field(default_factory=set)
@@ -58,6 +63,35 @@ class Gateway:
             endpoint=endpoint,
         )
         return Exchange(record, self.writer, self.secrets)
+
+    async def remember(
+        self, body: dict[str, Any], dialect: Dialect, model: str, ident: Identity, ex: Exchange
+    ) -> dict[str, Any]:
+        """`body` with the scope's memories injected (never fails the request), and capture armed."""
+        cr = self.settings.context_retrieval
+        if self.memory is None or not cr.enabled:
+            return body
+        from daemon.memory import augment, last_user_text
+
+        augmented = await augment(
+            body,
+            dialect=dialect.value,
+            model=model,
+            backend=self.memory,
+            scope=ident.memory_scope,
+            cr=cr,
+            user_id=ident.user_id,
+        )
+        ex.record.memory_hits = augmented.hits
+        capturer = self.capturer
+        question = last_user_text(body.get("messages") or [], dialect.value)
+        if capturer is not None and capturer.enabled and question:
+
+            def capture(answer: str) -> None:
+                capturer.submit(ident.memory_scope, question, answer, user_id=ident.user_id)
+
+            ex.after_success = capture
+        return augmented.body
 
     def price(self, usage: Usage, model: str | None, provider: str | None) -> float | None:
         return cost_usd(usage, find_prices(self.model_cost, model, provider))

@@ -7,7 +7,7 @@ translates. LiteLLM does not price this path, so the relay and `_finish_plain` p
 
 from __future__ import annotations
 
-import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -19,10 +19,9 @@ from daemon.dialects import Dialect
 from daemon.errors import GatewayError
 from daemon.exchange import Exchange
 from daemon.gateway import Gateway
+from daemon.generate import Dialog, Plain, error_response, generate
 from daemon.llm import deployment_target, find_deployment, map_exception
-from daemon.relay import relay_anthropic
-from daemon.routes_openai import error_response
-from daemon.sse import EventStreamResponse
+from daemon.relay import Pricer, relay_anthropic
 from daemon.validation import validate_count_tokens_request, validate_messages_request
 
 router = APIRouter()
@@ -41,64 +40,54 @@ def _as_dict(response: Any) -> dict[str, Any]:
     return dict(response)
 
 
-def _text_of(message: dict[str, Any]) -> str:
-    return "".join(
+def _plain(response: Any) -> Plain:
+    message = _as_dict(response)
+    if message.get("type") == "error":
+        error = message.get("error") or {}
+        raise GatewayError(502, "upstream", str(error.get("message") or "the upstream answered with an error"))
+    text = "".join(
         b.get("text", "") for b in message.get("content") or [] if isinstance(b, dict) and b.get("type") == "text"
     )
+    return Plain(message, usage_from_anthropic(message.get("usage")), text, message.get("model"))
+
+
+async def _call(gw: Gateway, kwargs: dict[str, Any]) -> Any:
+    return await gw.router.aanthropic_messages(**kwargs)
+
+
+def _relay(
+    stream: Any, ex: Exchange, price: Pricer, _client_wants_usage: bool, keep_text: bool
+) -> AsyncIterator[bytes]:
+    return relay_anthropic(stream, ex, price, keep_text)
+
+
+def _replay(message: dict[str, Any], _include_usage: bool) -> AsyncIterator[bytes]:
+    from daemon.tools.replay import replay_anthropic
+
+    return replay_anthropic(message)
+
+
+def _headers(request: Request) -> dict[str, Any]:
+    extra = {h: request.headers[h] for h in FORWARDED_HEADERS if h in request.headers}
+    return {"extra_headers": extra} if extra else {}
+
+
+MESSAGES = Dialog(
+    dialect=Dialect.ANTHROPIC,
+    endpoint="/v1/messages",
+    validate=validate_messages_request,
+    call=_call,
+    relay=_relay,
+    plain=_plain,
+    replay=_replay,
+    headers=_headers,
+)
 
 
 @router.post("/v1/messages")
 @router.post("/messages", include_in_schema=False)
 async def messages(request: Request) -> Response:
-    gw: Gateway = request.app.state.gateway
-    ex: Exchange | None = None
-    try:
-        ex = gw.begin(request, "/v1/messages")
-        raw = await read_body(request, gw.settings.general_settings.max_body_bytes)
-        body = parse_json_object(raw)
-        model = validate_messages_request(body)
-        ex.record.model = model
-        stream = bool(body.get("stream"))
-        ex.record.stream = stream
-        if gw.settings.logging.store_prompts:
-            ex.record.request_json = raw.decode("utf-8", "replace")
-        kwargs: dict[str, Any] = {**body, **gw.upstream_kwargs(request, ex, model)}
-        extra = {h: request.headers[h] for h in FORWARDED_HEADERS if h in request.headers}
-        if extra:
-            kwargs["extra_headers"] = extra
-        if stream:
-            ex.mark_in_flight()
-        try:
-            response = await gw.router.aanthropic_messages(**kwargs)
-        except Exception as exc:
-            raise map_exception(exc) from exc
-        provider = ex.record.provider
-        if stream:
-            exchange = ex
-            return EventStreamResponse(
-                relay_anthropic(
-                    response,
-                    exchange,
-                    lambda usage, resolved: gw.price(
-                        usage, resolved or exchange.record.resolved_model or model, provider
-                    ),
-                    keep_text=exchange.record.request_json is not None,
-                ),
-                on_disconnect=exchange.disconnected,
-            )
-        message = _as_dict(response)
-        if message.get("type") == "error":
-            error = message.get("error") or {}
-            raise GatewayError(502, "upstream", str(error.get("message") or "the upstream answered with an error"))
-        usage = usage_from_anthropic(message.get("usage"))
-        ex.record.resolved_model = message.get("model") or ex.record.resolved_model
-        ex.first_token()
-        ex.succeed(usage, gw.price(usage, ex.record.resolved_model or model, provider), _text_of(message))
-        return Response(json.dumps(message), media_type="application/json")
-    except GatewayError as err:
-        if ex is not None:
-            ex.fail(err)
-        return error_response(Dialect.ANTHROPIC, err)
+    return await generate(request, MESSAGES)
 
 
 @router.post("/v1/messages/count_tokens")

@@ -23,7 +23,7 @@ async def health(request: Request) -> JSONResponse:
             "version": __version__,
             "uptime_s": round(time.time() - gw.started_at, 3),
             "pid": os.getpid(),
-            "sessions": {},
+            "sessions": gw.memory.sessions() if gw.memory is not None else {},
             "rows_written": gw.writer.written,
         }
     )

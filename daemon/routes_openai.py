@@ -10,90 +10,72 @@ from starlette.responses import JSONResponse, Response
 
 from daemon.body import parse_json_object, read_body
 from daemon.cost import usage_from_openai
-from daemon.dialects import Dialect, error_json
+from daemon.dialects import Dialect
 from daemon.errors import GatewayError
 from daemon.exchange import Exchange
 from daemon.gateway import Gateway
+from daemon.generate import Dialog, Plain, error_response, generate
 from daemon.llm import map_exception
 from daemon.relay import relay_openai
-from daemon.sse import EventStreamResponse
 from daemon.validation import refuse_redirect_fields, validate_chat_request
 
 router = APIRouter()
 
 
-def error_response(dialect: Dialect, err: GatewayError) -> Response:
-    headers = {"retry-after": "1"} if err.status == 429 else None
-    return Response(error_json(dialect, err), status_code=err.status, media_type="application/json", headers=headers)
-
-
-def _gateway(request: Request) -> Gateway:
-    gateway: Gateway = request.app.state.gateway
-    return gateway
-
-
 def _answer_text(response: Any) -> str | None:
     try:
         content = response.choices[0].message.content
-    except (AttributeError, IndexError):
+    except (AttributeError, IndexError, TypeError):
         return None
     return content if isinstance(content, str) else None
+
+
+def _plain(response: Any) -> Plain:
+    if isinstance(response, dict):  # the tool loop hands back plain dicts
+        choices = response.get("choices") or [{}]
+        text = (choices[0].get("message") or {}).get("content")
+        return Plain(response, usage_from_openai(response.get("usage")), text, response.get("model"))
+    return Plain(
+        response.model_dump_json(exclude_none=True).encode(),
+        usage_from_openai(getattr(response, "usage", None)),
+        _answer_text(response),
+        getattr(response, "model", None),
+    )
+
+
+async def _call(gw: Gateway, kwargs: dict[str, Any]) -> Any:
+    return await gw.router.acompletion(**kwargs)
+
+
+def _replay(response: dict[str, Any], include_usage: bool) -> Any:
+    from daemon.tools.replay import replay_openai
+
+    return replay_openai(response, include_usage=include_usage)
+
+
+CHAT = Dialog(
+    dialect=Dialect.OPENAI,
+    endpoint="/v1/chat/completions",
+    validate=validate_chat_request,
+    call=_call,
+    relay=relay_openai,
+    plain=_plain,
+    replay=_replay,
+    # always ask for usage in the stream, so the databank gets tokens; the relay hides it if unasked
+    stream_kwargs=lambda body: {"stream_options": {**(body.get("stream_options") or {}), "include_usage": True}},
+)
 
 
 @router.post("/v1/chat/completions")
 @router.post("/chat/completions", include_in_schema=False)
 async def chat_completions(request: Request) -> Response:
-    gw = _gateway(request)
-    ex: Exchange | None = None
-    try:
-        ex = gw.begin(request, "/v1/chat/completions")
-        raw = await read_body(request, gw.settings.general_settings.max_body_bytes)
-        body = parse_json_object(raw)
-        model = validate_chat_request(body)
-        ex.record.model = model
-        stream = bool(body.get("stream"))
-        ex.record.stream = stream
-        if gw.settings.logging.store_prompts:
-            ex.record.request_json = raw.decode("utf-8", "replace")
-        kwargs = {**body, **gw.upstream_kwargs(request, ex, model)}
-        client_wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        if stream:
-            kwargs["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
-            ex.mark_in_flight()
-        try:
-            response = await gw.router.acompletion(**kwargs)
-        except Exception as exc:
-            raise map_exception(exc) from exc
-        provider = ex.record.provider
-        if stream:
-            exchange = ex
-            return EventStreamResponse(
-                relay_openai(
-                    response,
-                    exchange,
-                    lambda usage, resolved: gw.price(
-                        usage, resolved or exchange.record.resolved_model or model, provider
-                    ),
-                    client_wants_usage,
-                    keep_text=exchange.record.request_json is not None,
-                ),
-                on_disconnect=exchange.disconnected,
-            )
-        usage = usage_from_openai(getattr(response, "usage", None))
-        ex.record.resolved_model = getattr(response, "model", None) or ex.record.resolved_model
-        ex.first_token()
-        ex.succeed(usage, gw.price(usage, ex.record.resolved_model or model, provider), _answer_text(response))
-        return Response(response.model_dump_json(exclude_none=True), media_type="application/json")
-    except GatewayError as err:
-        if ex is not None:
-            ex.fail(err)
-        return error_response(Dialect.OPENAI, err)
+    return await generate(request, CHAT)
 
 
 @router.post("/v1/embeddings")
 @router.post("/embeddings", include_in_schema=False)
 async def embeddings(request: Request) -> Response:
-    gw = _gateway(request)
+    gw: Gateway = request.app.state.gateway
     ex: Exchange | None = None
     try:
         ex = gw.begin(request, "/v1/embeddings")
@@ -123,7 +105,7 @@ async def embeddings(request: Request) -> Response:
 @router.get("/models", include_in_schema=False)
 async def list_models(request: Request) -> Response:
     """Configured model names, readable by both the OpenAI and the Anthropic SDK."""
-    gw = _gateway(request)
+    gw: Gateway = request.app.state.gateway
     created = int(gw.started_at)
     created_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created))
     data = [

@@ -16,8 +16,8 @@ from daemon.dialects import Dialect, stream_error_event
 from daemon.errors import GatewayError
 from daemon.exchange import Exchange
 from daemon.gateway import Gateway
+from daemon.generate import error_response
 from daemon.llm import map_exception
-from daemon.routes_openai import error_response
 from daemon.sse import EventStreamResponse
 from daemon.validation import refuse_redirect_fields
 

@@ -70,6 +70,81 @@ def m002_request_indexes(conn: sqlite3.Connection) -> None:
         conn.execute(f"CREATE INDEX requests_{column} ON requests ({column})")
 
 
+# The searchable text of a request body: the string values of its JSON (message contents, system
+# prompt, tool names), decoded, so "\n" and "\u00e9" escapes do not glue letters onto words.
+# A body that is not JSON is indexed as it is. Frozen with m003: its triggers embed it.
+_FTS_PROMPT = (
+    "(CASE WHEN json_valid({body}) THEN "
+    "(SELECT group_concat(value, ' ') FROM json_tree({body}) WHERE type = 'text') ELSE {body} END)"
+)
+
+
+@migration
+def m003_requests_fts(conn: sqlite3.Connection) -> None:
+    # Contentless (content=''): the text lives in `requests` already. FTS5 then needs the exact old
+    # values to delete a row, which the triggers recompute from the row being removed.
+    # The writer's INSERT OR REPLACE deletes the old row without firing the delete trigger
+    # (recursive_triggers is off, SQLite's default), so a BEFORE INSERT trigger removes the old
+    # row's entry first. `in_flight` rows are not indexed: they are replaced when the request ends.
+    conn.execute("CREATE VIRTUAL TABLE requests_fts USING fts5(prompt, response, content='')")
+    old = _FTS_PROMPT.format(body="old.request_json")
+    new = _FTS_PROMPT.format(body="new.request_json")
+    current = _FTS_PROMPT.format(body="request_json")
+    delete_old = (
+        "INSERT INTO requests_fts (requests_fts, rowid, prompt, response) "
+        f"SELECT 'delete', old.rowid, {old}, old.response_text WHERE old.status != 'in_flight';"
+    )
+    insert_new = (
+        "INSERT INTO requests_fts (rowid, prompt, response) "
+        f"SELECT new.rowid, {new}, new.response_text WHERE new.status != 'in_flight';"
+    )
+    conn.execute(
+        "CREATE TRIGGER requests_fts_replace BEFORE INSERT ON requests BEGIN "
+        "INSERT INTO requests_fts (requests_fts, rowid, prompt, response) "
+        f"SELECT 'delete', rowid, {current}, response_text FROM requests "
+        "WHERE id = new.id AND status != 'in_flight'; END"
+    )
+    conn.execute(f"CREATE TRIGGER requests_fts_insert AFTER INSERT ON requests BEGIN {insert_new} END")
+    conn.execute(f"CREATE TRIGGER requests_fts_delete AFTER DELETE ON requests BEGIN {delete_old} END")
+    conn.execute(
+        "CREATE TRIGGER requests_fts_update AFTER UPDATE OF status, request_json, response_text ON requests "
+        f"BEGIN {delete_old} {insert_new} END"
+    )
+    conn.execute(
+        f"INSERT INTO requests_fts (rowid, prompt, response) SELECT rowid, {current}, response_text "
+        "FROM requests WHERE status != 'in_flight'"
+    )
+
+
+# A request's latency rounded down to 3 significant digits (1 ms below 1 s, 10 ms below 10 s, ...),
+# -1 for none: `stats` builds latency histograms from it. Frozen with m004: its indexes embed it,
+# and a query must spell it exactly so for SQLite to read it from them.
+LATENCY_BUCKET = (
+    "(CASE WHEN latency_ms IS NULL THEN -1 "
+    "WHEN latency_ms < 1000 THEN CAST(latency_ms AS INTEGER) "
+    "WHEN latency_ms < 10000 THEN CAST(latency_ms / 10 AS INTEGER) * 10 "
+    "WHEN latency_ms < 100000 THEN CAST(latency_ms / 100 AS INTEGER) * 100 "
+    "ELSE CAST(latency_ms / 1000 AS INTEGER) * 1000 END)"
+)
+_STATS_COLUMNS = "status, latency_ms, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd"
+
+
+@migration
+def m004_stats_indexes(conn: sqlite3.Connection) -> None:
+    # Covering indexes ordered the way `stats` groups, so a million rows are aggregated in one
+    # index scan with no sort (SQLite's GROUP BY sorter is what makes such queries take seconds).
+    for key in ("project", "model", "client"):
+        project = "" if key == "project" else ", project"
+        conn.execute(
+            f"CREATE INDEX requests_stats_{key} ON requests "
+            f"({key}, {LATENCY_BUCKET}, started_at{project}, {_STATS_COLUMNS})"
+        )
+    # Days, weeks and months are ranges of started_at, read bucket by bucket.
+    conn.execute(
+        f"CREATE INDEX requests_stats_time ON requests ({LATENCY_BUCKET}, started_at, project, {_STATS_COLUMNS})"
+    )
+
+
 def _applied(conn: sqlite3.Connection) -> set[str]:
     return {name for (name,) in conn.execute("SELECT name FROM _migrations")}
 

@@ -143,7 +143,7 @@ class LocalBackend:
         match = fts_query(query)
         if match is None or limit <= 0:
             return []
-        expression = f'scope_key : "{scope_key(scope)}" AND ({match})'
+        expression = f'scope_key : "{scope_key(scope)}" AND body : ({match})'
         sql = (
             f"SELECT {_COLUMNS}, hit.rank FROM "
             "(SELECT rowid, rank FROM memories_fts WHERE memories_fts MATCH ? ORDER BY rank LIMIT ?) AS hit "

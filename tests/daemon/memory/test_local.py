@@ -13,7 +13,7 @@ import pytest
 
 from daemon.errors import MemoryBackendError
 from daemon.memory.fts import MAX_TERMS, fts_query
-from daemon.memory.local import INDEX_CHARS, LocalBackend
+from daemon.memory.local import INDEX_CHARS, LocalBackend, scope_key
 
 SHOP = "project:shop"
 
@@ -129,3 +129,8 @@ async def test_search_over_100k_memories(local_backend: LocalBackend, capsys: py
             f"\n100k local memories: insert {insert_s:.1f}s, search median {statistics.median(timings):.1f} ms, "
             f"max {max(timings):.1f} ms"
         )
+
+
+async def test_a_query_naming_a_scope_key_matches_only_text(local_backend: LocalBackend) -> None:
+    await local_backend.add(SHOP, "ordinary note")
+    assert await local_backend.search(SHOP, scope_key(SHOP), 5) == []

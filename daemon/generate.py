@@ -1,0 +1,147 @@
+"""One pipeline for every generating route, whatever its dialect.
+
+read → validate → credentials → memory (retrieve + inject) → LiteLLM (or the memory tool loop)
+→ relay or answer → databank row (+ memory capture once the answer is complete).
+
+What differs between `/v1/chat/completions` and `/v1/messages` is a `Dialog`: how to validate,
+which Router method to call, how to relay a stream, how to read a plain answer, how to replay a
+finished answer as a stream. Everything else is written once, here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from daemon.body import parse_json_object, read_body
+from daemon.cost import Usage
+from daemon.dialects import Dialect, error_json
+from daemon.errors import GatewayError
+from daemon.exchange import Exchange
+from daemon.gateway import Gateway
+from daemon.llm import map_exception
+from daemon.relay import Pricer
+from daemon.sse import EventStreamResponse
+
+
+@dataclass(frozen=True)
+class Plain:
+    """A finished, non-streamed answer as the client gets it and as the databank records it."""
+
+    body: dict[str, Any] | bytes
+    usage: Usage
+    text: str | None
+    model: str | None
+
+
+@dataclass(frozen=True)
+class Dialog:
+    dialect: Dialect
+    endpoint: str
+    validate: Callable[[dict[str, Any]], str]
+    call: Callable[[Gateway, dict[str, Any]], Awaitable[Any]]
+    relay: Callable[[Any, Exchange, Pricer, bool, bool], AsyncIterator[bytes]]
+    plain: Callable[[Any], Plain]
+    replay: Callable[[dict[str, Any], bool], AsyncIterator[bytes]]
+    # extra Router kwargs taken from request headers (e.g. `anthropic-beta`)
+    headers: Callable[[Request], dict[str, Any]] = lambda request: {}
+    # what a streamed call needs on top of the client's body (OpenAI: usage in the stream)
+    stream_kwargs: Callable[[dict[str, Any]], dict[str, Any]] = lambda body: {}
+
+
+def error_response(dialect: Dialect, err: GatewayError) -> Response:
+    headers = {"retry-after": "1"} if err.status == 429 else None
+    return Response(error_json(dialect, err), status_code=err.status, media_type="application/json", headers=headers)
+
+
+def wants_usage(body: dict[str, Any]) -> bool:
+    options = body.get("stream_options")
+    return bool(isinstance(options, dict) and options.get("include_usage"))
+
+
+async def generate(request: Request, dialog: Dialog) -> Response:
+    """Serve one generating request end to end; every outcome ends its exchange exactly once."""
+    gw: Gateway = request.app.state.gateway
+    ex: Exchange | None = None
+    try:
+        ident = gw.identity(request)
+        ex = gw.begin(request, dialog.endpoint, ident)
+        raw = await read_body(request, gw.settings.general_settings.max_body_bytes)
+        body = parse_json_object(raw)
+        model = dialog.validate(body)
+        ex.record.model = model
+        stream = bool(body.get("stream"))
+        ex.record.stream = stream
+        if gw.settings.logging.store_prompts:
+            ex.record.request_json = raw.decode("utf-8", "replace")
+        upstream = {**gw.upstream_kwargs(request, ex, model), **dialog.headers(request)}
+        body = await gw.remember(body, dialog.dialect, model, ident, ex)
+        price: Pricer = _pricer(gw, ex, model)
+        if gw.settings.tool_execution.enabled and gw.memory is not None:
+            return await _with_memory_tools(gw, dialog, ex, body, upstream, ident.memory_scope, price)
+        if stream:
+            ex.mark_in_flight()
+            upstream.update(dialog.stream_kwargs(body))
+        try:
+            response = await dialog.call(gw, {**body, **upstream})
+        except Exception as exc:
+            raise map_exception(exc) from exc
+        if stream:
+            chunks = dialog.relay(response, ex, price, wants_usage(body), ex.wants_text)
+            return EventStreamResponse(chunks, on_disconnect=ex.disconnected)
+        plain = dialog.plain(response)
+        ex.record.resolved_model = plain.model or ex.record.resolved_model
+        ex.first_token()
+        ex.succeed(plain.usage, price(plain.usage, plain.model), plain.text)
+        content = plain.body if isinstance(plain.body, bytes) else json.dumps(plain.body).encode()
+        return Response(content, media_type="application/json")
+    except GatewayError as err:
+        if ex is not None:
+            ex.fail(err)
+        return error_response(dialog.dialect, err)
+
+
+def _pricer(gw: Gateway, ex: Exchange, model: str) -> Pricer:
+    provider = ex.record.provider
+
+    def price(usage: Usage, resolved: str | None) -> float | None:
+        return gw.price(usage, resolved or ex.record.resolved_model or model, provider)
+
+    return price
+
+
+async def _with_memory_tools(
+    gw: Gateway,
+    dialog: Dialog,
+    ex: Exchange,
+    body: dict[str, Any],
+    upstream: dict[str, Any],
+    scope: str,
+    price: Pricer,
+) -> Response:
+    """Let the model search memory itself; the client gets only the final answer (streamed if it asked)."""
+    from daemon.tools.loop import run_tool_loop
+
+    assert gw.memory is not None
+
+    async def call_model(request_body: dict[str, Any]) -> dict[str, Any]:
+        plain = dialog.plain(await dialog.call(gw, {**request_body, **upstream}))
+        return plain.body if isinstance(plain.body, dict) else json.loads(plain.body)
+
+    try:
+        result = await run_tool_loop(body, dialog.dialect, call_model, gw.memory, scope, gw.settings.tool_execution)
+    except Exception as exc:
+        raise map_exception(exc) from exc
+    ex.record.tool_rounds = result.rounds
+    final = dialog.plain(result.response)
+    ex.record.resolved_model = final.model or ex.record.resolved_model
+    ex.first_token()
+    ex.succeed(result.usage, price(result.usage, final.model), final.text)
+    if body.get("stream"):
+        return EventStreamResponse(dialog.replay(result.response, wants_usage(body)), on_disconnect=lambda: None)
+    return Response(json.dumps(result.response), media_type="application/json")
