@@ -13,7 +13,9 @@ from daemon.errors import PortInUse
 def bind_listener(host: str, port: int) -> socket.socket:
     """A bound, listening, non-blocking TCP socket; PortInUse naming the holder when the port is taken."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP: asyncio (without uvloop) sets TCP_NODELAY on accepted connections only when
+    # the listening socket names TCP; otherwise keep-alive answers wait ~40 ms on Nagle + delayed ACK
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

@@ -710,7 +710,9 @@ class FakeUpstream:
 
     def _bind(self) -> socket.socket:
         # Bind-and-hold: we own the socket, so the port is ours before uvicorn starts.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted sockets only when the listening
+        # socket says so; with proto 0 every keep-alive response waits ~40 ms on Nagle + delayed ACK
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", self._port))
         sock.listen(1024)
