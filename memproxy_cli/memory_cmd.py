@@ -7,7 +7,6 @@ the memory backend (sqlite3, or the Supermemory SDK when configured) loads insid
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -71,6 +70,8 @@ def _run(
             await backend.close()
 
     try:
+        import asyncio
+
         return asyncio.run(go())
     except MemproxyError as exc:
         raise _fail(str(exc)) from None
