@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from daemon import __version__
+from daemon import __version__, passthrough
 from daemon.dialects import dialect_for_path, error_json
 from daemon.errors import GatewayError
 from daemon.guard import GuardMiddleware
@@ -57,6 +57,7 @@ def start_gateway(settings: Settings) -> Gateway:
         model_cost=import_litellm().model_cost,
         memory=memory,
         capturer=capturer,
+        http=passthrough.make_client() if settings.general_settings.fast_path else None,
     )
 
 
@@ -121,6 +122,8 @@ def create_app(
             if hosted is not None:
                 await hosted.stop()
             await _close_memory(app.state.gateway)
+            if app.state.gateway.http is not None:
+                await app.state.gateway.http.aclose()
             if owned:
                 app.state.gateway.writer.close()
 

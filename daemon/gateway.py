@@ -8,14 +8,16 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 
+from daemon import passthrough
 from daemon.cost import Usage, cost_usd, find_prices
 from daemon.errors import GatewayError, InvalidProjectName
 from daemon.exchange import Exchange
 from daemon.identity import Identity, resolve_identity
-from daemon.llm import deployment_has_key, deployment_provider, find_deployment
+from daemon.llm import deployment_has_key, deployment_provider, deployment_target, find_deployment
 from daemon.usage_record import UsageRecord
 
 if TYPE_CHECKING:
+    import httpx
     from litellm import Router
 
     from daemon.dialects import Dialect
@@ -38,6 +40,8 @@ class Gateway:
     model_cost: dict[str, Any]
     memory: MemoryBackend | None = None
     capturer: Capturer | None = None
+    # the fast path's connection pool (None: every call goes through LiteLLM)
+    http: httpx.AsyncClient | None = None
     started_at: float = field(default_factory=time.time)
     # keys clients brought, so they can be redacted by value like configured ones
     seen_keys: set[str] = field(default_factory=set)
@@ -92,6 +96,23 @@ class Gateway:
 
             ex.after_success = capture
         return augmented.body
+
+    def fast_target(
+        self, dialect: Dialect, model: str, request: Request, upstream: dict[str, Any]
+    ) -> passthrough.Target | None:
+        """Where to send this request without LiteLLM, or None when the Router is needed."""
+        if self.http is None or not self.settings.general_settings.fast_path:
+            return None
+        entry = find_deployment(self.settings.model_list, model)
+        if entry is None or sum(e.model_name == entry.model_name for e in self.settings.model_list) != 1:
+            return None  # several deployments share the name: the Router balances them
+        for rule in self.settings.router_settings.fallbacks:
+            if entry.model_name in rule or model in rule:
+                return None
+        target_model, key, _base = deployment_target(entry, model)
+        return passthrough.plan(
+            dialect, entry.litellm_params, model, target_model, key or upstream.get("api_key"), request.headers
+        )
 
     def price(self, usage: Usage, model: str | None, provider: str | None) -> float | None:
         return cost_usd(usage, find_prices(self.model_cost, model, provider))

@@ -18,6 +18,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from daemon import passthrough
 from daemon.body import parse_json_object, read_body
 from daemon.cost import Usage
 from daemon.dialects import Dialect, error_json
@@ -25,7 +26,7 @@ from daemon.errors import GatewayError
 from daemon.exchange import Exchange
 from daemon.gateway import Gateway
 from daemon.llm import map_exception
-from daemon.relay import Pricer
+from daemon.relay import Pricer, relay_anthropic, relay_openai_sse
 from daemon.sse import EventStreamResponse
 
 
@@ -80,10 +81,14 @@ async def generate(request: Request, dialog: Dialog) -> Response:
         if gw.settings.logging.store_prompts:
             ex.record.request_json = raw.decode("utf-8", "replace")
         upstream = {**gw.upstream_kwargs(request, ex, model), **dialog.headers(request)}
+        original = body
         body = await gw.remember(body, dialog.dialect, model, ident, ex)
         price: Pricer = _pricer(gw, ex, model)
         if gw.settings.tool_execution.enabled and gw.memory is not None:
             return await _with_memory_tools(gw, dialog, ex, body, upstream, ident.memory_scope, price)
+        target = gw.fast_target(dialog.dialect, model, request, upstream)
+        if target is not None:
+            return await _fast(gw, dialog, ex, raw, original, body, target, price)
         if stream:
             ex.mark_in_flight()
             upstream.update(dialog.stream_kwargs(body))
@@ -145,3 +150,40 @@ async def _with_memory_tools(
     if body.get("stream"):
         return EventStreamResponse(dialog.replay(result.response, wants_usage(body)), on_disconnect=lambda: None)
     return Response(json.dumps(result.response), media_type="application/json")
+
+
+async def _fast(
+    gw: Gateway,
+    dialog: Dialog,
+    ex: Exchange,
+    raw: bytes,
+    original: dict[str, Any],
+    body: dict[str, Any],
+    target: passthrough.Target,
+    price: Pricer,
+) -> Response:
+    """Same dialect as the provider: send the client's bytes, relay the provider's bytes."""
+    assert gw.http is not None
+    rs = gw.settings.router_settings
+    stream = bool(body.get("stream"))
+    client_wants_usage = wants_usage(body)
+    if stream and dialog.dialect is Dialect.OPENAI and not client_wants_usage:
+        body = {**body, **dialog.stream_kwargs(body)}
+    ex.record.resolved_model = target.model
+    if stream:
+        ex.mark_in_flight()
+    content = passthrough.request_bytes(raw, body, original, target)
+    response = await passthrough.send(gw.http, target, content, retries=rs.num_retries, timeout=rs.timeout)
+    if stream:
+        chunks = passthrough.stream_bytes(response, rs.stream_timeout or rs.timeout)
+        if dialog.dialect is Dialect.OPENAI:
+            relayed = relay_openai_sse(chunks, ex, price, client_wants_usage, ex.wants_text)
+        else:
+            relayed = relay_anthropic(chunks, ex, price, ex.wants_text)
+        return EventStreamResponse(relayed, on_disconnect=ex.disconnected)
+    payload, data = await passthrough.read_json(response, rs.timeout)
+    plain = dialog.plain(data)
+    ex.record.resolved_model = plain.model or target.model
+    ex.first_token()
+    ex.succeed(plain.usage, price(plain.usage, plain.model), plain.text)
+    return Response(payload, media_type="application/json")

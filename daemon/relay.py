@@ -168,3 +168,70 @@ async def relay_anthropic(stream: Any, ex: Exchange, price: Pricer, keep_text: b
         err = map_exception(exc)
         ex.fail(err, watch.usage, price(watch.usage, watch.model))
         yield stream_error_event(Dialect.ANTHROPIC, err)
+
+
+async def relay_openai_sse(
+    chunks: AsyncIterator[bytes], ex: Exchange, price: Pricer, client_wants_usage: bool, keep_text: bool
+) -> AsyncIterator[bytes]:
+    """An OpenAI chat stream's own SSE bytes (the fast path), passed on event by event, unchanged.
+
+    The only event ever held back is the usage-only chunk the gateway asked for on the client's
+    behalf when the client did not ask for usage itself.
+    """
+    usage = Usage()
+    text: list[str] = []
+    model: str | None = None
+    finished = done = False
+    buffer = b""
+    try:
+        async for chunk in chunks:
+            buffer += chunk
+            out: list[bytes] = []
+            while (end := buffer.find(b"\n\n")) >= 0:
+                event, buffer = buffer[: end + 2], buffer[end + 2 :]
+                data = event.strip()
+                if not data.startswith(b"data:"):
+                    out.append(event)
+                    continue
+                data = data[5:].strip()
+                if data == b"[DONE]":
+                    done = True
+                    out.append(event)
+                    continue
+                try:
+                    payload = json.loads(data)
+                except ValueError:
+                    raise GatewayError(502, "upstream", "the upstream sent a malformed stream event") from None
+                if "error" in payload and not payload.get("choices"):
+                    raise GatewayError(
+                        502, "upstream", str((payload.get("error") or {}).get("message") or "stream error")
+                    )
+                model = model or payload.get("model")
+                choices = payload.get("choices") or []
+                if choices:
+                    delta = choices[0].get("delta") or {}
+                    content = delta.get("content")
+                    if content or delta.get("tool_calls") or delta.get("reasoning_content"):
+                        ex.first_token()
+                    if content and keep_text:
+                        text.append(content)
+                    if choices[0].get("finish_reason"):
+                        finished = True
+                if payload.get("usage"):
+                    usage = usage_from_openai(payload["usage"])
+                    if not client_wants_usage and not choices:
+                        continue
+                out.append(event)
+            if out:
+                yield b"".join(out)
+        if not (finished and done):
+            raise GatewayError(502, "upstream", "the upstream stream ended before the answer was complete")
+        ex.record.resolved_model = model or ex.record.resolved_model
+        ex.succeed(usage, price(usage, model), "".join(text) if keep_text else None)
+    except (asyncio.CancelledError, GeneratorExit):
+        ex.disconnected(usage, price(usage, model))
+        raise
+    except Exception as exc:
+        err = map_exception(exc)
+        ex.fail(err, usage, price(usage, model))
+        yield stream_error_event(Dialect.OPENAI, err)

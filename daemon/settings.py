@@ -44,6 +44,8 @@ class GeneralSettings(_Section):
     host: str = "127.0.0.1"
     max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1)
     allowed_origins: list[str] = Field(default_factory=list)
+    # same-dialect requests skip LiteLLM's translation (see daemon/passthrough.py)
+    fast_path: bool = True
 
 
 class ModelEntry(_Section):

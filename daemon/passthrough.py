@@ -1,0 +1,196 @@
+"""The fast path: when the client's dialect is the provider's, forward the body as it is.
+
+LiteLLM spends ~8 ms of CPU per call parsing, translating and re-serialising a request that, for an
+OpenAI-format request to an OpenAI deployment (or Anthropic to Anthropic), needs no translation.
+Here the gateway sends the client's bytes (model name swapped in, memory injected) over one shared
+connection pool and relays the answer's bytes unchanged, reading usage from them on the way, so
+cost and the databank stay exact.
+
+It applies only where nothing of the Router is lost: one deployment serves the model, no fallbacks
+name it, and `general_settings.fast_path` is on. Retries (connect errors, 429 with Retry-After, 5xx
+before the first byte) and timeouts follow `router_settings`, as the Router's would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from daemon.dialects import Dialect
+from daemon.errors import GatewayError
+
+PROVIDER_OF_DIALECT = {Dialect.OPENAI: "openai", Dialect.ANTHROPIC: "anthropic"}
+DEFAULT_BASES = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com"}
+ANTHROPIC_VERSION = "2023-06-01"
+MAX_RETRY_AFTER_S = 20.0
+# headers of the client's request that select provider features; never credentials or routing
+CLIENT_HEADERS = {"anthropic-version", "anthropic-beta", "openai-beta"}
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where and how one request goes upstream."""
+
+    url: str
+    model: str
+    headers: dict[str, str]
+    provider: str
+
+
+def make_client() -> httpx.AsyncClient:
+    """One pool for every upstream the fast path talks to, for the daemon's life."""
+    transport = httpx.AsyncHTTPTransport(
+        limits=httpx.Limits(max_connections=512, max_keepalive_connections=128, keepalive_expiry=60),
+        socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+        retries=0,
+    )
+    return httpx.AsyncClient(transport=transport, trust_env=False, follow_redirects=False)
+
+
+def plan(
+    dialect: Dialect,
+    params: Mapping[str, Any],
+    requested: str,
+    target_model: str,
+    api_key: str | None,
+    client_headers: Mapping[str, str],
+) -> Target | None:
+    """The fast-path target for a deployment's `litellm_params`, or None when LiteLLM must translate."""
+    provider = PROVIDER_OF_DIALECT[dialect]
+    declared = params.get("custom_llm_provider")
+    prefix, _, bare = target_model.partition("/")
+    if declared and declared != provider:
+        return None
+    if not declared and (not bare or prefix != provider):
+        return None
+    model = bare if prefix == provider else target_model
+    if not model or "*" in model or not api_key:
+        return None
+    base = str(params.get("api_base") or DEFAULT_BASES[provider]).rstrip("/")
+    headers = {"content-type": "application/json"}
+    for name in CLIENT_HEADERS:
+        if name in client_headers:
+            headers[name] = client_headers[name]
+    if provider == "openai":
+        url = base if base.endswith("/chat/completions") else f"{base}/chat/completions"
+        headers["authorization"] = f"Bearer {api_key}"
+    else:
+        url = base if base.endswith("/v1/messages") else f"{base}/v1/messages"
+        headers["x-api-key"] = api_key
+        headers.setdefault("anthropic-version", ANTHROPIC_VERSION)
+    return Target(url=url, model=model, headers=headers, provider=provider)
+
+
+def request_bytes(raw: bytes, body: dict[str, Any], original: dict[str, Any], target: Target) -> bytes:
+    """The body to send: the client's own bytes when nothing changed, else `body` serialised once."""
+    if body is original and original.get("model") == target.model:
+        return raw
+    return json.dumps({**body, "model": target.model}).encode()
+
+
+def _status_error(status: int, payload: bytes) -> GatewayError:
+    try:
+        data = json.loads(payload)
+        message = str((data.get("error") or {}).get("message") or data)
+    except (ValueError, AttributeError):
+        message = payload[:500].decode("utf-8", "replace") or f"HTTP {status}"
+    if status in (400, 401, 403, 404, 413, 422, 429):
+        kinds = {
+            401: "authentication",
+            403: "permission",
+            404: "not_found",
+            413: "payload_too_large",
+            429: "rate_limit",
+        }
+        return GatewayError(status if status != 422 else 400, kinds.get(status, "invalid_request"), message)
+    if status in (503, 529):
+        return GatewayError(503, "unavailable", f"upstream unavailable: {message}")
+    return GatewayError(502, "upstream", f"upstream failed ({status}): {message}")
+
+
+def _retry_delay(response: httpx.Response | None, attempt: int) -> float:
+    if response is not None:
+        after = response.headers.get("retry-after")
+        if after:
+            try:
+                return min(max(float(after), 0.0), MAX_RETRY_AFTER_S)
+            except ValueError:
+                pass
+    return min(0.25 * 2**attempt, 4.0)
+
+
+async def send(
+    client: httpx.AsyncClient, target: Target, content: bytes, *, retries: int, timeout: float
+) -> httpx.Response:
+    """POST with the Router's retry rules; the open (streamed) response on a 2xx, GatewayError otherwise."""
+    attempt = 0
+    while True:
+        response: httpx.Response | None = None
+        try:
+            request = client.build_request(
+                "POST",
+                target.url,
+                content=content,
+                headers=target.headers,
+                timeout=httpx.Timeout(timeout, connect=10.0),
+            )
+            response = await client.send(request, stream=True)
+        except httpx.TimeoutException as exc:
+            failure = GatewayError(504, "timeout", f"upstream timed out after {timeout:.0f} s ({type(exc).__name__})")
+        except httpx.TransportError as exc:
+            failure = GatewayError(502, "upstream", f"cannot reach the upstream: {type(exc).__name__}: {exc}")
+        else:
+            if response.status_code < 400:
+                return response
+            payload = await response.aread()
+            await response.aclose()
+            failure = _status_error(response.status_code, payload)
+            if response.status_code not in (408, 409, 429) and response.status_code < 500:
+                raise failure
+        if attempt >= retries:
+            raise failure
+        await asyncio.sleep(_retry_delay(response, attempt))
+        attempt += 1
+
+
+async def read_json(response: httpx.Response, timeout: float) -> tuple[bytes, dict[str, Any]]:
+    """The whole non-streamed answer, as bytes for the client and parsed for the databank."""
+    try:
+        payload = await asyncio.wait_for(response.aread(), timeout)
+    except TimeoutError:
+        raise GatewayError(504, "timeout", f"upstream timed out after {timeout:.0f} s") from None
+    except httpx.HTTPError as exc:
+        raise GatewayError(502, "upstream", f"the upstream answer broke off: {type(exc).__name__}") from exc
+    finally:
+        await response.aclose()
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        raise GatewayError(502, "upstream", "the upstream answered with something that is not JSON") from None
+    if not isinstance(data, dict):
+        raise GatewayError(502, "upstream", "the upstream answered with something that is not a JSON object")
+    return payload, data
+
+
+async def stream_bytes(response: httpx.Response, idle_timeout: float) -> AsyncIterator[bytes]:
+    """The streamed answer's bytes as they arrive; a gap longer than `idle_timeout` is a 504."""
+    chunks = response.aiter_raw().__aiter__()
+    try:
+        while True:
+            try:
+                chunk = await asyncio.wait_for(chunks.__anext__(), idle_timeout)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise GatewayError(504, "timeout", f"the upstream stream stalled for {idle_timeout:.0f} s") from None
+            except httpx.HTTPError as exc:
+                raise GatewayError(502, "upstream", f"the upstream stream broke off: {type(exc).__name__}") from exc
+            yield chunk
+    finally:
+        await response.aclose()
