@@ -121,6 +121,12 @@ def map_exception(exc: BaseException) -> GatewayError:
     import litellm
 
     message = _clean_message(exc)
+    # LiteLLM sometimes wraps a provider's 401/403/404/429 in a class that says otherwise
+    # (a BadRequestError with status_code 401): the provider's status decides
+    status = getattr(exc, "status_code", None)
+    if status in _BY_STATUS:
+        kind, prefix = _BY_STATUS[status]
+        return GatewayError(status, kind, prefix + message)
     if isinstance(exc, litellm.Timeout):
         return GatewayError(504, "timeout", f"upstream timed out: {message}")
     if isinstance(exc, litellm.AuthenticationError):
@@ -147,6 +153,13 @@ def map_exception(exc: BaseException) -> GatewayError:
         return GatewayError(status if status < 500 else 502, kind, message)
     log.exception("unexpected error calling the upstream", exc_info=exc)
     return GatewayError(502, "upstream", f"upstream call failed: {type(exc).__name__}: {message}")
+
+
+_BY_STATUS = {
+    401: ("authentication", "upstream refused the key: "),
+    403: ("permission", ""),
+    429: ("rate_limit", ""),
+}
 
 
 def _clean_message(exc: BaseException) -> str:

@@ -32,6 +32,9 @@ FORWARDED_HEADERS = ("anthropic-beta",)
 
 def _as_dict(response: Any) -> dict[str, Any]:
     if isinstance(response, dict):
+        # LiteLLM leaves its own bookkeeping (`_hidden_params`: deployment ids, headers) in the dict
+        if any(key.startswith("_") for key in response):
+            return {k: v for k, v in response.items() if not k.startswith("_")}
         return response
     dump = getattr(response, "model_dump", None)
     if dump is not None:
