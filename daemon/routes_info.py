@@ -6,10 +6,13 @@ import os
 import time
 
 from fastapi import APIRouter, Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from daemon import __version__
+from daemon.dialects import Dialect
+from daemon.errors import GatewayError
 from daemon.gateway import Gateway
+from daemon.generate import error_response
 
 router = APIRouter()
 
@@ -36,3 +39,23 @@ async def ports_sync(request: Request) -> JSONResponse:
     if hosted is None:
         return JSONResponse({"projects": {}, "hosting": False})
     return JSONResponse({"projects": await hosted.sync(), "hosting": True})
+
+
+@router.get("/memory-routing/info")
+async def memory_routing_info(request: Request) -> Response:
+    """What a request with these headers would be attributed to (project, user, memory scope)."""
+    gw: Gateway = request.app.state.gateway
+    try:
+        ident = gw.identity(request)
+    except GatewayError as err:
+        return error_response(Dialect.OPENAI, err)
+    return JSONResponse(
+        {
+            "project": ident.project,
+            "user_id": ident.user_id,
+            "matched_pattern": ident.matched_pattern,
+            "memory_scope": ident.memory_scope,
+            "memory_enabled": gw.settings.context_retrieval.enabled,
+            "memory_backend": gw.settings.context_retrieval.backend,
+        }
+    )
