@@ -1,0 +1,132 @@
+"""`memproxy doctor`: one line per check, ✓ or ✗ with the fix. Never imports LiteLLM."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Annotated, Any
+
+import typer
+
+from memproxy_cli.output import console
+
+PROVIDER_KEYS = {
+    "openai": "OPENAI_API_KEY",
+    "anthropic": "ANTHROPIC_API_KEY",
+    "gemini": "GEMINI_API_KEY",
+    "mistral": "MISTRAL_API_KEY",
+    "deepseek": "DEEPSEEK_API_KEY",
+    "xai": "XAI_API_KEY",
+    "groq": "GROQ_API_KEY",
+    "openrouter": "OPENROUTER_API_KEY",
+}
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def _config_checks(config: str | None) -> tuple[list[Check], Any]:
+    from daemon.errors import ConfigError
+    from daemon.settings import load_settings
+
+    try:
+        settings = load_settings(config_file=config)
+    except ConfigError as exc:
+        return [Check("config", False, str(exc), "fix the lines above, then `memproxy config validate`")], None
+    where = str(settings.config_path) if settings.config_path else "no file: built-in defaults"
+    checks = [Check("config", True, where)]
+    for warning in settings.warnings:
+        checks.append(Check("config warning", True, warning))
+    return checks, settings
+
+
+def _model_checks(settings: Any) -> list[Check]:
+    checks = []
+    for entry in settings.model_list:
+        params = entry.litellm_params
+        if params.get("api_key"):
+            checks.append(Check(f"model {entry.model_name}", True, "key configured"))
+            continue
+        provider = params.get("custom_llm_provider") or str(params.get("model", "")).split("/", 1)[0]
+        var = PROVIDER_KEYS.get(provider, f"{provider.upper()}_API_KEY")
+        checks.append(
+            Check(
+                f"model {entry.model_name}",
+                False,
+                "no key: only clients that send their own key can use it",
+                f"export {var}=... before `memproxy up`, or set api_key in config.yaml",
+            )
+        )
+    return checks
+
+
+def _runtime_checks(settings: Any) -> list[Check]:
+    from daemon.errors import MemproxyError
+    from daemon.lifecycle import running_daemon
+    from daemon.sockets import port_is_free, who_holds
+    from daemon.usage_query import connect_readonly
+
+    paths = settings.paths
+    general = settings.general_settings
+    checks = []
+    found = running_daemon(paths)
+    if found is not None:
+        info, health = found
+        checks.append(Check("daemon", True, f"healthy at {info.url} (pid {info.pid}, version {health.get('version')})"))
+    elif port_is_free(general.host, general.port):
+        checks.append(Check("daemon", False, "not running", "memproxy up"))
+    else:
+        checks.append(
+            Check(
+                "daemon",
+                False,
+                f"port {general.port} is held by {who_holds(general.port)}",
+                "stop that program or run `memproxy up --port N`",
+            )
+        )
+    try:
+        conn = connect_readonly(paths.db_file)
+        if conn is None:
+            checks.append(Check("databank", True, f"{paths.db_file} (created on first request)"))
+        else:
+            verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
+            conn.close()
+            checks.append(Check("databank", verdict == "ok", f"{paths.db_file}: {verdict}", "restore from a backup"))
+    except (MemproxyError, OSError) as exc:
+        checks.append(Check("databank", False, str(exc), "check the file's permissions"))
+    try:
+        from interceptor.registry import load
+
+        from daemon.sockets import port_accepts
+
+        for name, port in sorted(load(paths).items()):
+            listening = port_accepts(port)
+            fix = "" if listening or found is None else f"memproxy ports assign {name}"
+            checks.append(Check(f"project {name}", listening or found is None, f"port {port}", fix))
+    except MemproxyError as exc:
+        checks.append(Check("registry", False, str(exc), "fix or delete the registry file"))
+    return checks
+
+
+def doctor(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
+    config: Annotated[str | None, typer.Option("--config", help="Config file to check.")] = None,
+) -> None:
+    """Check config, keys per model, ports, databank and daemon health; say how to fix what is wrong."""
+    checks, settings = _config_checks(config)
+    if settings is not None:
+        checks += _model_checks(settings) + _runtime_checks(settings)
+    if as_json:
+        print(json.dumps([asdict(c) for c in checks], indent=2))
+    else:
+        for check in checks:
+            mark = "[green]✓[/]" if check.ok else "[red]✗[/]"
+            fix = f"  → {check.fix}" if check.fix and not check.ok else ""
+            console.print(f"{mark} {check.name}: {check.detail}{fix}", soft_wrap=True)
+    if any(not c.ok and c.name in ("config", "databank") for c in checks):
+        raise typer.Exit(1)
