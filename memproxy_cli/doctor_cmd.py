@@ -100,9 +100,8 @@ def _runtime_checks(settings: Any) -> list[Check]:
     except (MemproxyError, OSError) as exc:
         checks.append(Check("databank", False, str(exc), "check the file's permissions"))
     try:
-        from interceptor.registry import load
-
         from daemon.sockets import port_accepts
+        from interceptor.registry import load
 
         for name, port in sorted(load(paths).items()):
             listening = port_accepts(port)
