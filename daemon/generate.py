@@ -53,6 +53,9 @@ class Dialog:
     headers: Callable[[Request], dict[str, Any]] = lambda request: {}
     # what a streamed call needs on top of the client's body (OpenAI: usage in the stream)
     stream_kwargs: Callable[[dict[str, Any]], dict[str, Any]] = lambda body: {}
+    # whether same-dialect requests may skip LiteLLM, and whether the memory tool loop applies
+    fast_path: bool = True
+    tool_loop: bool = True
 
 
 def error_response(dialect: Dialect, err: GatewayError) -> Response:
@@ -84,9 +87,9 @@ async def generate(request: Request, dialog: Dialog) -> Response:
         original = body
         body = await gw.remember(body, dialog.dialect, model, ident, ex)
         price: Pricer = _pricer(gw, ex, model)
-        if gw.settings.tool_execution.enabled and gw.memory is not None:
+        if dialog.tool_loop and gw.settings.tool_execution.enabled and gw.memory is not None:
             return await _with_memory_tools(gw, dialog, ex, body, upstream, ident.memory_scope, price)
-        target = gw.fast_target(dialog.dialect, model, request, upstream)
+        target = gw.fast_target(dialog.dialect, model, request, upstream) if dialog.fast_path else None
         if target is not None:
             return await _fast(gw, dialog, ex, raw, original, body, target, price)
         if stream:

@@ -10,15 +10,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from daemon.body import parse_json_object, read_body
 from daemon.cost import Usage
 from daemon.dialects import Dialect, stream_error_event
 from daemon.errors import GatewayError
 from daemon.exchange import Exchange
 from daemon.gateway import Gateway
-from daemon.generate import error_response
+from daemon.generate import Dialog, Plain, generate
 from daemon.llm import map_exception
-from daemon.sse import EventStreamResponse
+from daemon.relay import Pricer
 from daemon.validation import refuse_redirect_fields
 
 router = APIRouter()
@@ -37,14 +36,29 @@ def usage_from_responses(usage: Any) -> Usage:
     )
 
 
+def validate_responses_request(body: dict[str, Any]) -> str:
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise GatewayError(400, "invalid_request", "field 'model' is required")
+    if "input" not in body:
+        raise GatewayError(400, "invalid_request", "field 'input' is required")
+    refuse_redirect_fields(body)
+    return model
+
+
 def _event_bytes(event: Any) -> tuple[bytes, dict[str, Any]]:
     data: dict[str, Any] = event if isinstance(event, dict) else event.model_dump(exclude_none=True)
     kind = str(data.get("type", "message"))
     return f"event: {kind}\ndata: {json.dumps(data)}\n\n".encode(), data
 
 
-async def relay_responses(stream: Any, ex: Exchange, gw: Gateway, model: str) -> AsyncIterator[bytes]:
+async def relay_responses(
+    stream: Any, ex: Exchange, price: Pricer, _client_wants_usage: bool, keep_text: bool
+) -> AsyncIterator[bytes]:
+    """LiteLLM's Responses events as typed SSE; ok only once `response.completed` arrived."""
     usage = Usage()
+    text: list[str] = []
+    model: str | None = None
     completed = False
     try:
         async for event in stream:
@@ -52,13 +66,17 @@ async def relay_responses(stream: Any, ex: Exchange, gw: Gateway, model: str) ->
             kind = data.get("type", "")
             if kind == "response.output_text.delta":
                 ex.first_token()
+                if keep_text:
+                    text.append(str(data.get("delta", "")))
             elif kind in ("response.completed", "response.incomplete"):
                 completed = True
-                usage = usage_from_responses((data.get("response") or {}).get("usage"))
+                response = data.get("response") or {}
+                usage = usage_from_responses(response.get("usage"))
+                model = response.get("model")
             yield chunk
         if not completed:
             raise GatewayError(502, "upstream", "the upstream stream ended before response.completed")
-        ex.succeed(usage, gw.price(usage, ex.record.resolved_model or model, ex.record.provider))
+        ex.succeed(usage, price(usage, model), "".join(text) if keep_text else None)
     except (asyncio.CancelledError, GeneratorExit):
         ex.disconnected(usage)
         raise
@@ -68,40 +86,39 @@ async def relay_responses(stream: Any, ex: Exchange, gw: Gateway, model: str) ->
         yield stream_error_event(Dialect.OPENAI, err)
 
 
+def _plain(response: Any) -> Plain:
+    return Plain(
+        response.model_dump_json(exclude_none=True).encode(),
+        usage_from_responses(getattr(response, "usage", None)),
+        getattr(response, "output_text", None),
+        getattr(response, "model", None),
+    )
+
+
+async def _call(gw: Gateway, kwargs: dict[str, Any]) -> Any:
+    return await gw.router.aresponses(**kwargs)
+
+
+async def _no_replay(response: dict[str, Any], include_usage: bool) -> AsyncIterator[bytes]:
+    raise GatewayError(400, "invalid_request", "the memory tool loop does not serve /v1/responses")
+    yield b""  # pragma: no cover - makes this an async generator
+
+
+RESPONSES = Dialog(
+    dialect=Dialect.OPENAI,
+    endpoint="/v1/responses",
+    validate=validate_responses_request,
+    call=_call,
+    relay=relay_responses,
+    plain=_plain,
+    replay=_no_replay,
+    # the Responses API has its own shapes: no fast path to chat/completions, no chat tool loop
+    fast_path=False,
+    tool_loop=False,
+)
+
+
 @router.post("/v1/responses")
 @router.post("/responses", include_in_schema=False)
 async def responses(request: Request) -> Response:
-    gw: Gateway = request.app.state.gateway
-    ex: Exchange | None = None
-    try:
-        ex = gw.begin(request, "/v1/responses")
-        raw = await read_body(request, gw.settings.general_settings.max_body_bytes)
-        body = parse_json_object(raw)
-        model = body.get("model")
-        if not isinstance(model, str) or not model:
-            raise GatewayError(400, "invalid_request", "field 'model' is required")
-        if "input" not in body:
-            raise GatewayError(400, "invalid_request", "field 'input' is required")
-        refuse_redirect_fields(body)
-        ex.record.model = model
-        stream = bool(body.get("stream"))
-        ex.record.stream = stream
-        if gw.settings.logging.store_prompts:
-            ex.record.request_json = raw.decode("utf-8", "replace")
-        kwargs = {**body, **gw.upstream_kwargs(request, ex, model)}
-        if stream:
-            ex.mark_in_flight()
-        try:
-            response = await gw.router.aresponses(**kwargs)
-        except Exception as exc:
-            raise map_exception(exc) from exc
-        if stream:
-            return EventStreamResponse(relay_responses(response, ex, gw, model), on_disconnect=ex.disconnected)
-        usage = usage_from_responses(getattr(response, "usage", None))
-        ex.first_token()
-        ex.succeed(usage, gw.price(usage, ex.record.resolved_model or model, ex.record.provider))
-        return Response(response.model_dump_json(exclude_none=True), media_type="application/json")
-    except GatewayError as err:
-        if ex is not None:
-            ex.fail(err)
-        return error_response(Dialect.OPENAI, err)
+    return await generate(request, RESPONSES)
