@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 import threading
@@ -50,7 +51,15 @@ def start_gateway(settings: Settings) -> Gateway:
 
         memory = open_backend(settings)
         capturer = Capturer.from_settings(memory, settings.context_retrieval)
+    from daemon.metrics import FanOut, Metrics
+    from daemon.telemetry import start_telemetry
+
+    metrics = Metrics(secrets=settings.secrets)
+    telemetry = start_telemetry(settings.otel_endpoint) if settings.otel_endpoint else None
     return Gateway(
+        sink=FanOut(writer, metrics, telemetry),
+        metrics=metrics,
+        telemetry=telemetry,
         settings=settings,
         router=build_router(settings),
         writer=writer,
@@ -110,15 +119,25 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = gateway is None
         app.state.gateway = gateway or start_gateway(settings)
+        app.state.metrics = app.state.gateway.metrics
         hosted = listeners() if listeners is not None else None
         app.state.listeners = hosted
         if hosted is not None:
             for name, state in (await hosted.sync()).items():
                 if state.get("error"):
                     log.warning("project %s: %s", name, state["error"])
+        pruning = None
+        if settings.logging.retention_days:
+            from daemon.retention import prune_daily
+
+            pruning = asyncio.create_task(prune_daily(settings.paths.db_file, settings.logging.retention_days))
         try:
             yield
         finally:
+            if pruning is not None:
+                pruning.cancel()
+            if app.state.gateway.telemetry is not None:
+                app.state.gateway.telemetry.close()
             if hosted is not None:
                 await hosted.stop()
             await _close_memory(app.state.gateway)
@@ -130,13 +149,15 @@ def create_app(
     app = FastAPI(title="memproxy", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
     if gateway is not None:
         app.state.gateway = gateway
+        app.state.metrics = gateway.metrics
 
-    from daemon import routes_anthropic, routes_info, routes_openai, routes_responses
+    from daemon import routes_anthropic, routes_info, routes_metrics, routes_openai, routes_responses
 
     app.include_router(routes_openai.router)
     app.include_router(routes_anthropic.router)
     app.include_router(routes_responses.router)
     app.include_router(routes_info.router)
+    app.include_router(routes_metrics.router)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

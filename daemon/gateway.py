@@ -11,7 +11,7 @@ from starlette.requests import Request
 from daemon import passthrough
 from daemon.cost import Usage, cost_usd, find_prices
 from daemon.errors import GatewayError, InvalidProjectName
-from daemon.exchange import Exchange
+from daemon.exchange import Exchange, RecordSink
 from daemon.identity import Identity, resolve_identity
 from daemon.llm import deployment_has_key, deployment_provider, deployment_target, find_deployment
 from daemon.usage_record import UsageRecord
@@ -23,7 +23,9 @@ if TYPE_CHECKING:
     from daemon.dialects import Dialect
     from daemon.memory.base import MemoryBackend
     from daemon.memory.capture import Capturer
+    from daemon.metrics import Metrics
     from daemon.settings import Settings
+    from daemon.telemetry import Telemetry
     from daemon.usage_writer import UsageWriter
 
 # Keys a wrapped tool gets so its SDK starts; never forwarded upstream as if they were real.
@@ -42,6 +44,10 @@ class Gateway:
     capturer: Capturer | None = None
     # the fast path's connection pool (None: every call goes through LiteLLM)
     http: httpx.AsyncClient | None = None
+    # where finished records go: the databank writer, Prometheus, traces (default: the writer alone)
+    sink: RecordSink | None = None
+    metrics: Metrics | None = None
+    telemetry: Telemetry | None = None
     started_at: float = field(default_factory=time.time)
     # keys clients brought, so they can be redacted by value like configured ones
     seen_keys: set[str] = field(default_factory=set)
@@ -66,7 +72,7 @@ class Gateway:
             client=request.headers.get("user-agent"),
             endpoint=endpoint,
         )
-        return Exchange(record, self.writer, self.secrets)
+        return Exchange(record, self.sink or self.writer, self.secrets)
 
     async def remember(
         self, body: dict[str, Any], dialect: Dialect, model: str, ident: Identity, ex: Exchange

@@ -131,6 +131,8 @@ class LoggingSettings(_Section):
     store_prompts: bool = True
     retention_days: int | None = Field(default=None, ge=1)
     level: str = "info"
+    # OpenTelemetry traces go here; OTEL_EXPORTER_OTLP_ENDPOINT in the environment wins
+    otel_endpoint: str | None = None
 
     @field_validator("level")
     @classmethod
@@ -167,6 +169,7 @@ class Settings:
     missing_env: list[str]
     secrets: frozenset[str]
     defaulted_models: bool
+    otel_endpoint: str | None = None
 
     @property
     def general_settings(self) -> GeneralSettings:
@@ -296,6 +299,7 @@ def load_settings(
         missing_env=list(raw.missing_env),
         secrets=collect_secrets(file),
         defaulted_models=defaulted,
+        otel_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or file.logging.otel_endpoint,
     )
 
 

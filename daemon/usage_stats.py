@@ -2,8 +2,8 @@
 
 Fast at a million rows because nothing is sorted: m004's covering indexes are ordered by group
 key and latency bucket, so one index scan yields, per (group, bucket), counts and sums. Latency
-percentiles come from those per-bucket histograms (with each bucket's min and max, so a bucket
-holding one request gives its exact latency), and the total row is the sum of the groups.
+percentiles come from those histograms, rounded down to a bucket (1 ms below 1 s, 10 ms below
+10 s, then 1%), and the total row is the sum of the groups' histograms.
 Days, weeks and months are local-time ranges of `started_at`, each read bucket by bucket.
 """
 
@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import math
 import sqlite3
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from daemon.usage_query import connect_readonly, has_table
+from daemon.usage_query import connect_readonly, has_table, read_error
 from daemon.usage_record import ERROR_STATUSES, iso_utc
-from daemon.usage_store import LATENCY_BUCKET, DatabankError
+from daemon.usage_store import LATENCY_BUCKET
 
 KEY_GROUPS = ("project", "model", "client")
 TIME_GROUPS = ("day", "week", "month")
@@ -27,16 +28,9 @@ GROUPS = KEY_GROUPS + TIME_GROUPS
 
 _ERRORS = ", ".join(f"'{status}'" for status in ERROR_STATUSES)  # constants, not user input
 _AGGREGATES = (
-    "COUNT(*), TOTAL(input_tokens), TOTAL(output_tokens), TOTAL(cache_read_tokens), "
-    f"TOTAL(cache_write_tokens), TOTAL(cost_usd), TOTAL(status IN ({_ERRORS})), MIN(latency_ms), MAX(latency_ms)"
+    "COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), "
+    f"SUM(cache_write_tokens), TOTAL(cost_usd), SUM(status IN ({_ERRORS}))"
 )
-
-
-@dataclass(slots=True)
-class _Bucket:
-    count: int
-    low: float
-    high: float
 
 
 @dataclass(slots=True)
@@ -50,19 +44,19 @@ class _Group:
     cache_write_tokens: int = 0
     cost_usd: float = 0.0
     errors: int = 0
-    latency: dict[int, _Bucket] = field(default_factory=dict)
+    latency: Counter[int] = field(default_factory=Counter)  # requests per latency bucket
 
     def add(self, bucket: int, values: tuple[Any, ...]) -> None:
-        count, inp, out, cache_read, cache_write, cost, errors, low, high = values
+        count, inp, out, cache_read, cache_write, cost, errors = values
         self.requests += count
-        self.input_tokens += int(inp)
-        self.output_tokens += int(out)
-        self.cache_read_tokens += int(cache_read)
-        self.cache_write_tokens += int(cache_write)
+        self.input_tokens += inp or 0
+        self.output_tokens += out or 0
+        self.cache_read_tokens += cache_read or 0
+        self.cache_write_tokens += cache_write or 0
         self.cost_usd += cost
-        self.errors += int(errors)
+        self.errors += errors or 0
         if bucket >= 0:
-            self._add_bucket(bucket, _Bucket(count, low, high))
+            self.latency[bucket] += count
 
     def merge(self, other: _Group) -> None:
         self.requests += other.requests
@@ -72,32 +66,19 @@ class _Group:
         self.cache_write_tokens += other.cache_write_tokens
         self.cost_usd += other.cost_usd
         self.errors += other.errors
-        for bucket, entry in other.latency.items():
-            self._add_bucket(bucket, _Bucket(entry.count, entry.low, entry.high))
-
-    def _add_bucket(self, bucket: int, entry: _Bucket) -> None:
-        mine = self.latency.get(bucket)
-        if mine is None:
-            self.latency[bucket] = entry
-        else:
-            mine.count += entry.count
-            mine.low, mine.high = min(mine.low, entry.low), max(mine.high, entry.high)
+        self.latency.update(other.latency)
 
     def percentile(self, q: float) -> float | None:
-        """The q-quantile (nearest rank) of latency, interpolated within its bucket; None for no latencies."""
-        n = sum(entry.count for entry in self.latency.values())
+        """The q-quantile (nearest rank) of latency, rounded down to its bucket; None for no latencies."""
+        n = self.latency.total()
         if n == 0:
             return None
         rank = max(1, math.ceil(q * n))
         seen = 0
         for bucket in sorted(self.latency):
-            entry = self.latency[bucket]
-            if seen + entry.count >= rank:
-                if entry.count == 1:
-                    return entry.low
-                # The bucket's requests spread evenly between the fastest and slowest of them.
-                return entry.low + (entry.high - entry.low) * (rank - seen - 1) / (entry.count - 1)
-            seen += entry.count
+            seen += self.latency[bucket]
+            if seen >= rank:
+                return float(bucket)
         raise AssertionError("rank beyond the histogram")  # pragma: no cover
 
     def as_row(self, key: str | None) -> dict[str, Any]:
@@ -133,7 +114,7 @@ def periods(by: str, since: datetime, until: datetime) -> list[tuple[str, dateti
         day -= timedelta(days=day.weekday())
     elif by == "month":
         day = day.replace(day=1)
-    result = []
+    result: list[tuple[str, datetime, datetime]] = []
     while True:
         start = _local_midnight(day)
         if start >= until:
@@ -184,7 +165,7 @@ def usage_stats(
                 if has_table(conn, "requests"):
                     groups = _read(conn, by, since, until, project, now)
             except sqlite3.Error as exc:
-                raise DatabankError(f"cannot read the usage databank {db_path}: {_reason(exc)}") from exc
+                raise read_error(db_path, exc) from exc
             finally:
                 conn.close()
     total = _Group()
@@ -197,14 +178,7 @@ def usage_stats(
 
 
 def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=datetime.now().astimezone().tzinfo)
-
-
-def _reason(exc: sqlite3.Error) -> str:
-    text = str(exc)
-    if "locked" in text or "busy" in text:
-        return f"{text} (another process holds it; try again in a moment)"
-    return text
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _read(
@@ -217,12 +191,16 @@ def _read(
 ) -> dict[str | None, _Group]:
     if by in KEY_GROUPS:
         return _by_key(conn, by, since, until, project)
-    end = until if until is not None else max(now, since) + timedelta(seconds=1)
+    # Open-ended: through tomorrow, so a row stamped by a clock slightly ahead is still counted.
+    end = until if until is not None else max(now, since) + timedelta(days=1)
     return _by_time(conn, periods(by, since, end), project)
 
 
-def _filters(since: datetime, until: datetime | None, project: str | None) -> tuple[str, list[object]]:
-    sql, params = " AND started_at >= ?", [iso_utc(since)]
+def _filters(since: datetime | None, until: datetime | None, project: str | None) -> tuple[str, list[object]]:
+    sql, params = "", list[object]()
+    if since is not None:
+        sql += " AND started_at >= ?"
+        params.append(iso_utc(since))
     if until is not None:
         sql += " AND started_at < ?"
         params.append(iso_utc(until))
@@ -239,8 +217,15 @@ def _indexed_by(conn: sqlite3.Connection, name: str) -> str:
 
 
 def _by_key(
-    conn: sqlite3.Connection, by: str, since: datetime, until: datetime | None, project: str | None
+    conn: sqlite3.Connection, by: str, since: datetime | None, until: datetime | None, project: str | None
 ) -> dict[str | None, _Group]:
+    # These indexes are not in time order, so each entry is checked against the time bounds:
+    # drop those that exclude nothing (say, --since 30d on a databank a week old).
+    first, last = conn.execute("SELECT MIN(started_at), MAX(started_at) FROM requests").fetchone()
+    if first is not None and iso_utc(since) <= first:
+        since = None
+    if until is not None and last is not None and iso_utc(until) > last:
+        until = None
     where, params = _filters(since, until, project)
     sql = (
         f"SELECT {by}, {LATENCY_BUCKET}, {_AGGREGATES} FROM requests{_indexed_by(conn, f'requests_stats_{by}')}"
@@ -259,17 +244,28 @@ def _by_time(
     spans: Iterable[tuple[str, datetime, datetime]],
     project: str | None,
 ) -> dict[str | None, _Group]:
-    index = _indexed_by(conn, "requests_stats_time")
-    buckets = ",".join(str(int(b)) for b in _buckets(conn)) if index else ""
-    # Listing the buckets lets SQLite seek each one's slice of the time range in the index,
-    # and return them in bucket order: a range read with no sort.
-    in_buckets = f" AND {LATENCY_BUCKET} IN ({buckets})" if buckets else ""
-    sql = f"SELECT {LATENCY_BUCKET}, {_AGGREGATES} FROM requests{index} WHERE 1{{where}}{in_buckets} GROUP BY 1"
+    time_index = _indexed_by(conn, "requests_stats_time")
+    buckets = [str(b) for b in _buckets(conn)] if time_index else []
+    # A busy period: listing the buckets lets SQLite seek each one's slice of the time range in
+    # the bucket-ordered index and aggregate with no sort. A quiet one (fewer rows than buckets,
+    # e.g. each day of a year): reading its rows by time and sorting them is cheaper.
+    busy = f"FROM requests{time_index} WHERE {LATENCY_BUCKET} IN ({','.join(buckets)}){{where}}"
+    quiet = f"FROM requests{_indexed_by(conn, 'requests_started_at')} WHERE 1{{where}}"
+    count = (
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM requests WHERE started_at >= ? AND started_at < ? LIMIT {len(buckets)})"
+    )
     groups: dict[str | None, _Group] = {}
     for key, start, end in spans:
         where, params = _filters(start, end, project)
+        source = quiet
+        if buckets:
+            (rows,) = conn.execute(count, params[:2]).fetchone()
+            if rows == 0:
+                continue
+            source = busy if rows >= len(buckets) else quiet
         group = _Group()
-        for bucket, *values in conn.execute(sql.format(where=where), params):
+        sql = f"SELECT {LATENCY_BUCKET}, {_AGGREGATES} {source.format(where=where)} GROUP BY 1"
+        for bucket, *values in conn.execute(sql, params):
             group.add(bucket, tuple(values))
         if group.requests:
             groups[key] = group

@@ -87,9 +87,14 @@ def m003_requests_fts(conn: sqlite3.Connection) -> None:
     # (recursive_triggers is off, SQLite's default), so a BEFORE INSERT trigger removes the old
     # row's entry first. `in_flight` rows are not indexed: they are replaced when the request ends.
     conn.execute("CREATE VIRTUAL TABLE requests_fts USING fts5(prompt, response, content='')")
-    old = _FTS_PROMPT.format(body="old.request_json")
-    new = _FTS_PROMPT.format(body="new.request_json")
-    current = _FTS_PROMPT.format(body="request_json")
+    try:
+        conn.execute("SELECT json_valid('{}')")
+        prompt = _FTS_PROMPT
+    except sqlite3.OperationalError:  # an SQLite built without JSON: index the raw body
+        prompt = "{body}"
+    old = prompt.format(body="old.request_json")
+    new = prompt.format(body="new.request_json")
+    current = prompt.format(body="request_json")
     delete_old = (
         "INSERT INTO requests_fts (requests_fts, rowid, prompt, response) "
         f"SELECT 'delete', old.rowid, {old}, old.response_text WHERE old.status != 'in_flight';"

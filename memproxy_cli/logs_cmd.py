@@ -38,7 +38,7 @@ def _short_client(user_agent: str | None) -> str:
     return head if len(head) <= _CLIENT_WIDTH else head[: _CLIENT_WIDTH - 1] + "…"
 
 
-def _count(n: int | None) -> str:
+def human_count(n: int | None) -> str:
     """Token counts the way people say them: 950, 12.3k, 1.2M."""
     n = n or 0
     if n < 1000:
@@ -50,7 +50,7 @@ def _count(n: int | None) -> str:
 
 def _cache(row: dict[str, Any]) -> str:
     read, write = row.get("cache_read_tokens") or 0, row.get("cache_write_tokens") or 0
-    return f"{_count(read)}/{_count(write)}" if read or write else ""
+    return f"{human_count(read)}/{human_count(write)}" if read or write else ""
 
 
 def _cost(value: float | None) -> str:
@@ -79,8 +79,8 @@ def row_cells(row: dict[str, Any], today: date) -> list[str]:
         escape(str(row.get("project") or "")),
         escape(_short_client(row.get("client"))),
         escape(str(row.get("model") or row.get("resolved_model") or "–")),
-        _count(row.get("input_tokens")),
-        _count(row.get("output_tokens")),
+        human_count(row.get("input_tokens")),
+        human_count(row.get("output_tokens")),
         _cache(row),
         _cost(row.get("cost_usd")),
         _ms(row.get("latency_ms")),
@@ -88,44 +88,117 @@ def row_cells(row: dict[str, Any], today: date) -> list[str]:
     ]
 
 
+def build_table(rows: list[dict[str, Any]], *, show_header: bool = True, fixed: bool = False) -> Any:
+    """A rich Table of databank rows; `fixed` column widths keep batches printed one by one aligned."""
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", pad_edge=False, show_header=show_header)
+    widths = (19, 16, _CLIENT_WIDTH, 22, 6, 6, 11, 9, 7, 24) if fixed else (None,) * 10
+    names = ("time", "project", "client", "model", "in", "out", "cache r/w", "cost", "ms", "status")
+    for i, (name, width) in enumerate(zip(names, widths, strict=True)):
+        numeric = 4 <= i <= 8
+        table.add_column(
+            name,
+            justify="right" if numeric else "left",
+            no_wrap=numeric or i in (0, 9),
+            overflow="ellipsis",
+            width=width,
+        )
+    today = datetime.now().astimezone().date()
+    for row in rows:
+        table.add_row(*row_cells(row, today))
+    return table
+
+
 def logs(
     count: Annotated[int, typer.Option("-n", "--count", min=1, help="How many requests to show.")] = 20,
+    project: Annotated[str | None, typer.Option("--project", "-p", help="Only this project.")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Only this model (requested or resolved).")] = None,
+    client: Annotated[
+        str | None, typer.Option("--client", "-c", help="Only clients whose User-Agent contains this.")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", "-s", help="From: 30m, 2h, 7d, 1w, today, yesterday or a date.")
+    ] = None,
+    until: Annotated[str | None, typer.Option("--until", "-u", help="Up to (same forms as --since).")] = None,
+    errors: Annotated[bool, typer.Option("--errors", help="Only failed requests (error, interrupted).")] = False,
+    query: Annotated[
+        str | None, typer.Option("-q", "--query", help="Only requests whose prompt or response has these words.")
+    ] = None,
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print a JSON array of full databank rows instead of a table.")
+        bool,
+        typer.Option("--json", help="Print a JSON array of full databank rows (with --follow: one row per line)."),
     ] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing requests as they finish, until Ctrl-C.")
+    ] = False,
+    poll_interval: Annotated[float, typer.Option("--poll-interval", hidden=True, min=0.01)] = 1.0,
 ) -> None:
     """Recent requests from the usage databank, newest last."""
     from daemon.errors import MemproxyError
     from daemon.paths import resolve_paths
-    from daemon.usage_query import recent
+    from daemon.usage_query import RowFilter, recent_with_cursor
+    from memproxy_cli.output import fail
+    from memproxy_cli.timespec import TimespecError, parse_timespec
 
+    try:
+        row_filter = RowFilter(
+            project=project,
+            model=model,
+            client=client,
+            since=parse_timespec(since) if since else None,
+            until=parse_timespec(until, end=True) if until else None,
+            errors=errors,
+            search=query,
+        )
+    except TimespecError as exc:
+        fail(str(exc))
     db_file = resolve_paths().db_file
     try:
-        rows = recent(db_file, limit=count)
+        rows, cursor = recent_with_cursor(db_file, limit=count, row_filter=row_filter)
     except MemproxyError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+        fail(str(exc))
 
-    if as_json:
+    if as_json and not follow:
         typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
+    if as_json:
+        for row in rows:
+            typer.echo(json.dumps(row, ensure_ascii=False))
+    else:
+        _print_rows(rows, db_file, following=follow, filtered=row_filter != RowFilter())
+    if follow:
+        try:
+            _follow(db_file, cursor, row_filter, as_json, poll_interval)
+        except MemproxyError as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            pass
 
-    from rich.console import Console
+
+def _print_rows(rows: list[dict[str, Any]], db_file: Any, *, following: bool, filtered: bool) -> None:
     from rich.markup import escape
-    from rich.table import Table
 
-    console = Console()
-    if not rows:
-        console.print(f"no requests yet [dim]({escape(str(db_file))})[/]")
+    from memproxy_cli.output import console
+
+    if not rows and not following:
+        console.print("no matching requests" if filtered else f"no requests yet [dim]({escape(str(db_file))})[/]")
         return
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    table.add_column("time", no_wrap=True)
-    for name in ("project", "client", "model"):
-        table.add_column(name, overflow="ellipsis")
-    for name in ("in", "out", "cache r/w", "cost", "ms"):
-        table.add_column(name, justify="right", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    today = datetime.now().astimezone().date()
-    for row in rows:
-        table.add_row(*row_cells(row, today))
-    console.print(table)
+    # Following prints batches as they come: fixed widths keep them under one header.
+    console.print(build_table(rows, fixed=following))
+
+
+def _follow(db_file: Any, cursor: int, row_filter: Any, as_json: bool, poll_interval: float) -> None:
+    import time
+
+    from daemon.usage_query import newer
+    from memproxy_cli.output import console
+
+    while True:
+        time.sleep(poll_interval)
+        rows, cursor = newer(db_file, cursor, row_filter)
+        for row in rows:
+            if as_json:
+                typer.echo(json.dumps(row, ensure_ascii=False), nl=True)
+            else:
+                console.print(build_table([row], show_header=False, fixed=True))

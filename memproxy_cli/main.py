@@ -10,10 +10,12 @@ import typer
 
 from memproxy_cli import daemon_cmd
 from memproxy_cli.config_cmd import config_app
+from memproxy_cli.doctor_cmd import doctor
 from memproxy_cli.intercept_cmd import CONTEXT, intercept
 from memproxy_cli.logs_cmd import logs
 from memproxy_cli.memory_cmd import memory_app
 from memproxy_cli.ports_cmd import ports_app
+from memproxy_cli.stats_cmd import stats
 
 app = typer.Typer(
     name="memproxy",
@@ -27,8 +29,10 @@ app.command()(daemon_cmd.up)
 app.command()(daemon_cmd.down)
 app.command()(daemon_cmd.restart)
 app.command()(daemon_cmd.status)
+app.command()(doctor)
 app.add_typer(config_app, name="config")
 app.command(help="Recent requests from the usage databank, newest last.")(logs)
 app.add_typer(ports_app, name="ports")
 app.command(context_settings=CONTEXT)(intercept)
 app.add_typer(memory_app, name="memory")
+app.command(help="Requests, tokens, cost, p50/p95 latency and error rate per group, with a total.")(stats)

@@ -8,7 +8,11 @@ includes March 1st). A datetime without an offset is local time.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from typing import TypeVar
+
+T = TypeVar("T")
 
 _UNITS = {
     "s": "seconds",
@@ -23,7 +27,7 @@ _UNITS = {
     "w": "weeks",
     "week": "weeks",
 }
-_DURATION = re.compile(r"(\d+)\s*([a-z]+?)s?")
+_DURATION = re.compile(r"(\d+)\s*([a-z]+)")
 HINT = "use e.g. 30m, 2h, 7d, 1w, today, yesterday, 2025-03-01 or 2025-03-01T14:30"
 
 
@@ -36,15 +40,15 @@ def parse_timespec(text: str, now: datetime | None = None, *, end: bool = False)
     now = (now or datetime.now()).astimezone()
     spec = text.strip().lower()
     match = _DURATION.fullmatch(spec)
-    if match and match.group(2) in _UNITS:
-        amount = int(match.group(1))
+    unit = _unit(match.group(2)) if match else None
+    if match and unit:
         try:
-            return now - timedelta(**{_UNITS[match.group(2)]: amount})
+            return now - timedelta(**{unit: int(match.group(1))})
         except OverflowError:
             raise TimespecError(f"{text!r} reaches too far back") from None
     today = now.date()
     day: date | None = {"today": today, "yesterday": today - timedelta(days=1)}.get(spec)
-    if day is None and re.fullmatch(r"\d{4}-\d{2}-\d{2}", spec):
+    if day is None and re.fullmatch(r"\d{4}-?\d{2}-?\d{2}", spec):
         day = _parse(text, date.fromisoformat)
     if day is not None:
         if end:
@@ -54,7 +58,16 @@ def parse_timespec(text: str, now: datetime | None = None, *, end: bool = False)
     return moment if moment.tzinfo is not None else moment.astimezone()
 
 
-def _parse(text: str, parse):  # type: ignore[no-untyped-def]
+def _unit(word: str) -> str | None:
+    # "2days", "3hrs": a plural s, but never on a one-letter unit ("5ms" is not 5 minutes).
+    if word in _UNITS:
+        return _UNITS[word]
+    if len(word) > 2 and word.endswith("s"):
+        return _UNITS.get(word[:-1])
+    return None
+
+
+def _parse(text: str, parse: Callable[[str], T]) -> T:
     try:
         return parse(text.strip())
     except ValueError:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import signal
+import sqlite3
 import subprocess
 import sys
+import threading
+from datetime import datetime
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 from daemon.paths import resolve_paths
-from daemon.usage_record import COLUMNS, UsageRecord
+from daemon.usage_record import COLUMNS, UsageRecord, iso_utc
 from daemon.usage_writer import UsageWriter
 from memproxy_cli.main import app
 
@@ -116,3 +120,161 @@ def test_logs_never_imports_the_gateway_stack() -> None:
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _local_noon(day: int) -> str:
+    """Noon of March `day`, 2025 in local time: the same local day in every time zone."""
+    return iso_utc(datetime(2025, 3, day, 12).astimezone())
+
+
+def _filtered() -> list[UsageRecord]:
+    return [
+        UsageRecord(
+            id="a",
+            started_at=_local_noon(1),
+            project="shop",
+            model="gpt-4o",
+            client="OpenAI/Python 1.99",
+            request_json='{"messages": [{"role": "user", "content": "why is the checkout slow"}]}',
+            response_text="Because of the N+1 query.",
+        ),
+        UsageRecord(
+            id="b",
+            started_at=_local_noon(2),
+            project="blog",
+            model="claude-sonnet-4",
+            client="claude-cli/1.0.83 (external, cli)",
+            status="error",
+            http_status=529,
+        ),
+        UsageRecord(id="c", started_at=_local_noon(3), project="shop", model="claude-sonnet-4"),
+    ]
+
+
+def _ids(*args: str) -> list[str]:
+    result = runner.invoke(app, ["logs", "--json", *args])
+    assert result.exit_code == 0, result.output
+    return [row["id"] for row in json.loads(result.stdout)]
+
+
+def test_filters_narrow_the_listing() -> None:
+    _write(*_filtered())
+    assert _ids("--project", "shop") == ["a", "c"]
+    assert _ids("--model", "claude-sonnet-4") == ["b", "c"]
+    assert _ids("--client", "CLAUDE-cli") == ["b"]
+    assert _ids("--errors") == ["b"]
+    assert _ids("--since", "2025-03-02") == ["b", "c"]
+    assert _ids("--until", "2025-03-02") == ["a", "b"]  # a date as --until includes that day
+    assert _ids("--since", "2025-03-02T06:00", "--until", "2025-03-02T18:00") == ["b"]  # local times
+    assert _ids("--since", "1h") == []
+    assert _ids("--project", "shop", "--model", "gpt-4o", "-n", "1") == ["a"]
+
+
+def test_query_finds_a_request_by_a_word_of_its_prompt_or_response() -> None:
+    _write(*_filtered())
+    assert _ids("-q", "checkout") == ["a"]
+    assert _ids("-q", "CHECKOUT slow") == ["a"]
+    assert _ids("--query", "query") == ["a"]  # in the response
+    assert _ids("-q", "checkout", "--project", "blog") == []
+    assert _ids("-q", 'NEAR("') == []  # FTS syntax is just text
+    result = runner.invoke(app, ["logs", "-q", "nothing-like-this"])
+    assert result.exit_code == 0 and "no matching requests" in result.stdout
+
+
+def test_since_nonsense_is_one_clear_line_and_exit_1() -> None:
+    _write(*_filtered())
+    for args in (["--since", "nonsense"], ["--until", "2025-13-45"], ["--since", "5 parsecs"]):
+        result = runner.invoke(app, ["logs", *args])
+        assert result.exit_code == 1, args
+        assert result.stdout == ""
+        assert "cannot read" in result.stderr and "30m" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+        assert "Traceback" not in result.stderr
+
+
+def test_a_locked_databank_is_a_clear_message() -> None:
+    _write(*_filtered())
+    holder = sqlite3.connect(resolve_paths().db_file, isolation_level=None)
+    holder.execute("PRAGMA locking_mode = EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("UPDATE requests SET project = project")
+    try:
+        result = runner.invoke(app, ["logs"])
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert result.exit_code == 1
+    assert "locked" in result.stderr and "try again" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def _follower(*args: str) -> subprocess.Popen[str]:
+    code = "from memproxy_cli.main import app; app()"
+    return subprocess.Popen(
+        [sys.executable, "-c", code, "logs", "--follow", "--poll-interval", "0.05", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _read_line(proc: subprocess.Popen[str], timeout: float = 20.0) -> str:
+    assert proc.stdout is not None
+    ready = threading.Event()
+    box: list[str] = []
+
+    def read() -> None:
+        box.append(proc.stdout.readline())  # type: ignore[union-attr]
+        ready.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    assert ready.wait(timeout), "the follower printed nothing"
+    return box[0]
+
+
+def _stop(proc: subprocess.Popen[str]) -> int:
+    proc.send_signal(signal.SIGINT)
+    try:
+        return proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_follow_prints_each_request_once_when_it_ends() -> None:
+    _write(_filtered()[0])
+    proc = _follower("--json", "-n", "5")
+    try:
+        assert json.loads(_read_line(proc))["id"] == "a"  # the recent rows first
+        writer = UsageWriter(resolve_paths().db_file)
+        writer.start()
+        started = UsageRecord(id="live", project="shop", status="in_flight", request_json='{"q": 1}')
+        writer.submit(started)
+        writer.submit(UsageRecord(id="other", project="blog"))
+        assert writer.flush()
+        first = json.loads(_read_line(proc))
+        assert first["id"] == "other"  # the in-flight row is not printed...
+        writer.submit(UsageRecord(id="live", project="shop", status="ok", output_tokens=9))
+        assert writer.close()
+        done = json.loads(_read_line(proc))
+        assert (done["id"], done["status"], done["output_tokens"]) == ("live", "ok", 9)  # ...its end is
+    finally:
+        code = _stop(proc)
+    assert code == 0
+    assert proc.stderr is not None and "Traceback" not in proc.stderr.read()
+
+
+def test_follow_applies_filters_and_waits_for_a_databank() -> None:
+    proc = _follower("--project", "shop")  # no databank yet
+    try:
+        assert "time" in _read_line(proc)  # the table header, then rows as they come
+        _write(
+            UsageRecord(id="x1", project="blog", model="nope-model"),
+            UsageRecord(id="x2", project="shop", model="yes-model"),
+        )
+        line = _read_line(proc)
+        while not line.strip():
+            line = _read_line(proc)
+        assert "yes-model" in line and "nope-model" not in line
+    finally:
+        assert _stop(proc) == 0
