@@ -43,7 +43,9 @@ def start_gateway(settings: Settings) -> Gateway:
         log.warning("marked %d request(s) left by a previous daemon as interrupted", interrupted)
     writer = UsageWriter(settings.paths.db_file)
     writer.start()
-    threading.Thread(target=_warm_imports, name="memproxy-warmup", daemon=True).start()
+    if not settings.general_settings.fast_path:
+        # every request goes through LiteLLM: pay its lazy imports now, not on a first request
+        threading.Thread(target=_warm_imports, name="memproxy-warmup", daemon=True).start()
     memory = capturer = None
     if settings.context_retrieval.enabled or settings.tool_execution.enabled:
         from daemon.memory import open_backend
@@ -70,8 +72,8 @@ def start_gateway(settings: Settings) -> Gateway:
     )
 
 
-# Modules LiteLLM imports on its first call of each kind (~1.5 s together); importing them in the
-# background right after start keeps that cost off the first request of each kind.
+# Modules LiteLLM imports on its first call of each kind (~1.5 s and ~50 MB together). With the fast
+# path on, same-dialect traffic never needs them, so only an all-LiteLLM daemon imports them early.
 WARM_IMPORTS = (
     "litellm.llms.anthropic.pass_through.messages.streaming_iterator",
     "litellm.proxy.pass_through_endpoints.streaming_handler",

@@ -144,9 +144,7 @@ def test_openai_stream_with_include_usage_gets_the_usage_chunk(
     assert usages and usages[-1].completion_tokens == 2
 
 
-def test_openai_tool_call_round_trip(
-    gateway: Daemon, fake: FakeUpstream, oai: openai.OpenAI, project: str
-) -> None:
+def test_openai_tool_call_round_trip(gateway: Daemon, fake: FakeUpstream, oai: openai.OpenAI, project: str) -> None:
     tools = [
         {
             "type": "function",
@@ -265,10 +263,6 @@ def test_anthropic_messages(
     assert row["response_text"] == "Hi from Claude"
 
 
-@pytest.mark.xfail(
-    reason="BUG: routes_anthropic.messages returns LiteLLM's `_hidden_params` (model_id, litellm headers)",
-    strict=True,
-)
 def test_anthropic_response_carries_no_gateway_internals(
     gateway: Daemon, fake: FakeUpstream, claude: anthropic.Anthropic
 ) -> None:
@@ -379,7 +373,9 @@ def test_anthropic_cache_control_reaches_upstream(
     messages = [
         {
             "role": "user",
-            "content": [{"type": "text", "text": "a long document", "cache_control": {"type": "ephemeral", "ttl": "1h"}}],
+            "content": [
+                {"type": "text", "text": "a long document", "cache_control": {"type": "ephemeral", "ttl": "1h"}}
+            ],
         }
     ]
     claude.messages.create(model="claude-sonnet-4-5", max_tokens=10, system=system, messages=messages)  # type: ignore[arg-type]
@@ -589,16 +585,7 @@ def test_content_length_mismatch_is_400_or_closed_never_a_hang(gateway: Daemon, 
 UPSTREAM_STATUS = {401: 401, 429: 429, 500: 502, 503: 503}
 
 
-BUG_OPENAI_401 = pytest.mark.xfail(
-    reason="BUG: daemon/llm.py map_exception: LiteLLM raises BadRequestError(status_code=401) for OpenAI's real 401 "
-    "body (type invalid_request_error, code invalid_api_key); the isinstance chain turns it into a 400",
-    strict=True,
-)
-UPSTREAM_CASES = [
-    pytest.param(status, model, marks=BUG_OPENAI_401 if (status, model) == (401, "gpt-4o") else ())
-    for status in sorted(UPSTREAM_STATUS)
-    for model in ("gpt-4o", "claude-sonnet-4-5")
-]
+UPSTREAM_CASES = [(status, model) for status in sorted(UPSTREAM_STATUS) for model in ("gpt-4o", "claude-sonnet-4-5")]
 
 
 @pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages"])
@@ -728,11 +715,19 @@ def test_broken_anthropic_passthrough_stream_never_logs_ok(
 # --- client disconnect -----------------------------------------------------------------------------
 
 
+# Flaky, so not strict: test_stream_bytes_lets_a_hang_up_cancel_it (tests/daemon/test_gateway_app.py) is the
+# deterministic test of the cause. Remove the mark once that one passes.
+FAST_PATH_HANG_UP = pytest.mark.xfail(
+    reason="BUG (racy): fast path misses most hang-ups; passthrough.stream_bytes' asyncio.wait_for swallows the cancel",
+    strict=False,
+)
+
+
 @pytest.mark.parametrize(
     ("path", "model"),
     [
-        ("/v1/chat/completions", "gpt-4o"),
-        ("/v1/messages", "claude-sonnet-4-5"),
+        pytest.param("/v1/chat/completions", "gpt-4o", marks=FAST_PATH_HANG_UP),
+        pytest.param("/v1/messages", "claude-sonnet-4-5", marks=FAST_PATH_HANG_UP),
         ("/v1/chat/completions", "claude-sonnet-4-5"),
         ("/v1/messages", "gpt-4o"),
     ],
