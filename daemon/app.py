@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from daemon import __version__, passthrough
+from daemon import __version__
 from daemon.dialects import dialect_for_path, error_json
 from daemon.errors import GatewayError
 from daemon.guard import GuardMiddleware
@@ -68,7 +68,6 @@ def start_gateway(settings: Settings) -> Gateway:
         model_cost=import_litellm().model_cost,
         memory=memory,
         capturer=capturer,
-        http=passthrough.make_client() if settings.general_settings.fast_path else None,
     )
 
 
@@ -144,7 +143,7 @@ def create_app(
                 await hosted.stop()
             await _close_memory(app.state.gateway)
             if app.state.gateway.http is not None:
-                await app.state.gateway.http.aclose()
+                await app.state.gateway.http.close()
             if owned:
                 app.state.gateway.writer.close()
 

@@ -17,7 +17,7 @@ from daemon.llm import deployment_has_key, deployment_provider, deployment_targe
 from daemon.usage_record import UsageRecord
 
 if TYPE_CHECKING:
-    import httpx
+    import aiohttp
     from litellm import Router
 
     from daemon.dialects import Dialect
@@ -42,8 +42,8 @@ class Gateway:
     model_cost: dict[str, Any]
     memory: MemoryBackend | None = None
     capturer: Capturer | None = None
-    # the fast path's connection pool (None: every call goes through LiteLLM)
-    http: httpx.AsyncClient | None = None
+    # the fast path's connection pool, made on first use (it must be born inside the event loop)
+    http: aiohttp.ClientSession | None = None
     # where finished records go: the databank writer, Prometheus, traces (default: the writer alone)
     sink: RecordSink | None = None
     metrics: Metrics | None = None
@@ -107,7 +107,7 @@ class Gateway:
         self, dialect: Dialect, model: str, request: Request, upstream: dict[str, Any]
     ) -> passthrough.Target | None:
         """Where to send this request without LiteLLM, or None when the Router is needed."""
-        if self.http is None or not self.settings.general_settings.fast_path:
+        if not self.settings.general_settings.fast_path:
             return None
         entry = find_deployment(self.settings.model_list, model)
         if entry is None or sum(e.model_name == entry.model_name for e in self.settings.model_list) != 1:
@@ -119,6 +119,11 @@ class Gateway:
         return passthrough.plan(
             dialect, entry.litellm_params, model, target_model, key or upstream.get("api_key"), request.headers
         )
+
+    def fast_client(self) -> aiohttp.ClientSession:
+        if self.http is None or self.http.closed:
+            self.http = passthrough.make_client()
+        return self.http
 
     def price(self, usage: Usage, model: str | None, provider: str | None) -> float | None:
         return cost_usd(usage, find_prices(self.model_cost, model, provider))

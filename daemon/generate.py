@@ -166,7 +166,6 @@ async def _fast(
     price: Pricer,
 ) -> Response:
     """Same dialect as the provider: send the client's bytes, relay the provider's bytes."""
-    assert gw.http is not None
     rs = gw.settings.router_settings
     stream = bool(body.get("stream"))
     client_wants_usage = wants_usage(body)
@@ -176,7 +175,7 @@ async def _fast(
     if stream:
         ex.mark_in_flight()
     content = passthrough.request_bytes(raw, body, original, target)
-    response = await passthrough.send(gw.http, target, content, retries=rs.num_retries, timeout=rs.timeout)
+    response = await passthrough.send(gw.fast_client(), target, content, retries=rs.num_retries, timeout=rs.timeout)
     if stream:
         chunks = passthrough.stream_bytes(response, rs.stream_timeout or rs.timeout)
         if dialog.dialect is Dialect.OPENAI:

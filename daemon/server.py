@@ -69,6 +69,7 @@ def serve(settings: Settings) -> None:
         # idle connection just as a client reuses it turns into a spurious 502
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         server_header=False,
+        proxy_headers=False,
         date_header=True,
     )
     server = uvicorn.Server(config)
