@@ -38,20 +38,30 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
+class _BadConstant(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _BadConstant(f"request body contains {name}, which JSON does not allow")
+
+
 def parse_json_object(raw: bytes) -> dict[str, Any]:
     """Parse `raw` as a JSON object or raise a 400 that says what is wrong."""
     if not raw.strip():
         raise GatewayError(400, "invalid_request", "request body is empty; expected a JSON object")
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, parse_constant=_refuse_constant)
     except UnicodeDecodeError:
         raise GatewayError(400, "invalid_request", "request body is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise GatewayError(
-            400,
-            "invalid_request",
-            f"request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+            400, "invalid_request", f"request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
+    except _BadConstant as exc:
+        raise GatewayError(400, "invalid_request", str(exc)) from None
+    except RecursionError:
+        raise GatewayError(400, "invalid_request", "request body is nested too deeply") from None
     if not isinstance(data, dict):
         raise GatewayError(400, "invalid_request", "request body must be a JSON object")
     return data

@@ -14,6 +14,8 @@ from daemon.cost import Usage
 from daemon.errors import GatewayError
 from daemon.usage_record import UsageRecord
 
+_TEXT_COLUMNS = ("model", "resolved_model", "error", "request_json", "response_text", "client")
+
 
 class RecordSink(Protocol):
     def submit(self, record: UsageRecord) -> None: ...
@@ -32,7 +34,7 @@ class Exchange:
 
     __slots__ = ("_sink", "_t0", "after_success", "done", "record", "secrets")
 
-    def __init__(self, record: UsageRecord, sink: RecordSink, secrets: frozenset[str] = frozenset()) -> None:
+    def __init__(self, record: UsageRecord, sink: RecordSink, secrets: Iterable[str] = ()) -> None:
         self.record = record
         self._sink = sink
         self._t0 = time.perf_counter()
@@ -45,6 +47,10 @@ class Exchange:
     def wants_text(self) -> bool:
         """Whether relays should keep the answer text (for the databank or for memory capture)."""
         return self.record.request_json is not None or self.after_success is not None
+
+    def redacted(self, err: GatewayError) -> GatewayError:
+        """`err` with every known key taken out of its message (what a client may be shown)."""
+        return GatewayError(err.status, err.kind, redact(err.message, self.secrets))
 
     def elapsed_ms(self) -> float:
         return round((time.perf_counter() - self._t0) * 1000.0, 3)
@@ -95,10 +101,16 @@ class Exchange:
         if self.done:
             return
         self.done = True
-        self.record.status = status
-        self.record.http_status = http_status
-        self.record.latency_ms = self.elapsed_ms()
-        self._sink.submit(self.record)
+        r = self.record
+        r.status = status
+        r.http_status = http_status
+        r.latency_ms = self.elapsed_ms()
+        # a key pasted into a prompt, echoed by a provider or used as a model name stays out of the databank
+        for name in _TEXT_COLUMNS:
+            value = getattr(r, name)
+            if value:
+                setattr(r, name, redact(value, self.secrets))
+        self._sink.submit(r)
 
 
 def _copy(record: UsageRecord) -> UsageRecord:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -72,7 +73,8 @@ class Gateway:
             client=request.headers.get("user-agent"),
             endpoint=endpoint,
         )
-        return Exchange(record, self.sink or self.writer, self.secrets)
+        # the live set, not a snapshot: a client key seen later in this request is redacted too
+        return Exchange(record, self.sink or self.writer, _Secrets(self))
 
     async def remember(
         self, body: dict[str, Any], dialect: Dialect, model: str, ident: Identity, ex: Exchange
@@ -150,6 +152,19 @@ class Gateway:
             self.seen_keys.add(key)
             kwargs["api_key"] = key
         return kwargs
+
+
+class _Secrets:
+    """Every key the gateway knows at the moment it is iterated (configured ones and clients' own)."""
+
+    __slots__ = ("_gateway",)
+
+    def __init__(self, gateway: Gateway) -> None:
+        self._gateway = gateway
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._gateway.settings.secrets
+        yield from tuple(self._gateway.seen_keys)
 
 
 def client_key(request: Request, master_key: str | None) -> str | None:

@@ -10,6 +10,7 @@ finished answer as a stream. Everything else is written once, here.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from daemon.body import parse_json_object, read_body
 from daemon.cost import Usage
 from daemon.dialects import Dialect, error_json
 from daemon.errors import GatewayError
-from daemon.exchange import Exchange
+from daemon.exchange import Exchange, redact
 from daemon.gateway import Gateway
 from daemon.llm import map_exception
 from daemon.relay import Pricer, relay_anthropic, relay_openai_sse
@@ -95,10 +96,7 @@ async def generate(request: Request, dialog: Dialog) -> Response:
         if stream:
             ex.mark_in_flight()
             upstream.update(dialog.stream_kwargs(body))
-        try:
-            response = await dialog.call(gw, {**body, **upstream})
-        except Exception as exc:
-            raise map_exception(exc) from exc
+        response = await _call(gw, dialog, {**body, **upstream})
         if stream:
             chunks = dialog.relay(response, ex, price, wants_usage(body), ex.wants_text)
             return EventStreamResponse(chunks, on_disconnect=ex.disconnected)
@@ -111,7 +109,21 @@ async def generate(request: Request, dialog: Dialog) -> Response:
     except GatewayError as err:
         if ex is not None:
             ex.fail(err)
-        return error_response(dialog.dialect, err)
+        return error_response(dialog.dialect, GatewayError(err.status, err.kind, redact(err.message, gw.secrets)))
+
+
+async def _call(gw: Gateway, dialog: Dialog, kwargs: dict[str, Any]) -> Any:
+    """The LiteLLM call, bounded as a whole: LiteLLM would sleep out any Retry-After (up to 60 s)
+    whatever `router_settings.timeout` says, keeping a client waiting long after its budget."""
+    rs = gw.settings.router_settings
+    budget = rs.timeout * (rs.num_retries + 1) + 1.0
+    try:
+        async with asyncio.timeout(budget):
+            return await dialog.call(gw, kwargs)
+    except TimeoutError:
+        raise GatewayError(504, "timeout", f"no answer from the upstream within {budget:.0f} s") from None
+    except Exception as exc:
+        raise map_exception(exc) from exc
 
 
 def _pricer(gw: Gateway, ex: Exchange, model: str) -> Pricer:
@@ -138,7 +150,7 @@ async def _with_memory_tools(
     assert gw.memory is not None
 
     async def call_model(request_body: dict[str, Any]) -> dict[str, Any]:
-        plain = dialog.plain(await dialog.call(gw, {**request_body, **upstream}))
+        plain = dialog.plain(await _call(gw, dialog, {**request_body, **upstream}))
         return plain.body if isinstance(plain.body, dict) else json.loads(plain.body)
 
     try:

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -20,14 +21,16 @@ LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 OPEN_PATHS = frozenset({"/health"})
 
 
+_HOST_RE = re.compile(r"^(?:\[(?P<v6>[0-9a-f:.]+)\]|(?P<name>[a-z0-9._-]+))(?::(?P<port>[0-9]{1,5}))?$")
+
+
 def host_allowed(host_header: str, extra_hosts: frozenset[str]) -> bool:
-    """True if the Host header (with any port) names loopback or a configured host."""
-    host = host_header.strip().lower()
-    if host.startswith("["):
-        name = host[: host.find("]") + 1] if "]" in host else host
-    else:
-        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    return name in LOOPBACK_HOSTS or name in extra_hosts
+    """True if the Host header is exactly a loopback name (or a configured host), with an optional port."""
+    match = _HOST_RE.match(host_header.strip().lower())
+    if match is None:
+        return False
+    name = f"[{match['v6']}]" if match["v6"] is not None else match["name"]
+    return name in LOOPBACK_HOSTS or name in extra_hosts or (match["v6"] is not None and match["v6"] in extra_hosts)
 
 
 def key_matches(presented: Iterable[str], master_key: str) -> bool:

@@ -84,12 +84,21 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
+def is_memproxy_daemon(pid: int) -> bool:
+    """Whether `pid` runs memproxy's daemon (a recycled pid may belong to anything after a reboot)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return pid_alive(pid)  # no /proc (macOS): trust the pid file plus the health probe
+    return b"daemon.server" in cmdline or b"memproxy" in cmdline
+
+
 def read_daemon_info(paths: Paths) -> DaemonInfo | None:
     """The running daemon's info, or None (cleaning a stale pid file on the way)."""
     pid = read_pid(paths)
     if pid is None:
         return None
-    if not pid_alive(pid):
+    if not pid_alive(pid) or not is_memproxy_daemon(pid):
         clear_daemon_info(paths, pid)
         return None
     try:
@@ -175,8 +184,8 @@ def stop_daemon(paths: Paths, timeout: float = 10.0) -> int | None:
     pid = read_pid(paths)
     if pid is None:
         return None
-    if not pid_alive(pid):
-        clear_daemon_info(paths, pid)
+    if not pid_alive(pid) or not is_memproxy_daemon(pid):
+        clear_daemon_info(paths, pid)  # stale: never signal a process that is not ours
         return None
     for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGINT, 5.0), (signal.SIGKILL, 5.0)):
         try:

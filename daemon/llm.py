@@ -147,6 +147,9 @@ def map_exception(exc: BaseException) -> GatewayError:
         return GatewayError(502, "upstream", f"cannot reach the upstream: {message}")
     if isinstance(exc, litellm.InternalServerError | litellm.APIError):
         return GatewayError(502, "upstream", f"upstream failed: {message}")
+    if isinstance(exc, TypeError | AttributeError | ValueError | KeyError):
+        # LiteLLM failing on a field it could not translate: the request's fault, not the upstream's
+        return GatewayError(400, "invalid_request", f"the request could not be translated for the provider: {message}")
     status = getattr(exc, "status_code", None)
     if isinstance(status, int) and 400 <= status < 600:
         kind = "invalid_request" if status < 500 else "upstream"
@@ -164,6 +167,8 @@ _BY_STATUS = {
 
 def _clean_message(exc: BaseException) -> str:
     message = str(getattr(exc, "message", None) or exc) or type(exc).__name__
+    # never show a client the daemon's own traceback (file paths, code)
+    message = message.split("\nTraceback", 1)[0].split("Traceback (most recent call last)", 1)[0]
     # LiteLLM prefixes messages with its own class path; the client wants the provider's words
     for prefix in ("litellm.", "LiteLLM."):
         if message.startswith(prefix) and ": " in message:

@@ -42,6 +42,14 @@ class Target:
     provider: str
 
 
+def header_value(name: str, value: str) -> str:
+    """A client header value fit to pass on, or a 400 that says which header is wrong."""
+    value = value.strip()
+    if not value or not value.isascii() or not value.isprintable():
+        raise GatewayError(400, "invalid_request", f"header {name} must be printable ASCII")
+    return value
+
+
 def make_client() -> aiohttp.ClientSession:
     """One pool for every upstream the fast path talks to, for the daemon's life.
 
@@ -75,8 +83,9 @@ def plan(
     # identity: the fast path passes stream bytes on as they are, so they must not be compressed
     headers = {"content-type": "application/json", "accept-encoding": "identity"}
     for name in CLIENT_HEADERS:
-        if name in client_headers:
-            headers[name] = client_headers[name]
+        value = client_headers.get(name)
+        if value is not None:
+            headers[name] = header_value(name, value)
     if provider == "openai":
         url = base if base.endswith("/chat/completions") else f"{base}/chat/completions"
         headers["authorization"] = f"Bearer {api_key}"
@@ -147,9 +156,10 @@ async def send(
             failure = _status_error(response.status, payload)
             if response.status not in (408, 409, 429) and response.status < 500:
                 raise failure
-        if attempt >= retries:
-            raise failure
-        await asyncio.sleep(_retry_delay(response, attempt))
+        delay = _retry_delay(response, attempt)
+        if attempt >= retries or delay > timeout:
+            raise failure  # a Retry-After beyond the budget: the client hears now, not after the wait
+        await asyncio.sleep(delay)
         attempt += 1
 
 

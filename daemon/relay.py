@@ -54,7 +54,10 @@ async def relay_openai(
                     del chunk.usage
             resolved = resolved or getattr(chunk, "model", None)
             yield b"data: " + chunk.model_dump_json(exclude_none=True).encode() + b"\n\n"
-        if not finished:
+        # LiteLLM makes up a finish_reason "stop" when a translated stream breaks off; its own record
+        # of what the provider really sent tells a finished answer from a truncated one
+        really = getattr(stream, "received_finish_reason", "") or getattr(stream, "intermittent_finish_reason", "")
+        if not finished or really is None:
             raise GatewayError(502, "upstream", "the upstream stream ended before the answer was complete")
         yield b"data: [DONE]\n\n"
         ex.record.resolved_model = ex.record.resolved_model or resolved
@@ -65,7 +68,7 @@ async def relay_openai(
     except Exception as exc:
         err = map_exception(exc)
         ex.fail(err, usage, price(usage, resolved))
-        yield stream_error_event(Dialect.OPENAI, err)
+        yield stream_error_event(Dialect.OPENAI, ex.redacted(err))
 
 
 _DELTA_FIELDS = ("content", "tool_calls", "reasoning_content", "function_call")
@@ -78,7 +81,7 @@ def _empty_delta(delta: Any) -> bool:
 class AnthropicStreamWatcher:
     """Reads Anthropic SSE bytes as they pass, without changing them: usage, text, first token, end."""
 
-    __slots__ = ("_buffer", "error", "ex", "keep_text", "model", "stopped", "text", "usage")
+    __slots__ = ("_buffer", "error", "ex", "keep_text", "malformed", "model", "stopped", "text", "usage")
 
     def __init__(self, ex: Exchange, keep_text: bool) -> None:
         self.ex = ex
@@ -89,6 +92,7 @@ class AnthropicStreamWatcher:
         self.model: str | None = None
         self.stopped = False
         self.error: str | None = None
+        self.malformed = False
 
     def feed(self, chunk: bytes) -> None:
         self._buffer += chunk
@@ -107,6 +111,10 @@ class AnthropicStreamWatcher:
                 name = line[6:].strip()
             elif line.startswith(b"data:"):
                 data = line[5:].strip()
+        if not data.startswith(b"{") or not name:
+            # every Anthropic event is named and carries a JSON object; anything else is a broken stream
+            self.malformed = bool(data or name)
+            return
         if name == b"content_block_delta":
             self.ex.first_token()
             if not self.keep_text:
@@ -119,7 +127,7 @@ class AnthropicStreamWatcher:
         try:
             payload = json.loads(data)
         except ValueError:
-            self.error = "the upstream sent a malformed stream event"
+            self.malformed = True
             return
         if name == b"content_block_delta":
             delta = payload.get("delta") or {}
@@ -152,6 +160,8 @@ async def relay_anthropic(stream: Any, ex: Exchange, price: Pricer, keep_text: b
         async for item in stream:
             chunk = _as_bytes(item)
             watch.feed(chunk)
+            if watch.malformed:
+                raise GatewayError(502, "upstream", "the upstream sent a malformed stream event")
             yield chunk
         if watch.error:
             # the upstream's own error event already reached the client; record it, add nothing
@@ -167,7 +177,7 @@ async def relay_anthropic(stream: Any, ex: Exchange, price: Pricer, keep_text: b
     except Exception as exc:
         err = map_exception(exc)
         ex.fail(err, watch.usage, price(watch.usage, watch.model))
-        yield stream_error_event(Dialect.ANTHROPIC, err)
+        yield stream_error_event(Dialect.ANTHROPIC, ex.redacted(err))
 
 
 async def relay_openai_sse(
@@ -234,4 +244,4 @@ async def relay_openai_sse(
     except Exception as exc:
         err = map_exception(exc)
         ex.fail(err, usage, price(usage, model))
-        yield stream_error_event(Dialect.OPENAI, err)
+        yield stream_error_event(Dialect.OPENAI, ex.redacted(err))

@@ -21,6 +21,7 @@ from daemon.exchange import Exchange
 from daemon.gateway import Gateway
 from daemon.generate import Dialog, Plain, error_response, generate
 from daemon.llm import deployment_target, find_deployment, map_exception
+from daemon.passthrough import header_value
 from daemon.relay import Pricer, relay_anthropic
 from daemon.validation import validate_count_tokens_request, validate_messages_request
 
@@ -71,7 +72,7 @@ def _replay(message: dict[str, Any], _include_usage: bool) -> AsyncIterator[byte
 
 
 def _headers(request: Request) -> dict[str, Any]:
-    extra = {h: request.headers[h] for h in FORWARDED_HEADERS if h in request.headers}
+    extra = {h: header_value(h, request.headers[h]) for h in FORWARDED_HEADERS if h in request.headers}
     return {"extra_headers": extra} if extra else {}
 
 

@@ -83,7 +83,7 @@ async def relay_responses(
     except Exception as exc:
         err = map_exception(exc)
         ex.fail(err, usage)
-        yield stream_error_event(Dialect.OPENAI, err)
+        yield stream_error_event(Dialect.OPENAI, ex.redacted(err))
 
 
 def _plain(response: Any) -> Plain:

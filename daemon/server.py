@@ -10,6 +10,7 @@ import argparse
 import ipaddress
 import logging
 import os
+import signal
 import sys
 import time
 
@@ -56,7 +57,9 @@ def serve(settings: Settings) -> None:
         from interceptor.listeners import Listeners
 
         gateway_url = _gateway_url_for_interceptors(general.host, port)
-        return Listeners(settings.paths, "127.0.0.1", gateway_url, general.master_key)
+        return Listeners(
+            settings.paths, "127.0.0.1", gateway_url, general.master_key, max_body_bytes=general.max_body_bytes
+        )
 
     app = create_app(settings, gateway, listeners=listeners)
     config = uvicorn.Config(
@@ -83,12 +86,20 @@ def serve(settings: Settings) -> None:
     )
     write_daemon_info(settings.paths, info)
     log.info("memproxy %s gateway on %s (pid %d)", __version__, info.url, info.pid)
+    # uvicorn restores the handlers it found and re-raises the signal it caught once it has drained;
+    # with Python's defaults that kills the process before the databank is flushed below
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _after_drain)
     try:
         server.run(sockets=[sock])
     finally:
         gateway.writer.close()
         clear_daemon_info(settings.paths, info.pid)
         log.info("memproxy stopped")
+
+
+def _after_drain(signum: int, frame: object) -> None:
+    """Signals re-raised by uvicorn after its graceful stop: the shutdown is already done."""
 
 
 def _gateway_url_for_interceptors(host: str, port: int) -> str:

@@ -50,8 +50,25 @@ FORBIDDEN_PREFIXES = ("aws_", "vertex_", "azure_", "litellm_", "mock_", "watsonx
 NESTED_CONTAINERS = ("extra_body", "metadata", "litellm_params")
 
 
+# Keyword arguments LiteLLM itself understands (credentials, endpoints, callbacks, prices, ...): none
+# of them is an API field a provider documents, so a client has no business sending one.
+_litellm_params: frozenset[str] | None = None
+
+
+def _litellm_internal(name: str) -> bool:
+    global _litellm_params
+    if _litellm_params is None:
+        try:
+            from litellm.types.utils import all_litellm_params
+
+            _litellm_params = frozenset(all_litellm_params) - {"metadata"}
+        except ImportError:  # pragma: no cover - LiteLLM is a dependency
+            _litellm_params = frozenset()
+    return name in _litellm_params
+
+
 def _is_forbidden(name: str) -> bool:
-    return name in FORBIDDEN_FIELDS or name.startswith(FORBIDDEN_PREFIXES)
+    return name in FORBIDDEN_FIELDS or name.startswith(FORBIDDEN_PREFIXES) or _litellm_internal(name)
 
 
 def refuse_redirect_fields(body: Mapping[str, Any]) -> None:
@@ -117,6 +134,11 @@ _CHAT_TYPES: dict[str, tuple[type, ...]] = {
     "n": (int,),
     "extra_body": (dict,),
     "metadata": (dict,),
+    "response_format": (dict,),
+    "tool_choice": (str, dict),
+    "stop": (str, list),
+    "user": (str,),
+    "seed": (int,),
 }
 _MESSAGES_TYPES: dict[str, tuple[type, ...]] = {
     "stream": (bool,),
@@ -129,7 +151,14 @@ _MESSAGES_TYPES: dict[str, tuple[type, ...]] = {
     "thinking": (dict,),
     "metadata": (dict,),
     "stop_sequences": (list,),
+    "tool_choice": (dict,),
 }
+
+
+def _check_tools(body: Mapping[str, Any]) -> None:
+    for i, tool in enumerate(body.get("tools") or []):
+        if not isinstance(tool, dict) or not tool:
+            raise GatewayError(400, "invalid_request", f"tools[{i}] must be a non-empty object")
 
 
 def validate_chat_request(body: Mapping[str, Any]) -> str:
@@ -137,6 +166,7 @@ def validate_chat_request(body: Mapping[str, Any]) -> str:
     model = _require_model(body)
     _require_messages(body)
     _check_types(body, _CHAT_TYPES)
+    _check_tools(body)
     refuse_redirect_fields(body)
     return model
 
@@ -146,6 +176,7 @@ def validate_messages_request(body: Mapping[str, Any]) -> str:
     model = _require_model(body)
     _require_messages(body)
     _check_types(body, _MESSAGES_TYPES)
+    _check_tools(body)
     max_tokens = body.get("max_tokens")
     if max_tokens is None:
         raise GatewayError(400, "invalid_request", "field 'max_tokens' is required")

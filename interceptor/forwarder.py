@@ -96,6 +96,7 @@ def make_forwarder(
     master_key: str | None = None,
     *,
     extra_hosts: Iterable[str] = (),
+    max_body_bytes: int | None = None,
 ) -> ASGIApp:
     """An ASGI app that forwards every request to `gateway_url` on behalf of `project`."""
     validate_project_name(project)
@@ -112,6 +113,11 @@ def make_forwarder(
             problem = GatewayError(403, "permission", f"Host {host!r} is not allowed: memproxy answers loopback only")
             await _answer_error(send, dialect, problem)
             return
+        too_big = _declared_too_big(scope["headers"], max_body_bytes)
+        if too_big is not None:
+            # answer before reading the body: the gateway would refuse it anyway, after it was all sent
+            await _answer_error(send, dialect, too_big)
+            return
         target = base + (scope.get("raw_path") or path.encode()).decode("latin-1")
         if scope.get("query_string"):
             target += "?" + scope["query_string"].decode("latin-1")
@@ -123,6 +129,10 @@ def make_forwarder(
         )
         try:
             response = await client.send(request, stream=True)
+        except httpx.LocalProtocolError as exc:
+            problem = GatewayError(400, "invalid_request", f"the request body did not match its headers ({exc})")
+            await _answer_error(send, dialect, problem)
+            return
         except httpx.TransportError as exc:
             await _answer_error(send, dialect, gateway_failure(base, exc))
             return
@@ -132,6 +142,20 @@ def make_forwarder(
             await response.aclose()
 
     return forwarder
+
+
+def _declared_too_big(headers: Iterable[tuple[bytes, bytes]], limit: int | None) -> GatewayError | None:
+    if limit is None:
+        return None
+    for key, value in headers:
+        if key.lower() == b"content-length":
+            try:
+                declared = int(value)
+            except ValueError:
+                return GatewayError(400, "invalid_request", "Content-Length header is not a number")
+            if declared > limit:
+                return GatewayError(413, "payload_too_large", f"request body is larger than {limit} bytes")
+    return None
 
 
 async def _request_body(receive: Receive) -> AsyncIterator[bytes]:

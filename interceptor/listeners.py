@@ -44,10 +44,12 @@ class Listeners:
         gateway_url: str,
         master_key: str | None,
         client: httpx.AsyncClient | None = None,
+        max_body_bytes: int | None = None,
     ) -> None:
         """`host` should be loopback: a project port adds the master key, so it must not face the network.
         Without `client`, one pool is made here and closed by `stop()`."""
         self.paths = paths
+        self.max_body_bytes = max_body_bytes
         self.host = host
         self.gateway_url = gateway_url
         self.master_key = master_key
@@ -109,7 +111,7 @@ class Listeners:
             log.warning("project %s: %s", name, exc)
             self._errors[name] = (port, str(exc))
             return
-        app = make_forwarder(name, self.gateway_url, self.client, self.master_key)
+        app = make_forwarder(name, self.gateway_url, self.client, self.master_key, max_body_bytes=self.max_body_bytes)
         config = uvicorn.Config(
             app,
             lifespan="off",
