@@ -26,7 +26,10 @@ _HOST_RE = re.compile(r"^(?:\[(?P<v6>[0-9a-f:.]+)\]|(?P<name>[a-z0-9._-]+))(?::(
 
 def host_allowed(host_header: str, extra_hosts: frozenset[str]) -> bool:
     """True if the Host header is exactly a loopback name (or a configured host), with an optional port."""
-    match = _HOST_RE.match(host_header.strip().lower())
+    host = host_header.strip().lower()
+    if host in LOOPBACK_HOSTS:  # includes a bare `::1`, which some clients send unbracketed
+        return True
+    match = _HOST_RE.match(host)
     if match is None:
         return False
     name = f"[{match['v6']}]" if match["v6"] is not None else match["name"]

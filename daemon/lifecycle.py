@@ -86,6 +86,8 @@ def pid_alive(pid: int) -> bool:
 
 def is_memproxy_daemon(pid: int) -> bool:
     """Whether `pid` runs memproxy's daemon (a recycled pid may belong to anything after a reboot)."""
+    if pid == os.getpid():  # the daemon run in this very process (`up --foreground`, tests)
+        return True
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:

@@ -54,10 +54,7 @@ async def relay_openai(
                     del chunk.usage
             resolved = resolved or getattr(chunk, "model", None)
             yield b"data: " + chunk.model_dump_json(exclude_none=True).encode() + b"\n\n"
-        # LiteLLM makes up a finish_reason "stop" when a translated stream breaks off; its own record
-        # of what the provider really sent tells a finished answer from a truncated one
-        really = getattr(stream, "received_finish_reason", "") or getattr(stream, "intermittent_finish_reason", "")
-        if not finished or really is None:
+        if not finished:
             raise GatewayError(502, "upstream", "the upstream stream ended before the answer was complete")
         yield b"data: [DONE]\n\n"
         ex.record.resolved_model = ex.record.resolved_model or resolved
