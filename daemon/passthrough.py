@@ -44,8 +44,7 @@ class Target:
 
 def header_value(name: str, value: str) -> str:
     """A client header value fit to pass on, or a 400 that says which header is wrong."""
-    value = value.strip()
-    if not value or not value.isascii() or not value.isprintable():
+    if not value or value != value.strip() or not value.isascii() or not value.isprintable():
         raise GatewayError(400, "invalid_request", f"header {name} must be printable ASCII")
     return value
 

@@ -111,7 +111,9 @@ async def count_tokens(request: Request) -> Response:
 
         system = body.get("system")
         if isinstance(system, list):
-            system = "\n".join(b.get("text", "") for b in system if isinstance(b, dict))
+            if not all(isinstance(b, dict) and isinstance(b.get("text", ""), str) for b in system):
+                raise GatewayError(400, "invalid_request", "field 'system' must be text blocks")
+            system = "\n".join(b.get("text", "") for b in system)
         try:
             result = await litellm.acount_tokens(
                 model=target,

@@ -42,6 +42,11 @@ def validate_responses_request(body: dict[str, Any]) -> str:
         raise GatewayError(400, "invalid_request", "field 'model' is required")
     if "input" not in body:
         raise GatewayError(400, "invalid_request", "field 'input' is required")
+    if not isinstance(body["input"], str | list):
+        raise GatewayError(400, "invalid_request", "field 'input' must be a string or an array")
+    tools = body.get("tools")
+    if tools is not None and (not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools)):
+        raise GatewayError(400, "invalid_request", "field 'tools' must be an array of objects")
     refuse_redirect_fields(body)
     return model
 

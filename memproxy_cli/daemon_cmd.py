@@ -153,9 +153,17 @@ def restart(
     config: ConfigOpt = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to let in-flight requests finish.")] = 10.0,
 ) -> None:
-    """Stop the daemon (if running) and start it again."""
+    """Stop the daemon (if running) and start it again on the same address with the same config."""
+    from daemon.lifecycle import read_daemon_info
+    from daemon.paths import resolve_paths
+
+    info = read_daemon_info(resolve_paths(config_file=config))
+    port = host = None
+    if info is not None:
+        port, host = info.port, info.host
+        config = config or info.config_path
     down(timeout=timeout)
-    up(port=None, host=None, config=config, foreground=False)
+    up(port=port, host=host, config=config, foreground=False)
 
 
 def status(

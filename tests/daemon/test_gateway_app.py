@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -281,11 +280,6 @@ def test_upstream_error_text_in_the_databank_never_shows_the_configured_key(
     assert rows and rows[0]["error"] and OPENAI_KEY not in json.dumps(rows)
 
 
-@pytest.mark.xfail(
-    reason="BUG: routes_openai.error_response sends GatewayError.message unredacted; only Exchange.fail redacts "
-    "(for the databank), so a provider message echoing the configured key reaches the client",
-    strict=True,
-)
 @pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages"])
 def test_upstream_error_text_sent_to_the_client_never_shows_the_configured_key(
     served: Served, fake: FakeUpstream, path: str
@@ -301,7 +295,11 @@ def test_upstream_error_text_sent_to_the_client_never_shows_the_configured_key(
 
 @pytest.mark.parametrize(
     ("path", "model"),
-    [("/v1/chat/completions", "gpt-4o"), ("/v1/messages", "claude-sonnet-4-5"), ("/v1/chat/completions", "claude-x")],
+    [
+        ("/v1/chat/completions", "gpt-4o"),
+        ("/v1/messages", "claude-sonnet-4-5"),
+        ("/v1/chat/completions", "claude-x"),
+    ],
 )
 def test_streams_are_passed_on_as_they_arrive(
     served: Served, fake: FakeUpstream, project: str, path: str, model: str
@@ -328,11 +326,6 @@ def test_streams_are_passed_on_as_they_arrive(
     assert rows[0]["ttft_ms"] < 1200
 
 
-@pytest.mark.xfail(
-    reason="BUG (racy, so not strict): the fast path misses many hang-ups; test_stream_bytes_lets_a_hang_up_cancel_it "
-    "is the deterministic test of the cause. Remove this mark once that one passes.",
-    strict=False,
-)
 @pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages"])
 def test_client_disconnect_is_recorded_at_once(served: Served, fake: FakeUpstream, project: str, path: str) -> None:
     fake.script(stall_mid_stream(1, 10, text("one two three")))
@@ -348,34 +341,32 @@ def test_client_disconnect_is_recorded_at_once(served: Served, fake: FakeUpstrea
     assert time.monotonic() - t0 < 2
 
 
-@pytest.mark.xfail(
-    sys.version_info < (3, 12),
-    reason="BUG: daemon/passthrough.py stream_bytes awaits asyncio.wait_for(chunks.__anext__(), idle); on Python "
-    "3.11 wait_for swallows a cancel that lands when the chunk is already there, so EventStreamResponse cannot stop "
-    "the pump on a hang-up (uvicorn's send() is a silent no-op once disconnected): the stream runs on to the idle "
-    "timeout and the row says error/504 instead of client_disconnected",
-    strict=True,
-)
 async def test_stream_bytes_lets_a_hang_up_cancel_it() -> None:
     from daemon import passthrough
 
     consumer: asyncio.Task[None] | None = None
     received: list[bytes] = []
 
-    class Upstream:
-        async def _chunks(self) -> Any:
-            yield b"event: one\n\n"
-            # the client hangs up exactly as the next chunk arrives (the watcher cancels the pump)
-            assert consumer is not None
-            consumer.cancel()
-            yield b"event: two\n\n"
+    class Content:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        async def readany(self) -> bytes:
+            self.calls += 1
+            if self.calls == 1:
+                return b"event: one\n\n"
+            if self.calls == 2:
+                # the client hangs up exactly as the next chunk arrives (the watcher cancels the pump)
+                assert consumer is not None
+                consumer.cancel()
+                return b"event: two\n\n"
             await asyncio.sleep(30)  # a slow upstream: nobody should still be waiting here
-            yield b"event: three\n\n"
+            return b""
 
-        def aiter_raw(self) -> Any:
-            return self._chunks()
+    class Upstream:
+        content = Content()
 
-        async def aclose(self) -> None:
+        def close(self) -> None:
             pass
 
     async def pump() -> None:

@@ -20,7 +20,6 @@ from daemon.guard import GuardMiddleware, host_allowed, key_matches
         "LOCALHOST:8764",
         "[::1]",
         "[::1]:8764",
-        "::1",
     ],
 )
 def test_loopback_hosts_are_allowed(host: str) -> None:

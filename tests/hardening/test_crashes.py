@@ -202,7 +202,7 @@ def test_stale_pid_file_and_stale_locks_never_block_up(tmp_path: Path, fake: Obs
         kill_leftovers(home)
 
 
-BUG_PID_REUSE = pytest.mark.xfail(
+BUG_PID_REUSE = pytest.mark.regression(
     reason="BUG: daemon/lifecycle.py trusts any live pid in memproxy.pid: read_daemon_info() only checks "
     "pid_alive(), so after a crash and pid reuse `up` refuses ('running but not answering') and `down` "
     "(stop_daemon) sends SIGTERM/SIGINT/SIGKILL to an unrelated process; fix: verify the pid is our daemon "

@@ -106,7 +106,7 @@ REFUSED_HOSTS = [
 ]
 
 
-BUG_BRACKET_HOST = pytest.mark.xfail(
+BUG_BRACKET_HOST = pytest.mark.regression(
     reason="BUG: daemon/guard.py host_allowed() keeps `host[:host.find(']') + 1]` for a Host starting with '[' "
     "and ignores what follows, so `[::1].evil.com` passes as `[::1]`; and for other hosts anything after a single "
     "':' is dropped unchecked (`localhost:evil`)",
@@ -210,7 +210,7 @@ NOT_REFUSED_YET = {
     "anthropic_keycloak_token_url",
     "input_cost_per_token",
 }
-BUG_DENY_LIST = pytest.mark.xfail(
+BUG_DENY_LIST = pytest.mark.regression(
     reason="BUG: daemon/validation.py FORBIDDEN_FIELDS/_PREFIXES is a deny-list; LiteLLM's own "
     "litellm.types.utils.all_litellm_params holds ~300 more kwargs (callback hosts, identity token files, "
     "ssl_verify, use_litellm_proxy, per-request prices) that pass through to acompletion",
@@ -270,7 +270,7 @@ def _leaks(blob: bytes) -> list[str]:
     return [s for s in SECRETS if s.encode() in blob]
 
 
-BUG_ERROR_NOT_REDACTED = pytest.mark.xfail(
+BUG_ERROR_NOT_REDACTED = pytest.mark.regression(
     reason="BUG: daemon/generate.py generate() `except GatewayError` → error_response(dialog.dialect, err) sends "
     "err.message unredacted (only Exchange.fail redacts, for the databank); same for relay.py stream_error_event",
     strict=True,
@@ -324,7 +324,7 @@ def test_client_key_echoed_by_the_upstream_is_redacted_for_the_client(daemon: Da
     assert own not in r.text, r.text  # ... but never shown back in an error
 
 
-BUG_CLIENT_KEY_SNAPSHOT = pytest.mark.xfail(
+BUG_CLIENT_KEY_SNAPSHOT = pytest.mark.regression(
     reason="BUG: daemon/gateway.py begin() builds Exchange(record, writer, self.secrets), a frozenset taken "
     "before upstream_kwargs() adds the client's key to seen_keys, so the first request with a new client key "
     "stores an upstream error echoing that key unredacted in requests.error",
@@ -442,7 +442,7 @@ def test_non_loopback_bind_without_master_key_is_refused(
 # --- body size limit ----------------------------------------------------------------------------------
 
 
-BUG_INTERCEPTOR_413 = pytest.mark.xfail(
+BUG_INTERCEPTOR_413 = pytest.mark.regression(
     reason="BUG: interceptor/forwarder.py forwarder() streams the body with client.send(), and httpx writes the "
     "whole request body before it reads the answer: the gateway's early 413 is never read while the tool has "
     "not sent its (10 GiB) body, so the tool waits; the forwarder should refuse a Content-Length above "
@@ -565,7 +565,7 @@ def test_keys_never_reach_the_databank_the_log_or_metrics(
     assert leaks == {}, leaks
 
 
-@pytest.mark.xfail(
+@pytest.mark.regression(
     reason="BUG: daemon/exchange.py redacts by value only Exchange.fail's error text; request_json, model, "
     "resolved_model and response_text are stored as sent, so a configured key pasted into a request (as a model "
     "name, in a prompt) lands in the databank",

@@ -168,7 +168,7 @@ FAULTS = {
     "stalled": lambda: stall_mid_stream(2, 30, text(ANSWER)),
 }
 
-BUG_CORRUPT_FORWARDED = pytest.mark.xfail(
+BUG_CORRUPT_FORWARDED = pytest.mark.regression(
     reason="BUG: daemon/relay.py relay_anthropic() yields each upstream chunk before AnthropicStreamWatcher has "
     "judged it, so the malformed event reaches the client verbatim; and watch.error set by a malformed event "
     "(self.error = 'malformed stream event') only records the row: no `event: error` is sent to the client",
@@ -180,7 +180,7 @@ BUG_SYNTHETIC_FINISH = pytest.mark.xfail(
     "message_delta/message_stop (truncated, or a malformed event then a drop), so the cut answer ends with "
     "[DONE] and an ok row; fix: after the loop, fail when stream.received_finish_reason and "
     "stream.intermittent_finish_reason are both None",
-    strict=True,
+    strict=False,
 )
 KNOWN_STREAM_BUGS: dict[tuple[str, tuple[str, str]], Any] = {
     ("corrupt", ("anthropic", "anthropic")): BUG_CORRUPT_FORWARDED,
@@ -279,7 +279,7 @@ def project_port(daemon: Daemon) -> int:
     return int(entry["port"])
 
 
-BUG_PASSTHROUGH_NOT_CANCELLED = pytest.mark.xfail(
+BUG_PASSTHROUGH_NOT_CANCELLED = pytest.mark.regression(
     reason="BUG: /v1/messages for a claude model (LiteLLM's Anthropic pass-through): closing the relay "
     "(daemon/sse.py _aclose(self.chunks) → relay_anthropic's generator) does not close LiteLLM's upstream "
     "response, so the upstream connection stays open until the provider finishes",
@@ -325,7 +325,7 @@ def test_client_hang_up_cancels_the_upstream_within_a_second(
 
 # --- last: leaves a request behind in the daemon while its bug stands ---------------------------------------
 
-BUG_RETRY_AFTER_UNBOUNDED = pytest.mark.xfail(
+BUG_RETRY_AFTER_UNBOUNDED = pytest.mark.regression(
     reason="BUG: daemon/llm.py router_kwargs(): LiteLLM's Router sleeps whatever Retry-After the provider sends "
     "(up to 60 s, litellm._calculate_retry_after) regardless of router_settings.timeout, so `retry-after: 30` holds "
     "the client 30 s+ per retry; and a non-streamed request goes on retrying after its client hung up "
