@@ -127,6 +127,10 @@ def map_exception(exc: BaseException) -> GatewayError:
     if status in _BY_STATUS:
         kind, prefix = _BY_STATUS[status]
         return GatewayError(status, kind, prefix + message)
+    if _local_failure(exc, litellm.APIConnectionError):
+        # LiteLLM failing on a field it could not translate (it may wrap that as a connection error):
+        # the request's fault, not the upstream's
+        return GatewayError(400, "invalid_request", f"the request could not be translated for the provider: {message}")
     if isinstance(exc, litellm.Timeout):
         return GatewayError(504, "timeout", f"upstream timed out: {message}")
     if isinstance(exc, litellm.AuthenticationError):
@@ -147,15 +151,32 @@ def map_exception(exc: BaseException) -> GatewayError:
         return GatewayError(502, "upstream", f"cannot reach the upstream: {message}")
     if isinstance(exc, litellm.InternalServerError | litellm.APIError):
         return GatewayError(502, "upstream", f"upstream failed: {message}")
-    if isinstance(exc, TypeError | AttributeError | ValueError | KeyError):
-        # LiteLLM failing on a field it could not translate: the request's fault, not the upstream's
-        return GatewayError(400, "invalid_request", f"the request could not be translated for the provider: {message}")
     status = getattr(exc, "status_code", None)
     if isinstance(status, int) and 400 <= status < 600:
         kind = "invalid_request" if status < 500 else "upstream"
         return GatewayError(status if status < 500 else 502, kind, message)
     log.exception("unexpected error calling the upstream", exc_info=exc)
     return GatewayError(502, "upstream", f"upstream call failed: {type(exc).__name__}: {message}")
+
+
+_LOCAL = (TypeError, AttributeError, KeyError, ValueError)
+
+
+def _local_failure(exc: BaseException, wrapper: type[BaseException]) -> bool:
+    """True when the failure happened in this process, before any byte went upstream: a local
+    exception, or LiteLLM's connection error wrapping one."""
+    if isinstance(exc, _LOCAL) and not isinstance(exc, UnicodeError):
+        return True
+    if not isinstance(exc, wrapper) or getattr(exc, "status_code", 500) not in (None, 500):
+        return False
+    seen = 0
+    current: BaseException | None = exc.__cause__ or exc.__context__
+    while current is not None and seen < 6:
+        if isinstance(current, _LOCAL) and not isinstance(current, UnicodeError):
+            return True
+        current = current.__cause__ or current.__context__
+        seen += 1
+    return False
 
 
 _BY_STATUS = {

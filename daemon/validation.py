@@ -159,6 +159,14 @@ def _check_tools(body: Mapping[str, Any]) -> None:
     for i, tool in enumerate(body.get("tools") or []):
         if not isinstance(tool, dict) or not tool:
             raise GatewayError(400, "invalid_request", f"tools[{i}] must be a non-empty object")
+        for name in ("type", "name"):
+            if name in tool and not isinstance(tool[name], str):
+                raise GatewayError(400, "invalid_request", f"tools[{i}].{name} must be a string")
+        function = tool.get("function")
+        if tool.get("type") == "function" and not (
+            isinstance(function, dict) and isinstance(function.get("name"), str)
+        ):
+            raise GatewayError(400, "invalid_request", f"tools[{i}].function must be an object with a name")
 
 
 def validate_chat_request(body: Mapping[str, Any]) -> str:
