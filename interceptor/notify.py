@@ -6,6 +6,7 @@ Stdlib `http.client` only: `memproxy ports assign` must stay quick to start.
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import json
 from typing import Any
 
@@ -16,6 +17,17 @@ from daemon.paths import Paths
 SYNC_PATH = "/memproxy/ports/sync"
 
 
+def _reachable(host: str) -> str:
+    """A wildcard bind (every IPv4 or IPv6 address) is reachable on the matching loopback."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if address.is_unspecified:
+        return "127.0.0.1" if address.version == 4 else "::1"
+    return host
+
+
 def notify_daemon(paths: Paths, master_key: str | None = None, timeout: float = 10.0) -> dict[str, Any] | None:
     """POST the daemon's port sync, or None if no daemon runs.
 
@@ -24,9 +36,7 @@ def notify_daemon(paths: Paths, master_key: str | None = None, timeout: float = 
     info = read_daemon_info(paths)
     if info is None:
         return None
-    host = info.host.strip("[]")
-    if host in ("0.0.0.0", "::"):  # a wildcard bind is reachable on loopback
-        host = "127.0.0.1" if host == "0.0.0.0" else "::1"
+    host = _reachable(info.host.strip("[]"))
     headers = {"Host": "127.0.0.1", "Content-Length": "0"}
     if master_key:
         headers["x-memproxy-key"] = master_key
