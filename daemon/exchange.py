@@ -68,11 +68,7 @@ class Exchange:
         self, usage: Usage, cost: float | None, response_text: str | None = None, http_status: int = 200
     ) -> None:
         r = self.record
-        r.input_tokens = usage.input_tokens
-        r.output_tokens = usage.output_tokens
-        r.cache_read_tokens = usage.cache_read_tokens
-        r.cache_write_tokens = usage.cache_write_tokens
-        r.cost_usd = cost
+        self.succeed_usage(usage, cost)
         if response_text is not None and r.request_json is not None:
             r.response_text = response_text
         first = not self.done

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -52,10 +53,12 @@ class Gateway:
     started_at: float = field(default_factory=time.time)
     # keys clients brought, so they can be redacted by value like configured ones
     seen_keys: set[str] = field(default_factory=set)
+    _deployments: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
 
     @property
-    def secrets(self) -> frozenset[str]:
-        return self.settings.secrets | frozenset(self.seen_keys)
+    def secrets(self) -> Iterable[str]:
+        """Every key known now, configured or brought by a client: the live set, never a snapshot."""
+        return _Secrets(self)
 
     def identity(self, request: Request) -> Identity:
         cr = self.settings.context_retrieval
@@ -73,8 +76,8 @@ class Gateway:
             client=request.headers.get("user-agent"),
             endpoint=endpoint,
         )
-        # the live set, not a snapshot: a client key seen later in this request is redacted too
-        return Exchange(record, self.sink or self.writer, _Secrets(self))
+        # the live set: a client key seen later in this request is redacted too
+        return Exchange(record, self.sink or self.writer, self.secrets)
 
     async def remember(
         self, body: dict[str, Any], dialect: Dialect, model: str, ident: Identity, ex: Exchange
@@ -111,16 +114,34 @@ class Gateway:
         """Where to send this request without LiteLLM, or None when the Router is needed."""
         if not self.settings.general_settings.fast_path:
             return None
-        entry = find_deployment(self.settings.model_list, model)
-        if entry is None or sum(e.model_name == entry.model_name for e in self.settings.model_list) != 1:
+        entry = self.deployment(model)
+        shared, fallback_keys = self._router_only
+        if entry is None or entry.model_name in shared:
             return None  # several deployments share the name: the Router balances them
-        for rule in self.settings.router_settings.fallbacks:
-            if entry.model_name in rule or model in rule:
-                return None
+        if entry.model_name in fallback_keys or model in fallback_keys:
+            return None
         target_model, key, _base = deployment_target(entry, model)
         return passthrough.plan(
             dialect, entry.litellm_params, model, target_model, key or upstream.get("api_key"), request.headers
         )
+
+    def deployment(self, model: str) -> Any | None:
+        """The model_list entry serving `model`, looked up once per model name (wildcards are a scan)."""
+        cache = self._deployments
+        if model not in cache:
+            if len(cache) >= 1024:  # clients choose model names: keep the cache bounded
+                cache.clear()
+            cache[model] = find_deployment(self.settings.model_list, model)
+        return cache[model]
+
+    @cached_property
+    def _router_only(self) -> tuple[frozenset[str], frozenset[str]]:
+        """Model names the fast path must leave to the Router: shared by several deployments, or
+        named in a fallback rule. Fixed by the config, so worked out once."""
+        names = [e.model_name for e in self.settings.model_list]
+        shared = frozenset(n for n in names if names.count(n) > 1)
+        fallback_keys = frozenset(key for rule in self.settings.router_settings.fallbacks for key in rule)
+        return shared, fallback_keys
 
     def fast_client(self) -> aiohttp.ClientSession:
         if self.http is None or self.http.closed:
@@ -132,7 +153,7 @@ class Gateway:
 
     def upstream_kwargs(self, request: Request, ex: Exchange, model: str) -> dict[str, Any]:
         """Credentials for this call: the deployment's key, else the client's own key passed on."""
-        entry = find_deployment(self.settings.model_list, model)
+        entry = self.deployment(model)
         if entry is None:
             names = ", ".join(e.model_name for e in self.settings.model_list) or "none configured"
             raise GatewayError(404, "not_found", f"model '{model}' is not configured (models: {names})")
