@@ -2,16 +2,50 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import Any, TypeVar
 
 from starlette.requests import ClientDisconnect, Request
 
 from daemon.errors import GatewayError
+from daemon.settings import GeneralSettings
+
+T = TypeVar("T")
 
 
-async def read_body(request: Request, max_bytes: int) -> bytes:
-    """The raw body, refusing more than `max_bytes` without reading the rest (413) and a bad Content-Length (400)."""
+class BodyStalled(Exception):
+    """The client stopped sending its body for longer than `body_timeout`."""
+
+    def __init__(self, received: int, seconds: float) -> None:
+        super().__init__(f"the request body stopped arriving: {received} bytes came, then nothing for {seconds:g} s")
+
+
+async def paced(chunks: AsyncIterator[T], idle_seconds: float) -> AsyncIterator[T]:
+    """`chunks`, raising BodyStalled when the next one takes longer than `idle_seconds` to come.
+
+    A tool that declares more bytes than it sends, then waits, would otherwise hold its request
+    (and a connection) open for as long as it waits.
+    """
+    received = 0
+    iterator = aiter(chunks)
+    while True:
+        try:
+            async with asyncio.timeout(idle_seconds):
+                chunk = await anext(iterator)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise BodyStalled(received, idle_seconds) from None
+        received += len(chunk) if isinstance(chunk, bytes) else 0
+        yield chunk
+
+
+async def read_body(request: Request, general: GeneralSettings) -> bytes:
+    """The raw body, refusing more than `max_body_bytes` without reading the rest (413), a bad
+    Content-Length (400) and a body that stops arriving for `body_timeout` seconds (400)."""
+    max_bytes = general.max_body_bytes
     declared = request.headers.get("content-length")
     expected: int | None = None
     if declared is not None:
@@ -26,13 +60,16 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     try:
-        async for chunk in request.stream():
+        async for chunk in paced(request.stream(), general.body_timeout):
             size += len(chunk)
             if size > max_bytes:
                 raise GatewayError(413, "payload_too_large", f"request body is larger than {max_bytes} bytes")
             chunks.append(chunk)
     except ClientDisconnect:
         raise GatewayError(400, "invalid_request", "the client closed the connection before the body ended") from None
+    except BodyStalled as exc:
+        declared_part = f" of the {expected} its Content-Length declared" if expected is not None else ""
+        raise GatewayError(400, "invalid_request", f"{exc}{declared_part}") from None
     if expected is not None and size != expected:
         raise GatewayError(400, "invalid_request", f"Content-Length says {expected} bytes but the body has {size}")
     return b"".join(chunks)
@@ -65,7 +102,3 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise GatewayError(400, "invalid_request", "request body must be a JSON object")
     return data
-
-
-async def read_json(request: Request, max_bytes: int) -> dict[str, Any]:
-    return parse_json_object(await read_body(request, max_bytes))

@@ -221,6 +221,7 @@ general_settings:
   port: 8764              # the gateway's port
   host: 127.0.0.1         # 127.0.0.1, ::1 or localhost unless master_key is set
   max_body_bytes: 33554432  # larger request bodies are answered with 413
+  body_timeout: 30        # seconds a request body may pause before it is refused with 400
   allowed_origins: []     # browser origins allowed by CORS (none by default)
 
 # LiteLLM's format. model_name may use * wildcards. While model_list is empty or absent (as here) memproxy

@@ -76,7 +76,7 @@ async def generate(request: Request, dialog: Dialog) -> Response:
     try:
         ident = gw.identity(request)
         ex = gw.begin(request, dialog.endpoint, ident)
-        raw = await read_body(request, gw.settings.general_settings.max_body_bytes)
+        raw = await read_body(request, gw.settings.general_settings)
         body = parse_json_object(raw)
         model = dialog.validate(body)
         ex.record.model = model

@@ -42,6 +42,8 @@ async def relay_openai(
                 if content and keep_text:
                     text.append(content)
                 if choice.finish_reason:
+                    if not provider_finished(stream):
+                        break  # LiteLLM's made-up end of a stream the upstream cut short: not passed on
                     finished = True
             chunk_usage = getattr(chunk, "usage", None)
             if chunk_usage:
@@ -66,6 +68,20 @@ async def relay_openai(
         err = map_exception(exc)
         ex.fail(err, usage, price(usage, resolved))
         yield stream_error_event(Dialect.OPENAI, ex.redacted(err))
+
+
+def provider_finished(stream: Any) -> bool:
+    """Whether the upstream itself ended the answer, rather than LiteLLM on its behalf.
+
+    When a provider's stream stops without its final event (cut, truncated, or corrupted and then
+    dropped), LiteLLM's CustomStreamWrapper still ends it with a chunk saying finish_reason="stop".
+    It keeps every chunk it hands out in `chunks`, except that made-up one, so a real end is a
+    finish_reason in that list. (The Router's wrapper shares the inner wrapper's list.)
+    """
+    chunks = getattr(stream, "chunks", None)
+    if not isinstance(chunks, list):
+        return True  # not a LiteLLM stream (a replayed answer): its finish_reason is its own
+    return any(c.choices and c.choices[0].finish_reason for c in reversed(chunks))
 
 
 _DELTA_FIELDS = ("content", "tool_calls", "reasoning_content", "function_call")

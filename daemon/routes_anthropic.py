@@ -101,7 +101,7 @@ async def count_tokens(request: Request) -> Response:
     gw: Gateway = request.app.state.gateway
     try:
         gw.identity(request)
-        body = parse_json_object(await read_body(request, gw.settings.general_settings.max_body_bytes))
+        body = parse_json_object(await read_body(request, gw.settings.general_settings))
         model = validate_count_tokens_request(body)
         entry = find_deployment(gw.settings.model_list, model)
         if entry is None:

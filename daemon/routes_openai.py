@@ -79,7 +79,7 @@ async def embeddings(request: Request) -> Response:
     ex: Exchange | None = None
     try:
         ex = gw.begin(request, "/v1/embeddings")
-        body = parse_json_object(await read_body(request, gw.settings.general_settings.max_body_bytes))
+        body = parse_json_object(await read_body(request, gw.settings.general_settings))
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise GatewayError(400, "invalid_request", "field 'model' is required")

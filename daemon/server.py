@@ -58,7 +58,12 @@ def serve(settings: Settings) -> None:
 
         gateway_url = _gateway_url_for_interceptors(general.host, port)
         return Listeners(
-            settings.paths, "127.0.0.1", gateway_url, general.master_key, max_body_bytes=general.max_body_bytes
+            settings.paths,
+            "127.0.0.1",
+            gateway_url,
+            general.master_key,
+            max_body_bytes=general.max_body_bytes,
+            body_timeout=general.body_timeout,
         )
 
     app = create_app(settings, gateway, listeners=listeners)

@@ -43,6 +43,8 @@ class GeneralSettings(_Section):
     port: int = Field(default=8764, ge=1, le=65535)
     host: str = "127.0.0.1"
     max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1)
+    # a request body that pauses this long is refused with 400 (a tool that sent less than it declared)
+    body_timeout: float = Field(default=30.0, gt=0)
     allowed_origins: list[str] = Field(default_factory=list)
     # same-dialect requests skip LiteLLM's translation (see daemon/passthrough.py)
     fast_path: bool = True

@@ -17,6 +17,7 @@ from http.cookiejar import CookieJar, DefaultCookiePolicy
 import httpx
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from daemon.body import BodyStalled, paced
 from daemon.dialects import Dialect, dialect_for_path, error_json, stream_error_event
 from daemon.errors import GatewayError
 from daemon.guard import host_allowed
@@ -41,6 +42,7 @@ HOP_BY_HOP = frozenset(
     }
 )
 CONNECT_TIMEOUT_S = 5.0
+BODY_TIMEOUT_S = 30.0
 MAX_CONNECTIONS = 512
 MAX_KEEPALIVE = 128
 
@@ -97,6 +99,7 @@ def make_forwarder(
     *,
     extra_hosts: Iterable[str] = (),
     max_body_bytes: int | None = None,
+    body_timeout: float = BODY_TIMEOUT_S,
 ) -> ASGIApp:
     """An ASGI app that forwards every request to `gateway_url` on behalf of `project`."""
     validate_project_name(project)
@@ -125,10 +128,15 @@ def make_forwarder(
             scope["method"],
             target,
             headers=upstream_headers(scope["headers"], project, master_key),
-            content=_request_body(receive),
+            content=paced(_request_body(receive), body_timeout),
         )
         try:
             response = await client.send(request, stream=True)
+        except _ClientGone:
+            return  # nobody is left to answer; the gateway sees its request cut off
+        except BodyStalled as exc:
+            await _answer_error(send, dialect, GatewayError(400, "invalid_request", str(exc)))
+            return
         except httpx.LocalProtocolError as exc:
             problem = GatewayError(400, "invalid_request", f"the request body did not match its headers ({exc})")
             await _answer_error(send, dialect, problem)
@@ -158,11 +166,15 @@ def _declared_too_big(headers: Iterable[tuple[bytes, bytes]], limit: int | None)
     return None
 
 
+class _ClientGone(Exception):
+    """The tool hung up before its request body ended."""
+
+
 async def _request_body(receive: Receive) -> AsyncIterator[bytes]:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            return
+            raise _ClientGone
         body = message.get("body", b"")
         if body:
             yield body

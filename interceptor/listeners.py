@@ -19,7 +19,7 @@ import uvicorn
 from daemon.errors import MemproxyError, RegistryError
 from daemon.paths import Paths
 from daemon.sockets import bind_listener
-from interceptor.forwarder import make_forwarder, make_gateway_client
+from interceptor.forwarder import BODY_TIMEOUT_S, make_forwarder, make_gateway_client
 from interceptor.registry import load
 
 log = logging.getLogger("memproxy.interceptor")
@@ -45,11 +45,13 @@ class Listeners:
         master_key: str | None,
         client: httpx.AsyncClient | None = None,
         max_body_bytes: int | None = None,
+        body_timeout: float = BODY_TIMEOUT_S,
     ) -> None:
         """`host` should be loopback: a project port adds the master key, so it must not face the network.
         Without `client`, one pool is made here and closed by `stop()`."""
         self.paths = paths
         self.max_body_bytes = max_body_bytes
+        self.body_timeout = body_timeout
         self.host = host
         self.gateway_url = gateway_url
         self.master_key = master_key
@@ -111,7 +113,14 @@ class Listeners:
             log.warning("project %s: %s", name, exc)
             self._errors[name] = (port, str(exc))
             return
-        app = make_forwarder(name, self.gateway_url, self.client, self.master_key, max_body_bytes=self.max_body_bytes)
+        app = make_forwarder(
+            name,
+            self.gateway_url,
+            self.client,
+            self.master_key,
+            max_body_bytes=self.max_body_bytes,
+            body_timeout=self.body_timeout,
+        )
         config = uvicorn.Config(
             app,
             lifespan="off",

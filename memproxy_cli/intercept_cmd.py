@@ -118,7 +118,14 @@ def serve_foreground(settings: Settings, project: str, port: int | None, gateway
 
     async def serve() -> None:
         async with make_gateway_client() as client:
-            app = make_forwarder(project, target, client, general.master_key)
+            app = make_forwarder(
+                project,
+                target,
+                client,
+                general.master_key,
+                max_body_bytes=general.max_body_bytes,
+                body_timeout=general.body_timeout,
+            )
             config = uvicorn.Config(
                 app,
                 lifespan="off",

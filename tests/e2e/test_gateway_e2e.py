@@ -637,12 +637,12 @@ def test_upstream_stall_past_the_router_timeout_is_504(
 FAULTS = {"cut": cut_stream, "corrupt": corrupt_stream}
 
 
-SWALLOWED_CORRUPT = pytest.mark.xfail(
+SWALLOWED_CORRUPT = pytest.mark.regression(
     reason="BUG: LiteLLM's Anthropic->OpenAI stream translation puts a malformed event in its accumulated-JSON buffer, "
     "then ends the stream (after the dropped connection) with a made-up finish_reason=stop and locally counted usage; "
-    "relay_openai trusts finish_reason, so the truncated answer is relayed and logged as ok. (LiteLLM 1.106's "
-    "received_finish_reason is None after normal streams too, so it cannot tell them apart.)",
-    strict=False,
+    "relay_openai trusted finish_reason, so the truncated answer was relayed and logged as ok; fixed by "
+    "relay.provider_finished()",
+    strict=True,
 )
 
 

@@ -55,6 +55,8 @@ def config_text(
     log_level: str | None = None,
     port_range: tuple[int, int] | None = None,
     memory: bool = False,
+    fast_path: bool = True,
+    body_timeout: float | None = None,
 ) -> str:
     """gpt-* → openai/gpt-* at <fake>/v1, claude-* → anthropic/claude-* at <fake> (keys in config),
     byok-* → openai at <fake>/v1 with no key (the client's own key is passed on)."""
@@ -63,6 +65,10 @@ def config_text(
         general.append(f"  master_key: {master_key}")
     if max_body_bytes:
         general.append(f"  max_body_bytes: {max_body_bytes}")
+    if not fast_path:
+        general.append("  fast_path: false")
+    if body_timeout is not None:
+        general.append(f"  body_timeout: {body_timeout}")
     text = "general_settings:\n" + "\n".join(general) + "\n" if general else ""
     text += f"""model_list:
   - model_name: "gpt-*"

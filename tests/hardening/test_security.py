@@ -42,6 +42,7 @@ from tests.hardening.conftest import (
 pytestmark = pytest.mark.e2e
 
 MAX_BODY = 4096
+BODY_TIMEOUT = 1.0
 KEYED = {"x-memproxy-key": MASTER_KEY}
 CHAT, MESSAGES = "/v1/chat/completions", "/v1/messages"
 
@@ -56,7 +57,9 @@ def attacker() -> Iterator[FakeUpstream]:
 @pytest.fixture(scope="module")
 def daemon(upstream: ObservingUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     home = tmp_path_factory.mktemp("security-home")
-    config = config_text(upstream.url, master_key=MASTER_KEY, max_body_bytes=MAX_BODY, log_level="debug")
+    config = config_text(
+        upstream.url, master_key=MASTER_KEY, max_body_bytes=MAX_BODY, log_level="debug", body_timeout=BODY_TIMEOUT
+    )
     d = launch(home, config)
     try:
         yield d
@@ -472,6 +475,57 @@ def test_huge_content_length_is_413_before_the_body_is_sent(
     assert took < 2
     assert b"request_too_large" in answer
     assert fake.requests == []
+
+
+@pytest.mark.regression(
+    reason="BUG: a tool that declares a longer Content-Length than it sends, then waits for the answer, was held "
+    "open for as long as it waited (gateway and interceptor alike, the forwarder's httpx request never completed "
+    "its body); fixed: general_settings.body_timeout, a 400 once the body pauses that long",
+    strict=True,
+)
+@pytest.mark.parametrize("target", ["gateway", "interceptor"])
+@pytest.mark.parametrize("path", [CHAT, MESSAGES])
+def test_body_that_stops_short_of_its_content_length_is_a_400_after_body_timeout(
+    daemon: Daemon, project_port: int, fake: ObservingUpstream, path: str, target: str
+) -> None:
+    port = daemon.port if target == "gateway" else project_port
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nx-memproxy-key: {MASTER_KEY}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: 300\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=BODY_TIMEOUT + 5) as sock:
+        t0 = time.monotonic()
+        sock.sendall(head + b'{"model": "gpt-4o", ')  # 20 of the 300 bytes, then the tool waits
+        answer = read_response(sock)
+        took = time.monotonic() - t0
+    figure(f"body_stall[{target}{path}]", declared_bytes=300, sent_bytes=20, seconds=took)
+    assert status_of(answer) == 400, answer[:300]
+    assert BODY_TIMEOUT - 0.1 <= took < BODY_TIMEOUT + 2
+    assert b"stopped arriving" in answer
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize("target", ["gateway", "interceptor"])
+def test_slow_body_that_keeps_coming_is_served(
+    daemon: Daemon, project_port: int, fake: ObservingUpstream, target: str
+) -> None:
+    """body_timeout is a pause between pieces, not a limit on the whole upload."""
+    port = daemon.port if target == "gateway" else project_port
+    fake.script(text("slow but steady"))
+    body = _chat()
+    head = (
+        f"POST {CHAT} HTTP/1.1\r\nHost: 127.0.0.1\r\nx-memproxy-key: {MASTER_KEY}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    pieces = [body[i : i + len(body) // 4 + 1] for i in range(0, len(body), len(body) // 4 + 1)]
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head)
+        for piece in pieces:  # the whole upload takes longer than body_timeout; no pause does
+            time.sleep(BODY_TIMEOUT * 0.6)
+            sock.sendall(piece)
+        answer = read_response(sock)
+    assert status_of(answer) == 200, answer[:300]
+    assert b"slow but steady" in answer
 
 
 @pytest.mark.parametrize("path", [CHAT, MESSAGES])

@@ -59,6 +59,17 @@ def daemon(upstream: ObservingUpstream, tmp_path_factory: pytest.TempPathFactory
         d.down()
 
 
+@pytest.fixture(scope="module")
+def router_daemon(upstream: ObservingUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    """The same, with the fast path off: same-dialect streams go through LiteLLM's Router too."""
+    config = config_text(upstream.url, num_retries=RETRIES, timeout=TIMEOUT, fast_path=False)
+    d = launch(tmp_path_factory.mktemp("faults-router-home"), config)
+    try:
+        yield d
+    finally:
+        d.down()
+
+
 _counter = iter(range(1_000_000))
 
 
@@ -174,13 +185,13 @@ BUG_CORRUPT_FORWARDED = pytest.mark.regression(
     "(self.error = 'malformed stream event') only records the row: no `event: error` is sent to the client",
     strict=True,
 )
-BUG_SYNTHETIC_FINISH = pytest.mark.xfail(
-    reason="BUG: daemon/relay.py relay_openai() takes any finish_reason as the end; LiteLLM's CustomStreamWrapper "
+BUG_SYNTHETIC_FINISH = pytest.mark.regression(
+    reason="BUG: daemon/relay.py relay_openai() took any finish_reason as the end; LiteLLM's CustomStreamWrapper "
     "synthesizes finish_reason='stop' (finish_reason_handler) when an Anthropic stream ends without "
-    "message_delta/message_stop (truncated, or a malformed event then a drop), so the cut answer ends with "
-    "[DONE] and an ok row; fix: after the loop, fail when stream.received_finish_reason and "
-    "stream.intermittent_finish_reason are both None",
-    strict=False,
+    "message_delta/message_stop (truncated, or a malformed event then a drop), so the cut answer ended with "
+    "[DONE] and an ok row; fixed: relay.provider_finished() asks whether the finish is in the wrapper's chunks, "
+    "which never hold the made-up one",
+    strict=True,
 )
 KNOWN_STREAM_BUGS: dict[tuple[str, tuple[str, str]], Any] = {
     ("corrupt", ("anthropic", "anthropic")): BUG_CORRUPT_FORWARDED,
@@ -190,17 +201,33 @@ KNOWN_STREAM_BUGS: dict[tuple[str, tuple[str, str]], Any] = {
 
 
 def _stream_cases() -> list[Any]:
-    return [
-        pytest.param(fault, pair, marks=KNOWN_STREAM_BUGS.get((fault, pair), ()), id=f"{fault}-{pair_id(pair)}")
+    translated = [
+        pytest.param(
+            fault, pair, "daemon", marks=KNOWN_STREAM_BUGS.get((fault, pair), ()), id=f"{fault}-{pair_id(pair)}"
+        )
         for fault in FAULTS
         for pair in PAIRS
     ]
+    # same dialect with the fast path off: LiteLLM parses and re-encodes the stream
+    through_router = [
+        pytest.param(
+            fault,
+            pair,
+            "router_daemon",
+            marks=BUG_SYNTHETIC_FINISH if (fault, pair) == ("truncated", ("openai", "openai")) else (),
+            id=f"{fault}-{pair_id(pair)}-router",
+        )
+        for fault in FAULTS
+        for pair in PAIRS[::2]
+    ]
+    return translated + through_router
 
 
-@pytest.mark.parametrize(("fault", "pair"), _stream_cases())
+@pytest.mark.parametrize(("fault", "pair", "gateway"), _stream_cases())
 def test_broken_stream_ends_with_an_error_event_and_an_error_row(
-    daemon: Daemon, fake: ObservingUpstream, fault: str, pair: tuple[str, str]
+    request: pytest.FixtureRequest, fake: ObservingUpstream, fault: str, pair: tuple[str, str], gateway: str
 ) -> None:
+    daemon: Daemon = request.getfixturevalue(gateway)
     route, model = pair
     project = _project(f"broken-{fault}")
     fake.script(FAULTS[fault]())
