@@ -87,7 +87,10 @@ class Gateway:
         if self.memory is None or not cr.enabled:
             return body
         from daemon.memory import augment, last_user_text
+        from daemon.memory.retrieval import model_enabled
 
+        if not model_enabled(cr.enabled_for_models, model):
+            return body  # neither recalled nor captured: memory is off for this model
         augmented = await augment(
             body,
             dialect=dialect.value,

@@ -18,7 +18,7 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 from daemon.errors import MemoryBackendError
 from daemon.memory.base import Memory, MemoryBackend, require_text
@@ -31,7 +31,31 @@ T = TypeVar("T")
 # neither bloats the index nor stalls the writer thread.
 INDEX_CHARS = 100_000
 
-_MIGRATIONS: tuple[str, ...] = (
+
+def _digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode()).digest()[:16]
+
+
+def _dedupe(conn: sqlite3.Connection) -> None:
+    """Migration 2: a text is stored once per scope. Older files may hold copies: keep the oldest."""
+    conn.execute("ALTER TABLE memories ADD COLUMN digest BLOB")
+    seen: set[tuple[str, bytes]] = set()
+    copies: dict[str, list[tuple[int, str]]] = {}
+    for rowid, scope, text in conn.execute("SELECT id, scope, text FROM memories ORDER BY id").fetchall():
+        digest = _digest(text)
+        if (scope, digest) in seen:
+            copies.setdefault(scope, []).append((rowid, text))
+            continue
+        seen.add((scope, digest))
+        conn.execute("UPDATE memories SET digest = ? WHERE id = ?", (digest, rowid))
+    for scope, rows in copies.items():
+        _delete(conn, scope, rows)
+    conn.execute("CREATE UNIQUE INDEX memories_scope_digest ON memories (scope, digest)")
+
+
+Migration: TypeAlias = str | Callable[[sqlite3.Connection], None]
+
+_MIGRATIONS: tuple[Migration, ...] = (
     """
     CREATE TABLE memories (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -44,6 +68,7 @@ _MIGRATIONS: tuple[str, ...] = (
     CREATE VIRTUAL TABLE memories_fts USING fts5 (scope_key, body, content='', tokenize='porter unicode61');
     INSERT INTO memories_fts (memories_fts, rank) VALUES ('rank', 'bm25(0.0, 1.0)');
     """,
+    _dedupe,
 )
 
 _COLUMNS = "m.id, m.text, m.scope, m.created_at, m.metadata"
@@ -113,28 +138,26 @@ class LocalBackend:
     # --- the interface -------------------------------------------------------------------------
 
     async def add(self, scope: str, text: str, metadata: dict[str, Any] | None = None) -> Memory:
-        """Store `text` in `scope`."""
+        """Store `text` in `scope`; a text the scope already holds is kept once (its first id)."""
         require_text(text)
         created = iso_utc()
         meta = json.dumps(metadata) if metadata else None
 
         def write(conn: sqlite3.Connection) -> int:
             with _transaction(conn):
-                return _insert(conn, scope, text, created, meta)
+                return _insert(conn, scope, text, created, meta)[0]
 
         rowid = await self._run(write)
         return Memory(id=str(rowid), text=text, scope=scope, created_at=created, metadata=metadata)
 
     async def add_many(self, scope: str, texts: Iterable[str]) -> int:
-        """Store many texts in one transaction (imports, benchmarks); return how many."""
+        """Store many texts in one transaction (imports, benchmarks); return how many were new."""
         created = iso_utc()
         items = [t for t in texts if t and t.strip()]
 
         def write(conn: sqlite3.Connection) -> int:
             with _transaction(conn):
-                for text in items:
-                    _insert(conn, scope, text, created, None)
-            return len(items)
+                return sum(_insert(conn, scope, text, created, None)[1] for text in items)
 
         return await self._run(write)
 
@@ -238,17 +261,23 @@ class _transaction:
         self.conn.execute("COMMIT" if kind is None else "ROLLBACK")
 
 
-def _insert(conn: sqlite3.Connection, scope: str, text: str, created: str, meta: str | None) -> int:
-    cur = conn.execute(
-        "INSERT INTO memories (scope, text, created_at, metadata) VALUES (?, ?, ?, ?)", (scope, text, created, meta)
-    )
-    rowid = cur.lastrowid
-    assert rowid is not None
+def _insert(conn: sqlite3.Connection, scope: str, text: str, created: str, meta: str | None) -> tuple[int, bool]:
+    """Store one memory; (its id, whether it is new)."""
+    digest = _digest(text)
+    row = conn.execute(
+        "INSERT INTO memories (scope, text, created_at, metadata, digest) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (scope, digest) DO NOTHING RETURNING id",
+        (scope, text, created, meta, digest),
+    ).fetchone()
+    if row is None:  # already remembered: the same exchange again, or the same note added twice
+        (rowid,) = conn.execute("SELECT id FROM memories WHERE scope = ? AND digest = ?", (scope, digest)).fetchone()
+        return int(rowid), False
+    rowid = row[0]
     conn.execute(
         "INSERT INTO memories_fts (rowid, scope_key, body) VALUES (?, ?, ?)",
         (rowid, scope_key(scope), _index_body(text)),
     )
-    return rowid
+    return rowid, True
 
 
 def _delete(conn: sqlite3.Connection, scope: str, rows: list[tuple[int, str]]) -> int:
@@ -270,7 +299,10 @@ def _migrate(conn: sqlite3.Connection) -> None:
     """
     with _transaction(conn):
         version = conn.execute("PRAGMA user_version").fetchone()[0]
-        for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
-            for statement in filter(str.strip, script.split(";")):
-                conn.execute(statement)
+        for number, step in enumerate(_MIGRATIONS[version:], start=version + 1):
+            if callable(step):
+                step(conn)
+            else:
+                for statement in filter(str.strip, step.split(";")):
+                    conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {number}")

@@ -318,6 +318,40 @@ def test_a_model_outside_enabled_for_models_gets_no_memory(
     assert [(r["model"], r["memory_hits"]) for r in rows] == [(HAIKU, 0), (GPT if dialect == "openai" else SONNET, 1)]
 
 
+@pytest.mark.regression(
+    reason="BUG: Gateway.remember() armed capture for every model, so a model outside enabled_for_models got no "
+    "memory but had its exchanges stored as memories for the others",
+    strict=True,
+)
+def test_a_model_outside_enabled_for_models_is_not_captured(
+    daemons: dict[str, Daemon], fake: FakeUpstream, project: str
+) -> None:
+    gw = daemons["first_user"]  # enabled_for_models: gpt-*, claude-sonnet-*
+    fake.script(text("The haiku answer mentions walrus"), text("The gpt answer mentions narwhal"))
+    with oai_client(gw, project) as oai:
+        ask(oai, [{"role": "user", "content": "which animal, haiku?"}], model=HAIKU)
+        ask(oai, [{"role": "user", "content": "which animal, gpt?"}], model=GPT)
+    stored = wait_memory(gw, project, lambda m: "narwhal" in m["text"])
+    assert not [m for m in stored if "walrus" in m["text"]], stored
+
+
+@pytest.mark.regression(
+    reason="BUG: the same exchange (a tool retrying, a benchmark, a question asked every session) was stored as a "
+    "new memory every time, so one project's memory filled with copies and every search ranked them all",
+    strict=True,
+)
+def test_the_same_exchange_is_remembered_once(daemons: dict[str, Daemon], fake: FakeUpstream, project: str) -> None:
+    gw = daemons["default"]
+    fake.script(*[text("The build cache lives in /var/cache/quokka")] * 3)
+    with oai_client(gw, project) as oai:
+        for _ in range(3):
+            ask(oai, [{"role": "user", "content": "where is the build cache?"}])
+    gw.project_rows(project, 3)
+    time.sleep(0.5)  # capture runs off the request path
+    stored = wait_memory(gw, project, lambda m: "quokka" in m["text"])
+    assert len([m for m in stored if "quokka" in m["text"]]) == 1, stored
+
+
 def test_capture_false_stores_nothing(daemons: dict[str, Daemon], fake: FakeUpstream, project: str) -> None:
     gw = daemons["all_user"]  # capture: false
     fake.script(text("The staging server is zeppelin"), text("The staging server is zeppelin"))

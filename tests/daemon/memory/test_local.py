@@ -53,6 +53,40 @@ async def test_memories_survive_a_reopen(tmp_path: Path) -> None:
     assert (got.text, got.metadata, got.created_at) == ("we deploy on Fridays", {"source": "cli"}, added.created_at)
 
 
+async def test_a_text_is_stored_once_per_scope(local_backend: LocalBackend) -> None:
+    first = await local_backend.add(SHOP, "we deploy on Fridays")
+    again = await local_backend.add(SHOP, "we deploy on Fridays")
+    elsewhere = await local_backend.add("project:blog", "we deploy on Fridays")
+    assert again.id == first.id and elsewhere.id != first.id
+    assert [m.id for m in await local_backend.list(SHOP)] == [first.id]
+    assert await local_backend.add_many(SHOP, ["we deploy on Fridays", "a new one", "a new one"]) == 1
+    assert len(await local_backend.search(SHOP, "deploy Fridays", 10)) == 1
+
+
+async def test_a_file_from_before_dedup_keeps_the_first_of_each_copy(tmp_path: Path) -> None:
+    """Files written before migration 2 may hold copies: the upgrade keeps the oldest, index and all."""
+    path = tmp_path / "memory.db"
+    from daemon.memory import local
+
+    with sqlite3.connect(path, isolation_level=None) as conn:
+        conn.executescript(str(local._MIGRATIONS[0]) + "; PRAGMA user_version = 1;")
+        for rowid, text in enumerate(["same text here", "other text", "same text here", "same text here"], 1):
+            conn.execute("INSERT INTO memories VALUES (?, ?, ?, '2026-01-01T00:00:00Z', NULL)", (rowid, SHOP, text))
+            conn.execute(
+                "INSERT INTO memories_fts (rowid, scope_key, body) VALUES (?, ?, ?)", (rowid, scope_key(SHOP), text)
+            )
+    backend = LocalBackend(path)
+    try:
+        assert sorted(m.id for m in await backend.list(SHOP)) == ["1", "2"]
+        assert [m.id for m in await backend.search(SHOP, "same", 10)] == ["1"]
+        assert (await backend.add(SHOP, "same text here")).id == "1"
+    finally:
+        await backend.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("INSERT INTO memories_fts (memories_fts) VALUES ('integrity-check')") is not None
+
+
 async def test_the_file_is_wal_and_its_own(local_backend: LocalBackend, memproxy_home: Path) -> None:
     await local_backend.add(SHOP, "x marks the spot")
     with sqlite3.connect(local_backend.db_path) as conn:
