@@ -6,6 +6,7 @@ The route creates an `Exchange` when a request arrives and ends it exactly once;
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable
 from typing import Protocol
@@ -13,6 +14,8 @@ from typing import Protocol
 from daemon.cost import Usage
 from daemon.errors import GatewayError
 from daemon.usage_record import UsageRecord
+
+log = logging.getLogger("memproxy.requests")
 
 _TEXT_COLUMNS = ("model", "resolved_model", "error", "request_json", "response_text", "client")
 
@@ -107,6 +110,20 @@ class Exchange:
             if value:
                 setattr(r, name, redact(value, self.secrets))
         self._sink.submit(r)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "%s project=%s client=%s model=%s -> %s %s in %.1f ms, tokens in/out %d/%d%s",
+                r.endpoint,
+                r.project,
+                r.client,
+                r.model,
+                r.status,
+                r.http_status,
+                r.latency_ms,
+                r.input_tokens,
+                r.output_tokens,
+                f": {r.error}" if r.error else "",
+            )
 
 
 def _copy(record: UsageRecord) -> UsageRecord:

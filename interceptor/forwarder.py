@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator, Iterable
-from http.cookiejar import CookieJar, DefaultCookiePolicy
 
-import httpx
+import aiohttp
 from starlette.types import ASGIApp, Receive, Scope, Send
+from yarl import URL
 
 from daemon.body import BodyStalled, paced
 from daemon.dialects import Dialect, dialect_for_path, error_json, stream_error_event
@@ -24,7 +23,7 @@ from daemon.guard import host_allowed
 from daemon.identity import PROJECT_HEADER, validate_project_name
 
 KEY_HEADER = "x-memproxy-key"
-# RFC 9110 §7.6.1 connection-specific headers, plus `host` (httpx writes the gateway's) and
+# RFC 9110 §7.6.1 connection-specific headers, plus `host` (aiohttp writes the gateway's) and
 # `expect` (this hop already answered `100-continue`).
 HOP_BY_HOP = frozenset(
     {
@@ -42,29 +41,32 @@ HOP_BY_HOP = frozenset(
     }
 )
 CONNECT_TIMEOUT_S = 5.0
+POOL_WAIT_S = 30.0
 BODY_TIMEOUT_S = 30.0
 MAX_CONNECTIONS = 512
-MAX_KEEPALIVE = 128
+# headers aiohttp would add on its own: the gateway must see the tool's, or none
+NOT_ADDED = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 
 
-def make_gateway_client() -> httpx.AsyncClient:
-    """The one connection pool a forwarder process shares for all its requests to the gateway."""
-    transport = httpx.AsyncHTTPTransport(
-        limits=httpx.Limits(
-            max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE, keepalive_expiry=30
-        ),
-        # asyncio already sets TCP_NODELAY on TCP sockets; saying so keeps SSE chunks from waiting on
-        # Nagle under any other backend too.
-        socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
-        retries=0,
-    )
-    # No read/write timeout: an LLM may think for minutes before and between chunks.
-    timeout = httpx.Timeout(None, connect=CONNECT_TIMEOUT_S, pool=30.0)
-    # The forwarder is a pipe: it keeps no cookies between tools, and ignores HTTP(S)_PROXY, which
-    # must never see loopback traffic.
-    no_cookies = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
-    return httpx.AsyncClient(
-        transport=transport, timeout=timeout, follow_redirects=False, trust_env=False, cookies=no_cookies
+def make_gateway_client() -> aiohttp.ClientSession:
+    """The one connection pool a forwarder process shares for all its requests to the gateway.
+
+    aiohttp rather than httpx: httpcore checks every pooled connection's socket on each request, so
+    after a burst of streams left many idle connections it cost more CPU than the gateway itself.
+    """
+    connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS, limit_per_host=0, keepalive_timeout=30)
+    # No read timeout: an LLM may think for minutes before and between chunks. `connect` includes the
+    # wait for a free connection when all MAX_CONNECTIONS are busy.
+    timeout = aiohttp.ClientTimeout(total=None, connect=POOL_WAIT_S, sock_connect=CONNECT_TIMEOUT_S)
+    # The forwarder is a pipe: bytes pass still encoded, it keeps no cookies between tools, and it
+    # ignores HTTP(S)_PROXY, which must never see loopback traffic.
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=timeout,
+        auto_decompress=False,
+        trust_env=False,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        skip_auto_headers=NOT_ADDED,
     )
 
 
@@ -94,7 +96,7 @@ def downstream_headers(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, 
 def make_forwarder(
     project: str,
     gateway_url: str,
-    client: httpx.AsyncClient,
+    client: aiohttp.ClientSession,
     master_key: str | None = None,
     *,
     extra_hosts: Iterable[str] = (),
@@ -124,30 +126,28 @@ def make_forwarder(
         target = base + (scope.get("raw_path") or path.encode()).decode("latin-1")
         if scope.get("query_string"):
             target += "?" + scope["query_string"].decode("latin-1")
-        request = httpx.Request(
-            scope["method"],
-            target,
-            headers=upstream_headers(scope["headers"], project, master_key),
-            content=paced(_request_body(receive), body_timeout),
-        )
+        headers = upstream_headers(scope["headers"], project, master_key)
+        body = _Body(receive, body_timeout) if _has_body(scope["headers"]) else None
         try:
-            response = await client.send(request, stream=True)
-        except _ClientGone:
-            return  # nobody is left to answer; the gateway sees its request cut off
-        except BodyStalled as exc:
-            await _answer_error(send, dialect, GatewayError(400, "invalid_request", str(exc)))
-            return
-        except httpx.LocalProtocolError as exc:
-            problem = GatewayError(400, "invalid_request", f"the request body did not match its headers ({exc})")
-            await _answer_error(send, dialect, problem)
-            return
-        except httpx.TransportError as exc:
+            response = await client.request(
+                scope["method"],
+                URL(target, encoded=True),
+                headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers],
+                data=body.chunks() if body is not None else None,
+                allow_redirects=False,
+            )
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            if body is not None and body.gone:
+                return  # nobody is left to answer; the gateway sees its request cut off
+            if body is not None and body.stalled is not None:
+                await _answer_error(send, dialect, GatewayError(400, "invalid_request", str(body.stalled)))
+                return
             await _answer_error(send, dialect, gateway_failure(base, exc))
             return
         try:
-            await _relay(response, receive, send, dialect)
+            await _relay(response, receive if body is None or body.done else None, send, dialect)
         finally:
-            await response.aclose()
+            response.close()
 
     return forwarder
 
@@ -166,31 +166,64 @@ def _declared_too_big(headers: Iterable[tuple[bytes, bytes]], limit: int | None)
     return None
 
 
-class _ClientGone(Exception):
-    """The tool hung up before its request body ended."""
+def _has_body(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    for key, value in headers:
+        name = key.lower()
+        if (name == b"content-length" and value.strip() != b"0") or name == b"transfer-encoding":
+            return True
+    return False
 
 
-async def _request_body(receive: Receive) -> AsyncIterator[bytes]:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise _ClientGone
-        body = message.get("body", b"")
-        if body:
-            yield body
-        if not message.get("more_body", False):
-            return
+class _Body:
+    """The tool's request body as it arrives, and how it ended: whole, stalled or hung up."""
+
+    __slots__ = ("done", "gone", "receive", "stalled", "timeout")
+
+    def __init__(self, receive: Receive, timeout: float) -> None:
+        self.receive = receive
+        self.timeout = timeout
+        self.done = False
+        self.gone = False
+        self.stalled: BodyStalled | None = None
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in paced(self._messages(), self.timeout):
+                yield chunk
+        except BodyStalled as exc:
+            self.stalled = exc
+            raise
+
+    async def _messages(self) -> AsyncIterator[bytes]:
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                self.gone = True
+                raise ConnectionAbortedError("the tool hung up before its request body ended")
+            body = message.get("body", b"")
+            if body:
+                yield body
+            if not message.get("more_body", False):
+                self.done = True
+                return
 
 
-async def _relay(response: httpx.Response, receive: Receive, send: Send, dialect: Dialect) -> None:
-    """Stream the gateway's answer down; stop reading it the moment the tool hangs up."""
+async def _relay(response: aiohttp.ClientResponse, receive: Receive | None, send: Send, dialect: Dialect) -> None:
+    """Stream the gateway's answer down; stop reading it the moment the tool hangs up.
+
+    `receive` is None while the request body is still being read (the gateway may answer before
+    it has all of it): then the body reader, not a second listener, notices a hang-up.
+    """
     await send(
         {
             "type": "http.response.start",
-            "status": response.status_code,
-            "headers": downstream_headers(response.headers.raw),
+            "status": response.status,
+            "headers": downstream_headers(response.raw_headers),
         }
     )
+    if receive is None:
+        await _pump(response, send, dialect)
+        return
     pump = asyncio.ensure_future(_pump(response, send, dialect))
     watch = asyncio.ensure_future(_wait_disconnect(receive))
     try:
@@ -205,12 +238,12 @@ async def _relay(response: httpx.Response, receive: Receive, send: Send, dialect
             await watch
 
 
-async def _pump(response: httpx.Response, send: Send, dialect: Dialect) -> None:
+async def _pump(response: aiohttp.ClientResponse, send: Send, dialect: Dialect) -> None:
     try:
-        # aiter_raw: bytes as they arrive, still encoded, so Content-Length/-Encoding stay true.
-        async for chunk in response.aiter_raw():
+        # bytes as they arrive, still encoded, so Content-Length/-Encoding stay true
+        async for chunk in response.content.iter_any():
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
-    except httpx.TransportError as exc:
+    except (aiohttp.ClientError, TimeoutError) as exc:
         is_sse = response.headers.get("content-type", "").startswith("text/event-stream")
         if not is_sse or "content-length" in response.headers:
             raise  # the tool must see a cut connection, never a short body that looks whole
@@ -224,15 +257,17 @@ async def _wait_disconnect(receive: Receive) -> None:
         pass
 
 
-def gateway_failure(base: str, exc: httpx.TransportError) -> GatewayError:
+def gateway_failure(base: str, exc: BaseException) -> GatewayError:
     """What the tool is told when the gateway could not be asked or did not answer."""
     reason = str(exc) or type(exc).__name__
-    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+    if isinstance(exc, aiohttp.ClientConnectorError):
         return GatewayError(
             502, "upstream", f"the memproxy gateway at {base} is not reachable ({reason}); start it with `memproxy up`"
         )
-    if isinstance(exc, httpx.PoolTimeout):
-        return GatewayError(503, "unavailable", f"too many requests in flight to the memproxy gateway at {base}")
+    if isinstance(exc, TimeoutError):
+        return GatewayError(
+            503, "unavailable", f"the memproxy gateway at {base} did not take the request within {POOL_WAIT_S:g} s"
+        )
     return GatewayError(502, "upstream", f"the memproxy gateway at {base} failed to answer ({reason})")
 
 

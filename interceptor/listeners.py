@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import aiohttp
 import uvicorn
 
 from daemon.errors import MemproxyError, RegistryError
@@ -43,7 +43,7 @@ class Listeners:
         host: str,
         gateway_url: str,
         master_key: str | None,
-        client: httpx.AsyncClient | None = None,
+        client: aiohttp.ClientSession | None = None,
         max_body_bytes: int | None = None,
         body_timeout: float = BODY_TIMEOUT_S,
     ) -> None:
@@ -56,7 +56,7 @@ class Listeners:
         self.gateway_url = gateway_url
         self.master_key = master_key
         self._owns_client = client is None
-        self.client = client if client is not None else make_gateway_client()
+        self.client = client if client is not None else make_gateway_client()  # needs the running loop
         self._running: dict[str, _Listener] = {}
         self._errors: dict[str, tuple[int, str]] = {}
         self._draining: set[asyncio.Task[None]] = set()
@@ -104,7 +104,7 @@ class Listeners:
             if self._draining:
                 await asyncio.gather(*self._draining, return_exceptions=True)
             if self._owns_client:
-                await self.client.aclose()
+                await self.client.close()
 
     async def _start(self, name: str, port: int) -> None:
         try:

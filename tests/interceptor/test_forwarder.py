@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
+import aiohttp
 import httpx
 import pytest
 
@@ -216,8 +217,11 @@ async def test_client_hang_up_closes_the_upstream_stream() -> None:
 
 async def test_gateway_client_sets_tcp_nodelay(upstream: FakeUpstream) -> None:
     async with make_gateway_client() as gw:
-        async with gw.stream("GET", f"{upstream.url}/v1/models") as r:
-            sock = r.extensions["network_stream"].get_extra_info("socket")
+        async with gw.post(f"{upstream.url}/v1/chat/completions", json={**CHAT, "stream": True}) as r:
+            assert r.connection is not None and r.connection.transport is not None
+            sock = r.connection.transport.get_extra_info("socket")
             assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
-        # no cookies kept between tools, no proxies from the environment
+        # no cookies kept between tools, no proxies from the environment, bytes passed still encoded
         assert gw.trust_env is False
+        assert isinstance(gw.cookie_jar, aiohttp.DummyCookieJar)
+        assert gw.auto_decompress is False
