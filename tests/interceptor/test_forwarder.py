@@ -216,6 +216,7 @@ async def test_client_hang_up_closes_the_upstream_stream() -> None:
 
 
 async def test_gateway_client_sets_tcp_nodelay(upstream: FakeUpstream) -> None:
+    upstream.chunk_interval_ms = 100  # the stream stays open (and its connection taken) while we look
     async with make_gateway_client() as gw:
         async with gw.post(f"{upstream.url}/v1/chat/completions", json={**CHAT, "stream": True}) as r:
             assert r.connection is not None and r.connection.transport is not None
