@@ -5,14 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Any, TypeVar
+from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
 
 from daemon.errors import GatewayError
 from daemon.settings import GeneralSettings
-
-T = TypeVar("T")
 
 
 class BodyStalled(Exception):
@@ -22,7 +20,7 @@ class BodyStalled(Exception):
         super().__init__(f"the request body stopped arriving: {received} bytes came, then nothing for {seconds:g} s")
 
 
-async def paced(chunks: AsyncIterator[T], idle_seconds: float) -> AsyncIterator[T]:
+async def paced(chunks: AsyncIterator[bytes], idle_seconds: float) -> AsyncIterator[bytes]:
     """`chunks`, raising BodyStalled when the next one takes longer than `idle_seconds` to come.
 
     A tool that declares more bytes than it sends, then waits, would otherwise hold its request
@@ -38,7 +36,7 @@ async def paced(chunks: AsyncIterator[T], idle_seconds: float) -> AsyncIterator[
             return
         except TimeoutError:
             raise BodyStalled(received, idle_seconds) from None
-        received += len(chunk) if isinstance(chunk, bytes) else 0
+        received += len(chunk)
         yield chunk
 
 
