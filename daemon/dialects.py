@@ -56,3 +56,13 @@ def stream_error_event(dialect: Dialect, err: GatewayError) -> bytes:
     if dialect is Dialect.ANTHROPIC:
         return b"event: error\ndata: " + payload.encode() + b"\n\n"
     return b"data: " + payload.encode() + b"\n\n"
+
+
+def responses_error_event(err: GatewayError) -> bytes:
+    """A Responses API stream's `error` event (`type`, `code`, `message`, `param`), which also carries
+    the chat-style `error` object the OpenAI SDKs raise on."""
+    body = error_body(Dialect.OPENAI, err)
+    inner = body["error"]
+    assert isinstance(inner, dict)
+    event = {"type": "error", "code": inner["code"] or inner["type"], "message": err.message, "param": None, **body}
+    return b"event: error\ndata: " + json.dumps(event).encode() + b"\n\n"

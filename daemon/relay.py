@@ -84,6 +84,18 @@ def provider_finished(stream: Any) -> bool:
     return any(c.choices and c.choices[0].finish_reason for c in reversed(chunks))
 
 
+def responses_provider_finished(stream: Any) -> bool:
+    """`provider_finished` for a Responses stream LiteLLM built from a chat stream (Anthropic, ...).
+
+    LiteLLM's bridge emits `response.completed` when its chat stream ends, however it ended. The
+    Router's wrapper keeps the bridge it wraps as `_billing_source`; a native Responses stream has no
+    chat stream inside, and its `response.completed` is the provider's own.
+    """
+    source = getattr(stream, "_billing_source", stream)
+    chat_stream = getattr(source, "litellm_custom_stream_wrapper", None)
+    return chat_stream is None or provider_finished(chat_stream)
+
+
 _DELTA_FIELDS = ("content", "tool_calls", "reasoning_content", "function_call")
 
 

@@ -11,13 +11,13 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from daemon.cost import Usage
-from daemon.dialects import Dialect, stream_error_event
+from daemon.dialects import Dialect, responses_error_event
 from daemon.errors import GatewayError
 from daemon.exchange import Exchange
 from daemon.gateway import Gateway
 from daemon.generate import Dialog, Plain, generate
 from daemon.llm import map_exception
-from daemon.relay import Pricer
+from daemon.relay import Pricer, responses_provider_finished
 from daemon.validation import refuse_redirect_fields
 
 router = APIRouter()
@@ -52,7 +52,8 @@ def validate_responses_request(body: dict[str, Any]) -> str:
 
 
 def _event_bytes(event: Any) -> tuple[bytes, dict[str, Any]]:
-    data: dict[str, Any] = event if isinstance(event, dict) else event.model_dump(exclude_none=True)
+    # mode="json": event types are enums, which must go out as their values ("response.completed")
+    data: dict[str, Any] = event if isinstance(event, dict) else event.model_dump(mode="json", exclude_none=True)
     kind = str(data.get("type", "message"))
     return f"event: {kind}\ndata: {json.dumps(data)}\n\n".encode(), data
 
@@ -74,6 +75,9 @@ async def relay_responses(
                 if keep_text:
                     text.append(str(data.get("delta", "")))
             elif kind in ("response.completed", "response.incomplete"):
+                if not responses_provider_finished(stream):
+                    # LiteLLM's chat→Responses bridge completes whatever way its chat stream ended
+                    raise GatewayError(502, "upstream", "the upstream stream ended before the answer was complete")
                 completed = True
                 response = data.get("response") or {}
                 usage = usage_from_responses(response.get("usage"))
@@ -88,7 +92,7 @@ async def relay_responses(
     except Exception as exc:
         err = map_exception(exc)
         ex.fail(err, usage)
-        yield stream_error_event(Dialect.OPENAI, ex.redacted(err))
+        yield responses_error_event(ex.redacted(err))
 
 
 def _plain(response: Any) -> Plain:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import openai
 import pytest
 
 from tests.fake_upstream import corrupt_stream, cut_stream, error, stall, stall_mid_stream, text
@@ -274,6 +275,67 @@ def test_broken_stream_ends_with_an_error_event_and_an_error_row(
     assert row["error"]
     if fault == "stalled":
         assert took < TIMEOUT + 3, f"a stall mid-stream was not cut at the {TIMEOUT} s timeout"
+
+
+# --- the Responses API (Codex CLI): the same broken streams, read by the OpenAI SDK ----------------------
+
+BUG_RESPONSES_EVENT_NAMES = pytest.mark.regression(
+    reason="BUG: daemon/routes_responses.py wrote `event: ResponsesAPIStreamEvents.RESPONSE_COMPLETED` (str() of "
+    "LiteLLM's enum) instead of `event: response.completed`; fixed with model_dump(mode='json')",
+    strict=True,
+)
+BUG_RESPONSES_SYNTHETIC_FINISH = pytest.mark.regression(
+    reason="BUG: LiteLLM's chat->Responses bridge sends response.completed whenever its chat stream ends, so a "
+    "Claude stream cut after a malformed event or truncated ended as a completed response and an ok row; fixed: "
+    "relay.responses_provider_finished() checks the chat stream inside",
+    strict=True,
+)
+
+
+@BUG_RESPONSES_EVENT_NAMES
+@pytest.mark.parametrize("model", ["openai", "anthropic"])
+def test_responses_stream_events_are_named_by_their_type(daemon: Daemon, fake: ObservingUpstream, model: str) -> None:
+    fake.script(text(ANSWER))
+    body = {"model": MODELS[model], "input": "hi", "stream": True}
+    r = httpx.post(
+        f"{daemon.url}/v1/responses", json=body, headers={"x-memproxy-project": _project("resp")}, timeout=30
+    )
+    events = sse_events(r.content)
+    assert events and events[-1][0] == "response.completed"
+    assert all(isinstance(data, dict) and name == data["type"] for name, data in events), events[:3]
+
+
+def _responses_cases() -> list[Any]:
+    return [
+        pytest.param(
+            fault,
+            model,
+            marks=BUG_RESPONSES_SYNTHETIC_FINISH if model == "anthropic" and fault in ("corrupt", "truncated") else (),
+            id=f"{fault}-{MODELS[model]}",
+        )
+        for fault in ("cut", "corrupt", "truncated")
+        for model in ("openai", "anthropic")
+    ]
+
+
+@pytest.mark.parametrize(("fault", "model"), _responses_cases())
+def test_broken_responses_stream_is_an_error_for_the_openai_sdk(
+    daemon: Daemon, fake: ObservingUpstream, fault: str, model: str
+) -> None:
+    project = _project(f"resp-{fault}")
+    fake.script(FAULTS[fault]())
+    client = openai.OpenAI(
+        base_url=f"{daemon.url}/v1", api_key="sk-test", default_headers={"x-memproxy-project": project}, max_retries=0
+    )
+    seen: list[str] = []
+    with pytest.raises(openai.APIError) as caught:
+        for event in client.responses.create(model=MODELS[model], input="hi", stream=True):
+            seen.append(event.type)
+    assert "response.completed" not in seen
+    assert "ended before" in str(caught.value) or "upstream" in str(caught.value).lower(), caught.value
+    row = _final_row(daemon, project)
+    figure(f"broken_responses[{fault}-{MODELS[model]}]", events=len(seen), row_status=row["status"])
+    assert (row["status"], row["http_status"]) == ("error", 502)
 
 
 # --- a client that hangs up mid-stream: the upstream request is cancelled within a second -------------------
