@@ -66,6 +66,30 @@ def wrapped_env(base_env: Mapping[str, str], port: int, project: str) -> dict[st
     return env
 
 
+CODEX_PROVIDER = "memproxy"
+
+
+def wrapped_command(cmd: Sequence[str], port: int, project: str) -> list[str]:
+    """`cmd`, plus what a tool that does not read the environment needs to reach `port`.
+
+    Codex CLI's built-in OpenAI provider no longer follows OPENAI_BASE_URL (0.169 calls the OpenAI
+    API, and tries WebSockets first). A `codex` command gets `-c` overrides that define a provider
+    speaking the Responses API to the port, for this run only; the user's config file is untouched,
+    and a `model_provider` the user passes wins.
+    """
+    if not cmd or Path(cmd[0]).name != "codex" or any("model_provider=" in arg for arg in cmd[1:]):
+        return list(cmd)
+    table = f"model_providers.{CODEX_PROVIDER}"
+    overrides = (
+        f'model_provider="{CODEX_PROVIDER}"',
+        f'{table}.name="memproxy ({project})"',
+        f'{table}.base_url="http://127.0.0.1:{port}/v1"',
+        f'{table}.wire_api="responses"',
+        f'{table}.env_key="OPENAI_API_KEY"',
+    )
+    return [cmd[0], *(part for override in overrides for part in ("-c", override)), *cmd[1:]]
+
+
 def exit_code(returncode: int) -> int:
     """A child's return code as a shell reports it: 128+N when signal N killed it."""
     return 128 - returncode if returncode < 0 else returncode

@@ -68,7 +68,7 @@ def run_command(settings: Settings, project: str, port: int | None, cmd: list[st
     from daemon.identity import validate_project_name
     from interceptor.notify import notify_daemon, project_state
     from interceptor.registry import assign
-    from interceptor.wrap import run_wrapped, wrapped_env
+    from interceptor.wrap import run_wrapped, wrapped_command, wrapped_env
     from memproxy_cli.daemon_cmd import ensure_running
 
     validate_project_name(project)
@@ -80,7 +80,7 @@ def run_command(settings: Settings, project: str, port: int | None, cmd: list[st
         raise MemproxyError(f"the daemon cannot listen on port {number} for {project}: {state['error']}")
     if not wait_for_port(number, PORT_WAIT_S):
         raise MemproxyError(f"port {number} of project {project} does not accept connections after {PORT_WAIT_S:.0f} s")
-    return run_wrapped(cmd, wrapped_env(os.environ, number, project))
+    return run_wrapped(wrapped_command(cmd, number, project), wrapped_env(os.environ, number, project))
 
 
 def wait_for_port(port: int, timeout: float, host: str = "127.0.0.1") -> bool:

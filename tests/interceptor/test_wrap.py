@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from interceptor.wrap import CommandFailed, default_project, exit_code, project_name_from, run_wrapped, wrapped_env
+from interceptor.wrap import (
+    CommandFailed,
+    default_project,
+    exit_code,
+    project_name_from,
+    run_wrapped,
+    wrapped_command,
+    wrapped_env,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -127,3 +135,30 @@ def test_default_project_in_a_worktree_and_without_git(tmp_path: Path) -> None:
 )
 def test_project_name_from_folder(folder: str, name: str) -> None:
     assert project_name_from(folder) == name
+
+
+def test_codex_gets_a_provider_for_the_port_because_it_ignores_openai_base_url() -> None:
+    cmd = wrapped_command(["/usr/local/bin/codex", "exec", "say hi"], 8800, "shop")
+    assert cmd[0] == "/usr/local/bin/codex" and cmd[-2:] == ["exec", "say hi"]
+    overrides = dict(arg.split("=", 1) for arg in cmd[2:-2:2])
+    assert cmd[1:-2:2] == ["-c"] * 5
+    assert overrides == {
+        "model_provider": '"memproxy"',
+        "model_providers.memproxy.name": '"memproxy (shop)"',
+        "model_providers.memproxy.base_url": '"http://127.0.0.1:8800/v1"',
+        "model_providers.memproxy.wire_api": '"responses"',
+        "model_providers.memproxy.env_key": '"OPENAI_API_KEY"',
+    }
+
+
+@pytest.mark.parametrize(
+    "cmd",
+    [
+        ["claude", "-p", "hi"],
+        ["aider", "--model", "codex"],
+        ["codex", "-c", "model_provider=mine", "exec", "hi"],
+        [],
+    ],
+)
+def test_other_commands_and_a_users_own_codex_provider_are_left_alone(cmd: list[str]) -> None:
+    assert wrapped_command(cmd, 8800, "shop") == cmd

@@ -1,0 +1,84 @@
+"""Codex CLI (`codex exec`) answering through `memproxy intercept`, over the Responses API.
+
+Codex is installed from npm once into /tmp/codex (reused across runs); the test is skipped, with the
+reason, when npm or the install is not available. Codex 0.169 no longer follows OPENAI_BASE_URL, so
+this is the test that `intercept -- codex` really reaches the project's port.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import MEMPROXY, Daemon, gateway_config, start_daemon
+from tests.fake_upstream import FakeUpstream, text
+
+pytestmark = pytest.mark.e2e
+
+CACHE = Path("/tmp/codex")
+CODEX = CACHE / "node_modules" / ".bin" / "codex"
+SCRIPTED = "Hello from the fake upstream via memproxy"
+
+
+@pytest.fixture(scope="session")
+def codex_bin() -> Path:
+    if not CODEX.exists():
+        npm = shutil.which("npm")
+        if npm is None:
+            pytest.skip("npm is not installed: cannot install Codex CLI")
+        CACHE.mkdir(parents=True, exist_ok=True)
+        try:
+            result = subprocess.run(
+                [npm, "install", "--no-audit", "--no-fund", "--prefix", str(CACHE), "@openai/codex"],
+                capture_output=True,
+                text=True,
+                timeout=180,
+            )
+        except subprocess.TimeoutExpired:
+            pytest.skip("npm install @openai/codex took more than 3 minutes")
+        if result.returncode != 0 or not CODEX.exists():
+            pytest.skip(f"npm install @openai/codex failed: {result.stderr[-500:]}")
+    version = subprocess.run([str(CODEX), "--version"], capture_output=True, text=True, timeout=60)
+    if version.returncode != 0:
+        pytest.skip(f"codex --version failed: {version.stderr[-500:]}")
+    return CODEX
+
+
+@pytest.fixture(scope="module")
+def gw(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    daemon = start_daemon(tmp_path_factory.mktemp("codex-home"), gateway_config(upstream.url, timeout=30))
+    try:
+        yield daemon
+    finally:
+        daemon.down()
+
+
+def test_codex_exec_answers_through_intercept(codex_bin: Path, gw: Daemon, fake: FakeUpstream) -> None:
+    fake.script(text(SCRIPTED))
+    work = gw.home / "work"
+    work.mkdir(exist_ok=True)
+    env = {**gw.env, "HOME": str(gw.home), "CODEX_HOME": str(gw.home / "codex")}
+    (gw.home / "codex").mkdir(exist_ok=True)
+    codex = [str(codex_bin), "exec", "--skip-git-repo-check", "-m", "gpt-5-codex", "say hi"]
+    result = subprocess.run(
+        [str(MEMPROXY), "intercept", "--project", "codexp", "--", *codex],
+        env=env,
+        cwd=work,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=150,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert SCRIPTED in result.stdout, result.stdout + result.stderr[-3000:]
+    assert "WebSocket" not in result.stderr, "Codex tried its OpenAI WebSocket transport: not pointed at memproxy"
+    seen = fake.last("/v1/responses")
+    assert isinstance(seen.body, dict) and seen.body["model"] == "gpt-5-codex" and seen.body["stream"] is True
+    (row,) = gw.project_rows("codexp")
+    assert (row["endpoint"], row["model"], row["status"]) == ("/v1/responses", "gpt-5-codex", "ok")
+    assert row["client"] and "codex" in row["client"]
+    assert row["input_tokens"] > 0 and row["output_tokens"] > 0
