@@ -8,45 +8,24 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import ANTHROPIC_KEY, Daemon, gateway_config, start_daemon
+from tests.e2e.conftest import ANTHROPIC_KEY, Daemon, gateway_config, npm_tool, start_daemon
 from tests.fake_upstream import FakeUpstream, text
 
 pytestmark = pytest.mark.e2e
 
 CACHE = Path("/tmp/claude-code")
-CLAUDE = CACHE / "node_modules" / ".bin" / "claude"
 SCRIPTED = "Hi there from the fake upstream via memproxy"
 
 
 @pytest.fixture(scope="session")
 def claude_bin() -> Path:
-    if not CLAUDE.exists():
-        npm = shutil.which("npm")
-        if npm is None:
-            pytest.skip("npm is not installed: cannot install Claude Code")
-        CACHE.mkdir(parents=True, exist_ok=True)
-        try:
-            result = subprocess.run(
-                [npm, "install", "--no-audit", "--no-fund", "--prefix", str(CACHE), "@anthropic-ai/claude-code"],
-                capture_output=True,
-                text=True,
-                timeout=180,
-            )
-        except subprocess.TimeoutExpired:
-            pytest.skip("npm install @anthropic-ai/claude-code took more than 3 minutes")
-        if result.returncode != 0 or not CLAUDE.exists():
-            pytest.skip(f"npm install @anthropic-ai/claude-code failed: {result.stderr[-500:]}")
-    version = subprocess.run([str(CLAUDE), "--version"], capture_output=True, text=True, timeout=60)
-    if version.returncode != 0:
-        pytest.skip(f"claude --version failed: {version.stderr[-500:]}")
-    return CLAUDE
+    return npm_tool("@anthropic-ai/claude-code", CACHE, "claude")
 
 
 @pytest.fixture(scope="module")

@@ -7,45 +7,24 @@ this is the test that `intercept -- codex` really reaches the project's port.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import MEMPROXY, Daemon, gateway_config, start_daemon
+from tests.e2e.conftest import MEMPROXY, Daemon, gateway_config, npm_tool, start_daemon
 from tests.fake_upstream import FakeUpstream, text
 
 pytestmark = pytest.mark.e2e
 
 CACHE = Path("/tmp/codex")
-CODEX = CACHE / "node_modules" / ".bin" / "codex"
 SCRIPTED = "Hello from the fake upstream via memproxy"
 
 
 @pytest.fixture(scope="session")
 def codex_bin() -> Path:
-    if not CODEX.exists():
-        npm = shutil.which("npm")
-        if npm is None:
-            pytest.skip("npm is not installed: cannot install Codex CLI")
-        CACHE.mkdir(parents=True, exist_ok=True)
-        try:
-            result = subprocess.run(
-                [npm, "install", "--no-audit", "--no-fund", "--prefix", str(CACHE), "@openai/codex"],
-                capture_output=True,
-                text=True,
-                timeout=180,
-            )
-        except subprocess.TimeoutExpired:
-            pytest.skip("npm install @openai/codex took more than 3 minutes")
-        if result.returncode != 0 or not CODEX.exists():
-            pytest.skip(f"npm install @openai/codex failed: {result.stderr[-500:]}")
-    version = subprocess.run([str(CODEX), "--version"], capture_output=True, text=True, timeout=60)
-    if version.returncode != 0:
-        pytest.skip(f"codex --version failed: {version.stderr[-500:]}")
-    return CODEX
+    return npm_tool("@openai/codex", CACHE, "codex")
 
 
 @pytest.fixture(scope="module")
