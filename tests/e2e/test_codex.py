@@ -36,15 +36,22 @@ def gw(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iter
         daemon.down()
 
 
-def test_codex_exec_answers_through_intercept(codex_bin: Path, gw: Daemon, fake: FakeUpstream) -> None:
+@pytest.mark.parametrize(
+    ("model", "upstream_path"),
+    [("gpt-5-codex", "/v1/responses"), ("claude-sonnet-4-5", "/v1/messages")],  # Claude: LiteLLM translates
+)
+def test_codex_exec_answers_through_intercept(
+    codex_bin: Path, gw: Daemon, fake: FakeUpstream, model: str, upstream_path: str
+) -> None:
+    project = f"codex-{model.split('-')[0]}"
     fake.script(text(SCRIPTED))
     work = gw.home / "work"
     work.mkdir(exist_ok=True)
     env = {**gw.env, "HOME": str(gw.home), "CODEX_HOME": str(gw.home / "codex")}
     (gw.home / "codex").mkdir(exist_ok=True)
-    codex = [str(codex_bin), "exec", "--skip-git-repo-check", "-m", "gpt-5-codex", "say hi"]
+    codex = [str(codex_bin), "exec", "--skip-git-repo-check", "-m", model, "say hi"]
     result = subprocess.run(
-        [str(MEMPROXY), "intercept", "--project", "codexp", "--", *codex],
+        [str(MEMPROXY), "intercept", "--project", project, "--", *codex],
         env=env,
         cwd=work,
         stdin=subprocess.DEVNULL,
@@ -55,9 +62,9 @@ def test_codex_exec_answers_through_intercept(codex_bin: Path, gw: Daemon, fake:
     assert result.returncode == 0, result.stderr[-3000:]
     assert SCRIPTED in result.stdout, result.stdout + result.stderr[-3000:]
     assert "WebSocket" not in result.stderr, "Codex tried its OpenAI WebSocket transport: not pointed at memproxy"
-    seen = fake.last("/v1/responses")
-    assert isinstance(seen.body, dict) and seen.body["model"] == "gpt-5-codex" and seen.body["stream"] is True
-    (row,) = gw.project_rows("codexp")
-    assert (row["endpoint"], row["model"], row["status"]) == ("/v1/responses", "gpt-5-codex", "ok")
+    seen = fake.last(upstream_path)
+    assert isinstance(seen.body, dict) and seen.body["model"] == model and seen.body["stream"] is True
+    (row,) = gw.project_rows(project)
+    assert (row["endpoint"], row["model"], row["status"]) == ("/v1/responses", model, "ok")
     assert row["client"] and "codex" in row["client"]
     assert row["input_tokens"] > 0 and row["output_tokens"] > 0
