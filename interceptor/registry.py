@@ -14,8 +14,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from filelock import FileLock, Timeout
-
 from daemon.errors import InvalidProjectName, RegistryError
 from daemon.identity import validate_project_name
 from daemon.paths import Paths
@@ -120,6 +118,8 @@ def release(paths: Paths, project: str) -> int | None:
 @contextmanager
 def _locked(paths: Paths) -> Iterator[None]:
     """The registry's lock file, held while a change is read, decided and written."""
+    from filelock import FileLock, Timeout  # only writers lock: `status` and `ports` never pay its import
+
     paths.ensure()
     lock = FileLock(str(paths.registry_lock_file), timeout=LOCK_TIMEOUT_S)
     try:
