@@ -7,6 +7,7 @@ this is the test that `intercept -- codex` really reaches the project's port.
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,12 +15,14 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import MEMPROXY, Daemon, gateway_config, npm_tool, start_daemon
-from tests.fake_upstream import FakeUpstream, text
+from tests.fake_upstream import FakeUpstream, text, tool_call
 
 pytestmark = pytest.mark.e2e
 
 CACHE = Path("/tmp/codex")
 SCRIPTED = "Hello from the fake upstream via memproxy"
+# (model, the upstream route it reaches): Claude is translated by LiteLLM behind /v1/responses
+MODELS = [("gpt-5-codex", "/v1/responses"), ("claude-sonnet-4-5", "/v1/messages")]
 
 
 @pytest.fixture(scope="session")
@@ -36,21 +39,14 @@ def gw(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iter
         daemon.down()
 
 
-@pytest.mark.parametrize(
-    ("model", "upstream_path"),
-    [("gpt-5-codex", "/v1/responses"), ("claude-sonnet-4-5", "/v1/messages")],  # Claude: LiteLLM translates
-)
-def test_codex_exec_answers_through_intercept(
-    codex_bin: Path, gw: Daemon, fake: FakeUpstream, model: str, upstream_path: str
-) -> None:
-    project = f"codex-{model.split('-')[0]}"
-    fake.script(text(SCRIPTED))
+def _codex(codex_bin: Path, gw: Daemon, project: str, model: str, prompt: str) -> subprocess.CompletedProcess[str]:
+    """`memproxy intercept --project PROJECT -- codex exec -m MODEL PROMPT`, in its own home."""
     work = gw.home / "work"
     work.mkdir(exist_ok=True)
-    env = {**gw.env, "HOME": str(gw.home), "CODEX_HOME": str(gw.home / "codex")}
     (gw.home / "codex").mkdir(exist_ok=True)
-    codex = [str(codex_bin), "exec", "--skip-git-repo-check", "-m", model, "say hi"]
-    result = subprocess.run(
+    env = {**gw.env, "HOME": str(gw.home), "CODEX_HOME": str(gw.home / "codex")}
+    codex = [str(codex_bin), "exec", "--skip-git-repo-check", "-m", model, prompt]
+    return subprocess.run(
         [str(MEMPROXY), "intercept", "--project", project, "--", *codex],
         env=env,
         cwd=work,
@@ -59,6 +55,15 @@ def test_codex_exec_answers_through_intercept(
         text=True,
         timeout=150,
     )
+
+
+@pytest.mark.parametrize(("model", "upstream_path"), MODELS)
+def test_codex_exec_answers_through_intercept(
+    codex_bin: Path, gw: Daemon, fake: FakeUpstream, model: str, upstream_path: str
+) -> None:
+    project = f"codex-{model.split('-')[0]}"
+    fake.script(text(SCRIPTED))
+    result = _codex(codex_bin, gw, project, model, "say hi")
     assert result.returncode == 0, result.stderr[-3000:]
     assert SCRIPTED in result.stdout, result.stdout + result.stderr[-3000:]
     assert "WebSocket" not in result.stderr, "Codex tried its OpenAI WebSocket transport: not pointed at memproxy"
@@ -68,3 +73,25 @@ def test_codex_exec_answers_through_intercept(
     assert (row["endpoint"], row["model"], row["status"]) == ("/v1/responses", model, "ok")
     assert row["client"] and "codex" in row["client"]
     assert row["input_tokens"] > 0 and row["output_tokens"] > 0
+
+
+@pytest.mark.parametrize(("model", "upstream_path"), MODELS)
+def test_codex_runs_its_own_tool_call_and_sends_the_result_back(
+    codex_bin: Path, gw: Daemon, fake: FakeUpstream, model: str, upstream_path: str
+) -> None:
+    """Client tools pass through untouched: the model asks for Codex's `exec_command`, Codex runs it
+    and its output reaches the model in the next request, whichever provider serves it."""
+    project = f"codex-tools-{model.split('-')[0]}"
+    fake.script(
+        tool_call("exec_command", {"cmd": "echo memproxy-tool-ran"}, id="call_memproxy_1"),
+        text("The command printed its line"),
+    )
+    result = _codex(codex_bin, gw, project, model, "run echo")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "The command printed its line" in result.stdout, result.stdout + result.stderr[-3000:]
+    calls = [r for r in fake.requests if r.path == upstream_path]
+    assert len(calls) == 2, [r.path for r in fake.requests]
+    second = json.dumps(calls[1].body)
+    assert "call_memproxy_1" in second, "the tool result did not go back to the model"
+    rows = gw.project_rows(project, 2)
+    assert [r["status"] for r in rows] == ["ok", "ok"]
