@@ -154,6 +154,7 @@ def restart(
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to let in-flight requests finish.")] = 10.0,
 ) -> None:
     """Stop the daemon (if running) and start it again on the same address with the same config."""
+    from daemon.errors import MemproxyError
     from daemon.lifecycle import read_daemon_info
     from daemon.paths import resolve_paths
 
@@ -162,6 +163,10 @@ def restart(
     if info is not None:
         port, host = info.port, info.host
         config = config or info.config_path
+    try:
+        _settings(config, host, port)  # a broken config must not cost the running daemon
+    except MemproxyError as exc:
+        fail(f"{exc}\nthe running daemon was left as it is")
     down(timeout=timeout)
     up(port=port, host=host, config=config, foreground=False)
 

@@ -122,6 +122,24 @@ def test_restart_keeps_the_port_given_to_up(daemon: Daemon) -> None:
     assert status["port"] == daemon.port
 
 
+@pytest.mark.regression(
+    reason="BUG: memproxy_cli/daemon_cmd.py restart() stopped the running daemon before loading the config, so a "
+    "typo in config.yaml left the user with no daemon at all; fixed: the config is checked first",
+    strict=True,
+)
+def test_restart_with_a_broken_config_leaves_the_running_daemon_alone(daemon: Daemon) -> None:
+    assert daemon.up().returncode == 0
+    pid = daemon.status()["pid"]
+    (daemon.home / "config.yaml").write_text("general_settings:\n  port: eighty\n")
+    restarted = daemon.cli("restart")
+    assert restarted.returncode == 1
+    assert "config.yaml:2: general_settings.port" in restarted.stderr
+    assert "left as it is" in restarted.stderr
+    (daemon.home / "config.yaml").unlink()
+    status = daemon.status()
+    assert status["running"] and status["pid"] == pid
+
+
 def test_down_when_stopped_exits_0(daemon: Daemon) -> None:
     result = daemon.down()
     assert result.returncode == 0
