@@ -61,8 +61,7 @@ def stream_error_event(dialect: Dialect, err: GatewayError) -> bytes:
 def responses_error_event(err: GatewayError) -> bytes:
     """A Responses API stream's `error` event (`type`, `code`, `message`, `param`), which also carries
     the chat-style `error` object the OpenAI SDKs raise on."""
-    body = error_body(Dialect.OPENAI, err)
-    inner = body["error"]
-    assert isinstance(inner, dict)
-    event = {"type": "error", "code": inner["code"] or inner["type"], "message": err.message, "param": None, **body}
+    openai_type, code, _ = _KINDS.get(err.kind, _KINDS["internal"])
+    event: dict[str, object] = {"type": "error", "code": code or openai_type, "message": err.message, "param": None}
+    event.update(error_body(Dialect.OPENAI, err))
     return b"event: error\ndata: " + json.dumps(event).encode() + b"\n\n"

@@ -31,6 +31,7 @@ from daemon.paths import Paths, resolve_paths
 
 LOOPBACK_NAMES = frozenset({"localhost"})
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+BODY_TIMEOUT_S = 30.0
 
 
 class _Section(BaseModel):
@@ -44,7 +45,7 @@ class GeneralSettings(_Section):
     host: str = "127.0.0.1"
     max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1)
     # a request body that pauses this long is refused with 400 (a tool that sent less than it declared)
-    body_timeout: float = Field(default=30.0, gt=0)
+    body_timeout: float = Field(default=BODY_TIMEOUT_S, gt=0)
     allowed_origins: list[str] = Field(default_factory=list)
     # same-dialect requests skip LiteLLM's translation (see daemon/passthrough.py)
     fast_path: bool = True

@@ -21,6 +21,7 @@ from daemon.dialects import Dialect, dialect_for_path, error_json, stream_error_
 from daemon.errors import GatewayError
 from daemon.guard import host_allowed
 from daemon.identity import PROJECT_HEADER, validate_project_name
+from daemon.settings import BODY_TIMEOUT_S
 
 KEY_HEADER = "x-memproxy-key"
 # RFC 9110 §7.6.1 connection-specific headers, plus `host` (aiohttp writes the gateway's) and
@@ -42,7 +43,6 @@ HOP_BY_HOP = frozenset(
 )
 CONNECT_TIMEOUT_S = 5.0
 POOL_WAIT_S = 30.0
-BODY_TIMEOUT_S = 30.0
 MAX_CONNECTIONS = 512
 # headers aiohttp would add on its own: the gateway must see the tool's, or none
 NOT_ADDED = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")

@@ -18,8 +18,9 @@ import uvicorn
 
 from daemon.errors import MemproxyError, RegistryError
 from daemon.paths import Paths
+from daemon.settings import BODY_TIMEOUT_S
 from daemon.sockets import bind_listener
-from interceptor.forwarder import BODY_TIMEOUT_S, make_forwarder, make_gateway_client
+from interceptor.forwarder import make_forwarder, make_gateway_client
 from interceptor.registry import load
 
 log = logging.getLogger("memproxy.interceptor")
