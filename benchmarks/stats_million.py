@@ -26,9 +26,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from daemon.usage_record import COLUMNS, UsageRecord, iso_utc
-from daemon.usage_stats import GROUPS, usage_stats
-from daemon.usage_store import open_db
+from daemon.usage.record import COLUMNS, UsageRecord, iso_utc
+from daemon.usage.stats import GROUPS, usage_stats
+from daemon.usage.store import open_db
 
 PROJECTS = [f"project-{i:02d}" for i in range(20)]
 MODELS = [

@@ -19,18 +19,18 @@ from daemon.errors import GatewayError
 from daemon.guard import GuardMiddleware
 
 if TYPE_CHECKING:
-    from daemon.gateway import Gateway
-    from daemon.settings import Settings
+    from daemon.config.settings import Settings
+    from daemon.gateway.state import Gateway
 
 log = logging.getLogger("memproxy.gateway")
 
 
 def start_gateway(settings: Settings) -> Gateway:
     """Build the long-lived parts once: LiteLLM setup, the Router, the databank writer."""
-    from daemon.gateway import Gateway
-    from daemon.llm import build_router, configure_litellm, import_litellm
-    from daemon.usage_store import mark_interrupted, open_db
-    from daemon.usage_writer import UsageWriter
+    from daemon.gateway.llm import build_router, configure_litellm, import_litellm
+    from daemon.gateway.state import Gateway
+    from daemon.usage.store import mark_interrupted, open_db
+    from daemon.usage.writer import UsageWriter
 
     for warning in configure_litellm(settings):
         log.warning(warning)
@@ -53,8 +53,8 @@ def start_gateway(settings: Settings) -> Gateway:
 
         memory = open_backend(settings)
         capturer = Capturer.from_settings(memory, settings.context_retrieval)
-    from daemon.metrics import FanOut, Metrics
-    from daemon.telemetry import start_telemetry
+    from daemon.observe.metrics import FanOut, Metrics
+    from daemon.observe.telemetry import start_telemetry
 
     metrics = Metrics(secrets=settings.secrets)
     telemetry = start_telemetry(settings.otel_endpoint) if settings.otel_endpoint else None
@@ -129,7 +129,7 @@ def create_app(
                     log.warning("project %s: %s", name, state["error"])
         pruning = None
         if settings.logging.retention_days:
-            from daemon.retention import prune_daily
+            from daemon.usage.retention import prune_daily
 
             pruning = asyncio.create_task(prune_daily(settings.paths.db_file, settings.logging.retention_days))
         try:
@@ -152,13 +152,13 @@ def create_app(
         app.state.gateway = gateway
         app.state.metrics = gateway.metrics
 
-    from daemon import routes_anthropic, routes_info, routes_metrics, routes_openai, routes_responses
+    from daemon.routes import chat, info, messages, metrics, responses
 
-    app.include_router(routes_openai.router)
-    app.include_router(routes_anthropic.router)
-    app.include_router(routes_responses.router)
-    app.include_router(routes_info.router)
-    app.include_router(routes_metrics.router)
+    app.include_router(chat.router)
+    app.include_router(messages.router)
+    app.include_router(responses.router)
+    app.include_router(info.router)
+    app.include_router(metrics.router)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

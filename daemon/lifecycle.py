@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from daemon.config.paths import Paths
 from daemon.errors import DaemonStartError
-from daemon.paths import Paths
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ import sys
 import time
 
 from daemon import __version__
+from daemon.config.settings import Settings, load_settings
 from daemon.errors import MemproxyError
 from daemon.lifecycle import DaemonInfo, clear_daemon_info, write_daemon_info
-from daemon.settings import Settings, load_settings
 from daemon.sockets import bind_listener
 
 log = logging.getLogger("memproxy.daemon")

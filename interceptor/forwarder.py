@@ -16,12 +16,12 @@ import aiohttp
 from starlette.types import ASGIApp, Receive, Scope, Send
 from yarl import URL
 
-from daemon.body import BodyStalled, paced
+from daemon.config.settings import BODY_TIMEOUT_S
 from daemon.dialects import Dialect, dialect_for_path, error_json, stream_error_event
 from daemon.errors import GatewayError
+from daemon.gateway.body import BodyStalled, paced
 from daemon.guard import host_allowed
 from daemon.identity import PROJECT_HEADER, validate_project_name
-from daemon.settings import BODY_TIMEOUT_S
 
 KEY_HEADER = "x-memproxy-key"
 # RFC 9110 §7.6.1 connection-specific headers, plus `host` (aiohttp writes the gateway's) and

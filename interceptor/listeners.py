@@ -16,9 +16,9 @@ from typing import Any
 import aiohttp
 import uvicorn
 
+from daemon.config.paths import Paths
+from daemon.config.settings import BODY_TIMEOUT_S
 from daemon.errors import MemproxyError, RegistryError
-from daemon.paths import Paths
-from daemon.settings import BODY_TIMEOUT_S
 from daemon.sockets import bind_listener
 from interceptor.forwarder import make_forwarder, make_gateway_client
 from interceptor.registry import load

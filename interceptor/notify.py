@@ -10,9 +10,9 @@ import ipaddress
 import json
 from typing import Any
 
+from daemon.config.paths import Paths
 from daemon.errors import MemproxyError
 from daemon.lifecycle import read_daemon_info
-from daemon.paths import Paths
 
 SYNC_PATH = "/memproxy/ports/sync"
 

@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from daemon.config.paths import Paths
 from daemon.errors import InvalidProjectName, RegistryError
 from daemon.identity import validate_project_name
-from daemon.paths import Paths
 from daemon.sockets import port_is_free, who_holds
 
 FORMAT_VERSION = 1

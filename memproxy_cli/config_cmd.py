@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from daemon.config.paths import Paths, resolve_paths
 from daemon.errors import MemproxyError
-from daemon.paths import Paths, resolve_paths
 
 if TYPE_CHECKING:
-    from daemon.settings import Settings
+    from daemon.config.settings import Settings
 
 config_app = typer.Typer(help="Write, show, validate and locate the config file.", no_args_is_help=True)
 
@@ -38,7 +38,7 @@ def _paths(config: Path | None) -> Paths:
 
 
 def _load(config: Path | None) -> Settings:
-    from daemon.settings import load_settings
+    from daemon.config.settings import load_settings
 
     try:
         return load_settings(config_file=config)
@@ -57,7 +57,7 @@ def init(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing config file.")] = False,
 ) -> None:
     """Write a commented default config file."""
-    from daemon.settings import DEFAULT_CONFIG_TEXT
+    from daemon.config.settings import DEFAULT_CONFIG_TEXT
 
     path = _paths(config).config_file
     if path.exists() and not force:
@@ -141,7 +141,7 @@ def path(config: ConfigOption = None) -> None:
 def schema(config: ConfigOption = None) -> None:
     """Print the JSON schema of the config file."""
     del config  # accepted like every config command; the schema does not depend on it
-    from daemon.settings import config_json_schema
+    from daemon.config.settings import config_json_schema
 
     document: dict[str, Any] = config_json_schema()
     typer.echo(json.dumps(document, indent=2))

@@ -16,8 +16,8 @@ import typer
 from memproxy_cli.output import console, err_console, fail
 
 if TYPE_CHECKING:
+    from daemon.config.settings import Settings
     from daemon.lifecycle import DaemonInfo
-    from daemon.settings import Settings
 
 START_TIMEOUT_S = 90.0
 
@@ -27,7 +27,7 @@ ConfigOpt = Annotated[
 
 
 def _settings(config: str | None, host: str | None = None, port: int | None = None) -> Settings:
-    from daemon.settings import load_settings
+    from daemon.config.settings import load_settings
 
     return load_settings(config_file=config, host=host, port=port)
 
@@ -124,8 +124,8 @@ def _projects() -> list[dict[str, Any]]:
         from interceptor.registry import load
     except ImportError:
         return []
+    from daemon.config.paths import resolve_paths
     from daemon.errors import MemproxyError
-    from daemon.paths import resolve_paths
     from daemon.sockets import port_accepts
 
     try:
@@ -139,8 +139,8 @@ def down(
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to let in-flight requests finish.")] = 10.0,
 ) -> None:
     """Stop the daemon gracefully: stop accepting, drain in-flight requests, flush the databank."""
+    from daemon.config.paths import resolve_paths
     from daemon.lifecycle import stop_daemon
-    from daemon.paths import resolve_paths
 
     pid = stop_daemon(resolve_paths(), timeout=timeout)
     if pid is None:
@@ -154,9 +154,9 @@ def restart(
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to let in-flight requests finish.")] = 10.0,
 ) -> None:
     """Stop the daemon (if running) and start it again on the same address with the same config."""
+    from daemon.config.paths import resolve_paths
     from daemon.errors import MemproxyError
     from daemon.lifecycle import read_daemon_info
-    from daemon.paths import resolve_paths
 
     info = read_daemon_info(resolve_paths(config_file=config))
     port = host = None
@@ -190,10 +190,10 @@ def status(
 
 def _status_report(config: str | None) -> dict[str, Any]:
     from daemon import __version__
+    from daemon.config.paths import resolve_paths
     from daemon.errors import ConfigError
     from daemon.lifecycle import running_daemon
-    from daemon.paths import resolve_paths
-    from daemon.usage_query import totals_by_project
+    from daemon.usage.query import totals_by_project
 
     paths = resolve_paths(config_file=config)
     found = running_daemon(paths)

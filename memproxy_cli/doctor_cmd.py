@@ -31,8 +31,8 @@ class Check:
 
 
 def _config_checks(config: str | None) -> tuple[list[Check], Any]:
+    from daemon.config.settings import load_settings
     from daemon.errors import ConfigError
-    from daemon.settings import load_settings
 
     try:
         settings = load_settings(config_file=config)
@@ -69,7 +69,7 @@ def _runtime_checks(settings: Any) -> list[Check]:
     from daemon.errors import MemproxyError
     from daemon.lifecycle import running_daemon
     from daemon.sockets import port_is_free, who_holds
-    from daemon.usage_query import connect_readonly
+    from daemon.usage.query import connect_readonly
 
     paths = settings.paths
     general = settings.general_settings

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from daemon.settings import Settings
+    from daemon.config.settings import Settings
 
 PORT_WAIT_S = 5.0
 
@@ -39,8 +39,8 @@ def intercept(
     cmd: Annotated[list[str] | None, typer.Argument(help="The command to run, after `--`.", show_default=False)] = None,
 ) -> None:
     """Run CMD with its OpenAI/Anthropic base URLs pointed at the project's port; without CMD, serve that port."""
+    from daemon.config.settings import load_settings
     from daemon.errors import MemproxyError
-    from daemon.settings import load_settings
     from interceptor.wrap import CommandFailed, default_project
     from memproxy_cli.output import fail
 

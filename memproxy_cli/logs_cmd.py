@@ -135,9 +135,9 @@ def logs(
     poll_interval: Annotated[float, typer.Option("--poll-interval", hidden=True, min=0.01)] = 1.0,
 ) -> None:
     """Recent requests from the usage databank, newest last."""
+    from daemon.config.paths import resolve_paths
     from daemon.errors import MemproxyError
-    from daemon.paths import resolve_paths
-    from daemon.usage_query import RowFilter, recent_with_cursor
+    from daemon.usage.query import RowFilter, recent_with_cursor
     from memproxy_cli.output import fail
     from memproxy_cli.timespec import TimespecError, parse_timespec
 
@@ -191,7 +191,7 @@ def _print_rows(rows: list[dict[str, Any]], db_file: Any, *, following: bool, fi
 def _follow(db_file: Any, cursor: int, row_filter: Any, as_json: bool, poll_interval: float) -> None:
     import time
 
-    from daemon.usage_query import newer
+    from daemon.usage.query import newer
     from memproxy_cli.output import console
 
     while True:

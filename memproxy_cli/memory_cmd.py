@@ -53,9 +53,9 @@ def _run(
     config: Path | None, project: str | None, user: str | None, op: Callable[[MemoryBackend, str], Awaitable[T]]
 ) -> tuple[T, str]:
     """Resolve settings and scope, open the configured backend, run `op(backend, scope)`, close it."""
+    from daemon.config.settings import load_settings
     from daemon.identity import memory_scope, validate_project_name
     from daemon.memory import open_backend
-    from daemon.settings import load_settings
     from interceptor.wrap import default_project
 
     async def go() -> tuple[T, str]:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
-    from daemon.settings import Settings
+    from daemon.config.settings import Settings
 
 ports_app = typer.Typer(
     help="Projects and their interceptor ports: one port per project, stable across restarts.",
@@ -64,9 +64,9 @@ def project_rows() -> list[dict[str, Any]]:
     """One row per registered project: name, port, listening, and today's requests and cost."""
     from datetime import UTC, datetime
 
-    from daemon.paths import resolve_paths
+    from daemon.config.paths import resolve_paths
     from daemon.sockets import port_accepts
-    from daemon.usage_query import totals_by_project
+    from daemon.usage.query import totals_by_project
     from interceptor.registry import load
 
     paths = resolve_paths()
@@ -175,6 +175,6 @@ def release(
 
 
 def _settings(config: str | None) -> Settings:
-    from daemon.settings import load_settings
+    from daemon.config.settings import load_settings
 
     return load_settings(config_file=config)

@@ -67,9 +67,9 @@ def stats(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document: {by, rows, total}.")] = False,
 ) -> None:
     """Requests, tokens, cost, p50/p95 latency and error rate per group, with a total."""
+    from daemon.config.paths import resolve_paths
     from daemon.errors import MemproxyError
-    from daemon.paths import resolve_paths
-    from daemon.usage_stats import usage_stats
+    from daemon.usage.stats import usage_stats
     from memproxy_cli.output import fail
     from memproxy_cli.timespec import TimespecError, parse_timespec
 

@@ -23,7 +23,7 @@ from daemon.memory.recall import Augmented, augment, retrieve
 from daemon.memory.retrieval import build_query, format_context, last_user_text, model_enabled, select
 
 if TYPE_CHECKING:
-    from daemon.settings import Settings
+    from daemon.config.settings import Settings
 
 __all__ = [
     "Augmented",

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from daemon.memory.base import MemoryBackend
 
 if TYPE_CHECKING:
-    from daemon.settings import ContextRetrieval
+    from daemon.config.settings import ContextRetrieval
 
 log = logging.getLogger("memproxy.memory")
 

@@ -23,7 +23,7 @@ from typing import Any, TypeAlias, TypeVar
 from daemon.errors import MemoryBackendError
 from daemon.memory.base import Memory, MemoryBackend, require_text
 from daemon.memory.fts import fts_query
-from daemon.usage_record import iso_utc
+from daemon.usage.record import iso_utc
 
 T = TypeVar("T")
 

@@ -16,7 +16,7 @@ from daemon.memory.injection import inject
 from daemon.memory.retrieval import Dialect, build_query, format_context, model_enabled, select
 
 if TYPE_CHECKING:
-    from daemon.settings import ContextRetrieval
+    from daemon.config.settings import ContextRetrieval
 
 log = logging.getLogger("memproxy.memory")
 

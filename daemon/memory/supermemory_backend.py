@@ -20,7 +20,7 @@ import httpx
 
 from daemon.errors import MemoryBackendError
 from daemon.memory.base import Memory, MemoryBackend, require_text
-from daemon.usage_record import iso_utc
+from daemon.usage.record import iso_utc
 
 if TYPE_CHECKING:
     from supermemory import AsyncSupermemory

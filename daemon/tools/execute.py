@@ -26,9 +26,9 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from daemon.config.settings import ToolExecution
 from daemon.errors import MemoryBackendError
 from daemon.memory.base import Memory, MemoryBackend
-from daemon.settings import ToolExecution
 from daemon.tools.schemas import GET_DOCUMENT, MAX_QUERIES, SEARCH, TOOL_NAMES
 
 MAX_ATTEMPTS = 3  # the first try and up to 2 retries

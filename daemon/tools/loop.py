@@ -25,11 +25,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from daemon.config.settings import ToolExecution
 from daemon.cost import Usage
 from daemon.dialects import Dialect
 from daemon.errors import GatewayError
 from daemon.memory.base import MemoryBackend
-from daemon.settings import ToolExecution
 from daemon.tools.execute import ToolResult, ToolRunner
 from daemon.tools.schemas import add_memory_tools, client_tool_names, is_ours
 from daemon.tools.turns import turns_for

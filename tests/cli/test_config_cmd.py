@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from daemon.settings import DEFAULT_CONFIG_TEXT
+from daemon.config.settings import DEFAULT_CONFIG_TEXT
 from memproxy_cli.main import app
 
 SEED = "/work/shared/seed-config.yaml"

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from daemon.paths import resolve_paths
-from daemon.usage_record import COLUMNS, UsageRecord, iso_utc
-from daemon.usage_writer import UsageWriter
+from daemon.config.paths import resolve_paths
+from daemon.usage.record import COLUMNS, UsageRecord, iso_utc
+from daemon.usage.writer import UsageWriter
 from memproxy_cli.main import app
 
 runner = CliRunner()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from daemon.paths import resolve_paths
+from daemon.config.paths import resolve_paths
 from memproxy_cli.main import app
 
 REPO = Path(__file__).resolve().parents[2]

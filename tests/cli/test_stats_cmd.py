@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from typer.testing import CliRunner
 
-from daemon.paths import resolve_paths
-from daemon.usage_record import UsageRecord, iso_utc
-from daemon.usage_writer import UsageWriter
+from daemon.config.paths import resolve_paths
+from daemon.usage.record import UsageRecord, iso_utc
+from daemon.usage.writer import UsageWriter
 from memproxy_cli.main import app
 from memproxy_cli.stats_cmd import bar
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from daemon.config.settings import HeaderPattern, UserIdMappings
 from daemon.errors import InvalidProjectName
 from daemon.identity import memory_scope, resolve_identity, validate_project_name
-from daemon.settings import HeaderPattern, UserIdMappings
 
 MAPPINGS = UserIdMappings(
     custom_header="X-Memory-User-Id",

@@ -361,7 +361,7 @@ def test_new_client_key_echoed_by_the_upstream_stays_out_of_the_databank(
 def _routes(home: Path) -> list[tuple[str, str]]:
     """Every (method, path) the gateway app serves, read from the app itself, plus a few that it does not."""
     from daemon.app import create_app
-    from daemon.settings import load_settings
+    from daemon.config.settings import load_settings
 
     def walk(routes: list[Any]) -> Iterator[Any]:
         for route in routes:

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 import uvicorn
 from starlette.types import ASGIApp
 
-from daemon.paths import Paths, resolve_paths
+from daemon.config.paths import Paths, resolve_paths
 
 
 def free_port() -> int:

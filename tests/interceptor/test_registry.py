@@ -136,7 +136,7 @@ def test_write_leaves_no_temp_files() -> None:
 
 _WORKER = """
 import json, os, sys, time
-from daemon.paths import resolve_paths
+from daemon.config.paths import resolve_paths
 from interceptor.registry import assign
 go, name, low, high = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 open(go + "." + name, "w").close()  # ready

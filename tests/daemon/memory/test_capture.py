@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
+from daemon.config.settings import ContextRetrieval
 from daemon.errors import MemoryBackendError
 from daemon.memory.base import Memory
 from daemon.memory.capture import MAX_SIDE_CHARS, Capturer, exchange_text
 from daemon.memory.local import LocalBackend
-from daemon.settings import ContextRetrieval
 
 SHOP = "project:shop"
 

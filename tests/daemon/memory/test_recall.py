@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
+from daemon.config.settings import ContextRetrieval
 from daemon.errors import MemoryBackendError
 from daemon.memory.base import Memory, MemoryBackend
 from daemon.memory.local import LocalBackend
 from daemon.memory.recall import augment, retrieve
-from daemon.settings import ContextRetrieval
 
 SHOP, BLOG = "project:shop", "project:blog"
 HEADING = "Relevant memories for this project:"

@@ -7,10 +7,10 @@ import time
 
 import pytest
 
+from daemon.config.settings import ContextRetrieval
 from daemon.errors import MemoryBackendError
 from daemon.memory.recall import retrieve
 from daemon.memory.supermemory_backend import SupermemoryBackend, SupermemorySessions, namespace_for
-from daemon.settings import ContextRetrieval
 from tests.daemon.memory.conftest import supermemory_backend
 from tests.daemon.memory.fake_supermemory import API_KEY, FakeSupermemory
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from daemon.settings import ToolExecution
+from daemon.config.settings import ToolExecution
 from daemon.tools.execute import ToolCall, ToolFailure, ToolRunner, narrow_scope
 from tests.daemon.tools.conftest import DictBackend
 

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
+from daemon.config.settings import ToolExecution
 from daemon.cost import Usage
 from daemon.dialects import Dialect
-from daemon.settings import ToolExecution
 from daemon.tools.loop import CallModel, router_caller, run_tool_loop
 from daemon.tools.schemas import GET_DOCUMENT, SEARCH
 from tests.daemon.tools.conftest import DictBackend
@@ -292,7 +292,7 @@ async def test_with_the_local_sqlite_backend(fake: FakeUpstream, tmp_path: Path)
 
 @pytest.mark.parametrize("dialect", DIALECTS)
 async def test_through_the_litellm_router(fake: FakeUpstream, dialect: Dialect) -> None:
-    from daemon.llm import import_litellm
+    from daemon.gateway.llm import import_litellm
 
     import_litellm()
     from litellm import Router

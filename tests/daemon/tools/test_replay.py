@@ -12,8 +12,8 @@ import httpx
 import httpx2
 import openai
 
+from daemon.config.settings import ToolExecution
 from daemon.dialects import Dialect
-from daemon.settings import ToolExecution
 from daemon.tools.loop import run_tool_loop
 from daemon.tools.replay import replay_anthropic, replay_openai
 from daemon.tools.schemas import SEARCH

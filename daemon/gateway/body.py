@@ -1,0 +1,102 @@
+"""Reading a request body safely: size limit before reading it all, Content-Length checked, JSON parsed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.requests import ClientDisconnect, Request
+
+from daemon.config.settings import GeneralSettings
+from daemon.errors import GatewayError
+
+
+class BodyStalled(Exception):
+    """The client stopped sending its body for longer than `body_timeout`."""
+
+    def __init__(self, received: int, seconds: float) -> None:
+        super().__init__(f"the request body stopped arriving: {received} bytes came, then nothing for {seconds:g} s")
+
+
+async def paced(chunks: AsyncIterator[bytes], idle_seconds: float) -> AsyncIterator[bytes]:
+    """`chunks`, raising BodyStalled when the next one takes longer than `idle_seconds` to come.
+
+    A tool that declares more bytes than it sends, then waits, would otherwise hold its request
+    (and a connection) open for as long as it waits.
+    """
+    received = 0
+    iterator = aiter(chunks)
+    while True:
+        try:
+            async with asyncio.timeout(idle_seconds):
+                chunk = await anext(iterator)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise BodyStalled(received, idle_seconds) from None
+        received += len(chunk)
+        yield chunk
+
+
+async def read_body(request: Request, general: GeneralSettings) -> bytes:
+    """The raw body, refusing more than `max_body_bytes` without reading the rest (413), a bad
+    Content-Length (400) and a body that stops arriving for `body_timeout` seconds (400)."""
+    max_bytes = general.max_body_bytes
+    declared = request.headers.get("content-length")
+    expected: int | None = None
+    if declared is not None:
+        try:
+            expected = int(declared)
+        except ValueError:
+            raise GatewayError(400, "invalid_request", "Content-Length header is not a number") from None
+        if expected < 0:
+            raise GatewayError(400, "invalid_request", "Content-Length header is negative")
+        if expected > max_bytes:
+            raise GatewayError(413, "payload_too_large", f"request body is larger than {max_bytes} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in paced(request.stream(), general.body_timeout):
+            size += len(chunk)
+            if size > max_bytes:
+                raise GatewayError(413, "payload_too_large", f"request body is larger than {max_bytes} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise GatewayError(400, "invalid_request", "the client closed the connection before the body ended") from None
+    except BodyStalled as exc:
+        declared_part = f" of the {expected} its Content-Length declared" if expected is not None else ""
+        raise GatewayError(400, "invalid_request", f"{exc}{declared_part}") from None
+    if expected is not None and size != expected:
+        raise GatewayError(400, "invalid_request", f"Content-Length says {expected} bytes but the body has {size}")
+    return b"".join(chunks)
+
+
+class _BadConstant(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _BadConstant(f"request body contains {name}, which JSON does not allow")
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """Parse `raw` as a JSON object or raise a 400 that says what is wrong."""
+    if not raw.strip():
+        raise GatewayError(400, "invalid_request", "request body is empty; expected a JSON object")
+    try:
+        data = json.loads(raw, parse_constant=_refuse_constant)
+    except UnicodeDecodeError:
+        raise GatewayError(400, "invalid_request", "request body is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise GatewayError(
+            400, "invalid_request", f"request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except _BadConstant as exc:
+        raise GatewayError(400, "invalid_request", str(exc)) from None
+    except RecursionError:
+        raise GatewayError(400, "invalid_request", "request body is nested too deeply") from None
+    if not isinstance(data, dict):
+        raise GatewayError(400, "invalid_request", "request body must be a JSON object")
+    return data

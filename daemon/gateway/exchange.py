@@ -1,0 +1,132 @@
+"""One request's life as the databank sees it: started, first token, finished one way or another.
+
+The route creates an `Exchange` when a request arrives and ends it exactly once; ending it hands a
+`UsageRecord` to the background writer (a queue put, never a disk write on the request path).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+from daemon.cost import Usage
+from daemon.errors import GatewayError
+from daemon.usage.record import UsageRecord
+
+log = logging.getLogger("memproxy.requests")
+
+_TEXT_COLUMNS = ("model", "resolved_model", "error", "request_json", "response_text", "client")
+
+
+class RecordSink(Protocol):
+    def submit(self, record: UsageRecord) -> None: ...
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every secret value replaced, so no key reaches a log line or the databank."""
+    for secret in secrets:
+        if secret and len(secret) >= 6 and secret in text:
+            text = text.replace(secret, "[redacted]")
+    return text
+
+
+class Exchange:
+    """Tracks one request from arrival to its databank row."""
+
+    __slots__ = ("_sink", "_t0", "after_success", "done", "record", "secrets")
+
+    def __init__(self, record: UsageRecord, sink: RecordSink, secrets: Iterable[str] = ()) -> None:
+        self.record = record
+        self._sink = sink
+        self._t0 = time.perf_counter()
+        self.secrets = secrets
+        self.done = False
+        # called with the answer text once the exchange succeeded (memory capture)
+        self.after_success: Callable[[str], None] | None = None
+
+    @property
+    def wants_text(self) -> bool:
+        """Whether relays should keep the answer text (for the databank or for memory capture)."""
+        return self.record.request_json is not None or self.after_success is not None
+
+    def redacted(self, err: GatewayError) -> GatewayError:
+        """`err` with every known key taken out of its message (what a client may be shown)."""
+        return GatewayError(err.status, err.kind, redact(err.message, self.secrets))
+
+    def elapsed_ms(self) -> float:
+        return round((time.perf_counter() - self._t0) * 1000.0, 3)
+
+    def mark_in_flight(self) -> None:
+        """Write a provisional row so a daemon killed mid-request leaves a trace (`interrupted` at next start)."""
+        self.record.status = "in_flight"
+        self._sink.submit(_copy(self.record))
+
+    def first_token(self) -> None:
+        if self.record.ttft_ms is None:
+            self.record.ttft_ms = self.elapsed_ms()
+
+    def succeed(
+        self, usage: Usage, cost: float | None, response_text: str | None = None, http_status: int = 200
+    ) -> None:
+        r = self.record
+        self.succeed_usage(usage, cost)
+        if response_text is not None and r.request_json is not None:
+            r.response_text = response_text
+        first = not self.done
+        self._finish("ok", http_status)
+        if first and response_text and self.after_success is not None:
+            self.after_success(response_text)
+
+    def fail(self, err: GatewayError, usage: Usage | None = None, cost: float | None = None) -> None:
+        self.record.error = redact(err.message, self.secrets)[:4000]
+        if usage is not None:
+            self.succeed_usage(usage, cost)
+        self._finish("error", err.status)
+
+    def succeed_usage(self, usage: Usage, cost: float | None) -> None:
+        r = self.record
+        r.input_tokens, r.output_tokens = usage.input_tokens, usage.output_tokens
+        r.cache_read_tokens, r.cache_write_tokens = usage.cache_read_tokens, usage.cache_write_tokens
+        r.cost_usd = cost
+
+    def disconnected(self, usage: Usage | None = None, cost: float | None = None) -> None:
+        if usage is not None:
+            self.succeed_usage(usage, cost)
+        self._finish("client_disconnected", 499)
+
+    def _finish(self, status: str, http_status: int) -> None:
+        if self.done:
+            return
+        self.done = True
+        r = self.record
+        r.status = status
+        r.http_status = http_status
+        r.latency_ms = self.elapsed_ms()
+        # a key pasted into a prompt, echoed by a provider or used as a model name stays out of the databank
+        for name in _TEXT_COLUMNS:
+            value = getattr(r, name)
+            if value:
+                setattr(r, name, redact(value, self.secrets))
+        self._sink.submit(r)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "%s project=%s client=%s model=%s -> %s %s in %.1f ms, tokens in/out %d/%d%s",
+                r.endpoint,
+                r.project,
+                r.client,
+                r.model,
+                r.status,
+                r.http_status,
+                r.latency_ms,
+                r.input_tokens,
+                r.output_tokens,
+                f": {r.error}" if r.error else "",
+            )
+
+
+def _copy(record: UsageRecord) -> UsageRecord:
+    from dataclasses import replace
+
+    return replace(record)

@@ -1,0 +1,211 @@
+"""The boundary with the LiteLLM SDK: set it up once, build the Router, map its errors.
+
+Nothing else in memproxy touches LiteLLM's module globals. `LITELLM_LOCAL_MODEL_COST_MAP` is set
+before the import so LiteLLM never fetches its price map over the network at start.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from daemon.errors import GatewayError
+
+if TYPE_CHECKING:
+    from litellm import Router
+
+    from daemon.config.settings import Settings
+
+log = logging.getLogger("memproxy.llm")
+
+# litellm_settings keys that only tune behaviour; anything else (callbacks that would send data to
+# third parties, verbose modes that print keys) is ignored with a warning.
+SAFE_LITELLM_SETTINGS = frozenset({"drop_params", "modify_params", "request_timeout", "use_client_cache"})
+
+
+def import_litellm() -> Any:
+    """Import LiteLLM with the local price map and quiet logging."""
+    os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+    os.environ.setdefault("LITELLM_LOG", "ERROR")
+    import litellm
+
+    return litellm
+
+
+def configure_litellm(settings: Settings) -> list[str]:
+    """Apply the safe part of `litellm_settings` once; return warnings about the rest."""
+    litellm = import_litellm()
+    litellm.telemetry = False
+    litellm.suppress_debug_info = True
+    litellm.set_verbose = False
+    litellm.callbacks = []
+    litellm.success_callback = []
+    litellm.failure_callback = []
+    litellm.drop_params = True
+    warnings = []
+    for key, value in settings.litellm_settings.items():
+        if key in SAFE_LITELLM_SETTINGS:
+            if key != "use_client_cache":
+                setattr(litellm, key, value)
+        else:
+            warnings.append(f"litellm_settings.{key} is not applied by memproxy (only {sorted(SAFE_LITELLM_SETTINGS)})")
+    return warnings
+
+
+def router_kwargs(settings: Settings) -> dict[str, Any]:
+    """The `litellm.Router` arguments `settings` describe (a pure function)."""
+    rs = settings.router_settings
+    model_list = []
+    for entry in settings.model_list:
+        deployment: dict[str, Any] = {
+            "model_name": entry.model_name,
+            "litellm_params": dict(entry.litellm_params),
+        }
+        if entry.model_info:
+            deployment["model_info"] = dict(entry.model_info)
+        model_list.append(deployment)
+    kwargs: dict[str, Any] = {
+        "model_list": model_list,
+        "num_retries": rs.num_retries,
+        "timeout": rs.timeout,
+        "fallbacks": list(rs.fallbacks),
+        "allowed_fails": rs.allowed_fails,
+        "cooldown_time": rs.cooldown_time,
+        "retry_after": int(rs.retry_after),
+    }
+    if rs.stream_timeout is not None:
+        kwargs["stream_timeout"] = rs.stream_timeout
+    return kwargs
+
+
+def build_router(settings: Settings) -> Router:
+    """One Router for the daemon's life: connection pools and cooldowns live in it."""
+    import_litellm()
+    from litellm import Router
+
+    return Router(**router_kwargs(settings))
+
+
+def find_deployment(model_list: Sequence[Any], model: str) -> Any | None:
+    """The first `model_list` entry whose `model_name` (exact, then wildcard) serves `model`."""
+    for entry in model_list:
+        if entry.model_name == model:
+            return entry
+    for entry in model_list:
+        if "*" in entry.model_name and fnmatch.fnmatchcase(model, entry.model_name):
+            return entry
+    return None
+
+
+def deployment_has_key(entry: Any) -> bool:
+    params: Mapping[str, Any] = entry.litellm_params
+    return bool(params.get("api_key"))
+
+
+def deployment_provider(entry: Any) -> str | None:
+    params: Mapping[str, Any] = entry.litellm_params
+    provider = params.get("custom_llm_provider")
+    if provider:
+        return str(provider)
+    model = str(params.get("model", ""))
+    return model.split("/", 1)[0] if "/" in model else None
+
+
+def map_exception(exc: BaseException) -> GatewayError:
+    """A LiteLLM/httpx exception as the GatewayError the client should see (status per SPEC)."""
+    if isinstance(exc, GatewayError):
+        return exc
+    import litellm
+
+    message = _clean_message(exc)
+    # LiteLLM sometimes wraps a provider's 401/403/404/429 in a class that says otherwise
+    # (a BadRequestError with status_code 401): the provider's status decides
+    status = getattr(exc, "status_code", None)
+    if status in _BY_STATUS:
+        kind, prefix = _BY_STATUS[status]
+        return GatewayError(status, kind, prefix + message)
+    if _local_failure(exc, litellm.APIConnectionError):
+        # LiteLLM failing on a field it could not translate (it may wrap that as a connection error):
+        # the request's fault, not the upstream's
+        return GatewayError(400, "invalid_request", f"the request could not be translated for the provider: {message}")
+    if isinstance(exc, litellm.Timeout):
+        return GatewayError(504, "timeout", f"upstream timed out: {message}")
+    if isinstance(exc, litellm.AuthenticationError):
+        return GatewayError(401, "authentication", f"upstream refused the key: {message}")
+    if isinstance(exc, litellm.NotFoundError):
+        return GatewayError(404, "not_found", message)
+    if isinstance(exc, litellm.RateLimitError):
+        return GatewayError(429, "rate_limit", message)
+    if isinstance(exc, litellm.ContextWindowExceededError | litellm.BadRequestError | litellm.UnprocessableEntityError):
+        if "Invalid model name" in message or "no deployments" in message.lower():
+            return GatewayError(404, "not_found", message)
+        return GatewayError(400, "invalid_request", message)
+    if isinstance(exc, litellm.PermissionDeniedError):
+        return GatewayError(403, "permission", message)
+    if isinstance(exc, litellm.ServiceUnavailableError):
+        return GatewayError(503, "unavailable", f"upstream unavailable: {message}")
+    if isinstance(exc, litellm.APIConnectionError):
+        return GatewayError(502, "upstream", f"cannot reach the upstream: {message}")
+    if isinstance(exc, litellm.InternalServerError | litellm.APIError):
+        return GatewayError(502, "upstream", f"upstream failed: {message}")
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int) and 400 <= status < 600:
+        kind = "invalid_request" if status < 500 else "upstream"
+        return GatewayError(status if status < 500 else 502, kind, message)
+    log.exception("unexpected error calling the upstream", exc_info=exc)
+    return GatewayError(502, "upstream", f"upstream call failed: {type(exc).__name__}: {message}")
+
+
+_LOCAL = (TypeError, AttributeError, KeyError, ValueError)
+
+
+def _local_failure(exc: BaseException, wrapper: type[BaseException]) -> bool:
+    """True when the failure happened in this process, before any byte went upstream: a local
+    exception, or LiteLLM's connection error wrapping one."""
+    if isinstance(exc, _LOCAL) and not isinstance(exc, UnicodeError):
+        return True
+    if not isinstance(exc, wrapper) or getattr(exc, "status_code", 500) not in (None, 500):
+        return False
+    seen = 0
+    current: BaseException | None = exc.__cause__ or exc.__context__
+    while current is not None and seen < 6:
+        if isinstance(current, _LOCAL) and not isinstance(current, UnicodeError):
+            return True
+        current = current.__cause__ or current.__context__
+        seen += 1
+    return False
+
+
+_BY_STATUS = {
+    401: ("authentication", "upstream refused the key: "),
+    403: ("permission", ""),
+    429: ("rate_limit", ""),
+}
+
+
+def _clean_message(exc: BaseException) -> str:
+    message = str(getattr(exc, "message", None) or exc) or type(exc).__name__
+    # never show a client the daemon's own traceback (file paths, code)
+    message = message.split("\nTraceback", 1)[0].split("Traceback (most recent call last)", 1)[0]
+    # LiteLLM prefixes messages with its own class path; the client wants the provider's words
+    for prefix in ("litellm.", "LiteLLM."):
+        if message.startswith(prefix) and ": " in message:
+            message = message.split(": ", 1)[1]
+    return message.strip()[:2000]
+
+
+def deployment_target(entry: Any, requested: str) -> tuple[str, str | None, str | None]:
+    """The concrete LiteLLM model, key and api_base `entry` uses for `requested` (wildcards filled in)."""
+    params: Mapping[str, Any] = entry.litellm_params
+    target = str(params.get("model", ""))
+    pattern = entry.model_name
+    if "*" in target and "*" in pattern:
+        head = pattern.split("*", 1)[0]
+        target = target.replace("*", requested[len(head) :] if requested.startswith(head) else requested, 1)
+    provider = params.get("custom_llm_provider")
+    if provider and not target.startswith(f"{provider}/"):
+        target = f"{provider}/{target}"
+    return target, params.get("api_key"), params.get("api_base")

@@ -1,0 +1,110 @@
+"""Prometheus metrics for `GET /metrics`: requests, errors, tokens, cost, latency and TTFT.
+
+`Metrics` is a record sink like the usage writer: the exchange hands it each finished
+`UsageRecord`. It keeps its own `CollectorRegistry`, so two apps in one process (tests) never
+share counters. Labels are project, model and status only: never a key, a user or a prompt.
+`FanOut` hands one record to several sinks (writer, metrics, telemetry).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from typing import Protocol
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+from daemon.usage.record import ERROR_STATUSES, UsageRecord
+
+log = logging.getLogger("memproxy.metrics")
+
+LATENCY_BUCKETS_S = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
+TTFT_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+# A client may send any model name (a typo, a probe): past this many (project, model) pairs new
+# ones are counted under "other", so /metrics cannot grow without bound.
+MAX_SERIES = 500
+_MAX_LABEL = 120
+
+
+class Sink(Protocol):
+    def submit(self, record: UsageRecord) -> None: ...
+
+
+class FanOut:
+    """Submits each record to every sink in turn; one failing sink never stops the others."""
+
+    def __init__(self, *sinks: Sink | None) -> None:
+        self.sinks = tuple(sink for sink in sinks if sink is not None)
+
+    def submit(self, record: UsageRecord) -> None:
+        for sink in self.sinks:
+            try:
+                sink.submit(record)
+            except Exception:  # the caller is a request: accounting must never break it
+                log.exception("usage sink %s failed", type(sink).__name__)
+
+
+class Metrics:
+    """Counters and histograms fed by finished usage records; `render()` is the /metrics body."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self.registry = CollectorRegistry()
+        self._secrets = tuple(s for s in secrets if s and len(s) >= 6)
+        self._series: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+        pm = ["project", "model"]
+        r = self.registry
+        self.requests = Counter("memproxy_requests", "Requests finished, by status.", [*pm, "status"], registry=r)
+        self.errors = Counter("memproxy_errors", "Requests that failed (error, interrupted).", pm, registry=r)
+        self.tokens = Counter("memproxy_tokens", "Tokens, by kind.", [*pm, "kind"], registry=r)
+        self.cost = Counter("memproxy_cost_usd", "Cost in US dollars (LiteLLM's price map).", pm, registry=r)
+        self.latency = Histogram(
+            "memproxy_request_latency_seconds",
+            "Time from request to last byte.",
+            pm,
+            buckets=LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.ttft = Histogram("memproxy_ttft_seconds", "Time to first token.", pm, buckets=TTFT_BUCKETS_S, registry=r)
+
+    def submit(self, record: UsageRecord) -> None:
+        """Count a finished request (in-flight records are skipped: their final record follows)."""
+        if record.status == "in_flight":
+            return
+        try:
+            self._count(record)
+        except Exception:  # a metric must never break a request
+            log.exception("could not count request %s in metrics", record.id)
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every metric."""
+        return generate_latest(self.registry)
+
+    def _count(self, record: UsageRecord) -> None:
+        project, model = self._labels(record)
+        self.requests.labels(project, model, record.status).inc()
+        if record.status in ERROR_STATUSES:
+            self.errors.labels(project, model).inc()
+        for kind in ("input", "output", "cache_read", "cache_write"):
+            amount = getattr(record, f"{kind}_tokens") or 0
+            if amount > 0:
+                self.tokens.labels(project, model, kind).inc(amount)
+        if record.cost_usd is not None and record.cost_usd > 0:
+            self.cost.labels(project, model).inc(record.cost_usd)
+        if record.latency_ms is not None and record.latency_ms >= 0:
+            self.latency.labels(project, model).observe(record.latency_ms / 1000.0)
+        if record.ttft_ms is not None and record.ttft_ms >= 0:
+            self.ttft.labels(project, model).observe(record.ttft_ms / 1000.0)
+
+    def _labels(self, record: UsageRecord) -> tuple[str, str]:
+        project = (record.project or "default")[:_MAX_LABEL]
+        model = (record.model or record.resolved_model or "unknown")[:_MAX_LABEL]
+        if any(secret in model for secret in self._secrets):  # a key pasted as a model name
+            model = "redacted"
+        with self._lock:
+            if (project, model) not in self._series:
+                if len(self._series) >= MAX_SERIES:
+                    return project, "other"
+                self._series.add((project, model))
+        return project, model

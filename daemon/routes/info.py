@@ -1,0 +1,61 @@
+"""Routes about the gateway itself: `/health` (open, for the lifecycle probe)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from fastapi import APIRouter, Request
+from starlette.responses import JSONResponse, Response
+
+from daemon import __version__
+from daemon.dialects import Dialect
+from daemon.errors import GatewayError
+from daemon.gateway.pipeline import error_response
+from daemon.gateway.state import Gateway
+
+router = APIRouter()
+
+
+@router.get("/health")
+async def health(request: Request) -> JSONResponse:
+    gw: Gateway = request.app.state.gateway
+    return JSONResponse(
+        {
+            "status": "healthy",
+            "version": __version__,
+            "uptime_s": round(time.time() - gw.started_at, 3),
+            "pid": os.getpid(),
+            "sessions": gw.memory.sessions() if gw.memory is not None else {},
+            "rows_written": gw.writer.written,
+        }
+    )
+
+
+@router.post("/memproxy/ports/sync")
+async def ports_sync(request: Request) -> JSONResponse:
+    """Re-read the project registry and start/stop listeners to match (called by `memproxy ports`)."""
+    hosted = getattr(request.app.state, "listeners", None)
+    if hosted is None:
+        return JSONResponse({"projects": {}, "hosting": False})
+    return JSONResponse({"projects": await hosted.sync(), "hosting": True})
+
+
+@router.get("/memory-routing/info")
+async def memory_routing_info(request: Request) -> Response:
+    """What a request with these headers would be attributed to (project, user, memory scope)."""
+    gw: Gateway = request.app.state.gateway
+    try:
+        ident = gw.identity(request)
+    except GatewayError as err:
+        return error_response(Dialect.OPENAI, err)
+    return JSONResponse(
+        {
+            "project": ident.project,
+            "user_id": ident.user_id,
+            "matched_pattern": ident.matched_pattern,
+            "memory_scope": ident.memory_scope,
+            "memory_enabled": gw.settings.context_retrieval.enabled,
+            "memory_backend": gw.settings.context_retrieval.backend,
+        }
+    )

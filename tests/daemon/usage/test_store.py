@@ -1,0 +1,99 @@
+"""Schema and migrations of the usage databank."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from daemon.usage.record import COLUMNS, UsageRecord
+from daemon.usage.store import MIGRATIONS, mark_interrupted, migrate, open_db
+
+
+def _columns(conn: sqlite3.Connection) -> list[str]:
+    return [row[1] for row in conn.execute("PRAGMA table_info(requests)")]
+
+
+def _migrations(conn: sqlite3.Connection) -> list[str]:
+    return [name for (name,) in conn.execute("SELECT name FROM _migrations ORDER BY rowid")]
+
+
+def _indexes(conn: sqlite3.Connection) -> set[str]:
+    return {row[1] for row in conn.execute("PRAGMA index_list(requests)")}
+
+
+def _insert(conn: sqlite3.Connection, record: UsageRecord) -> None:
+    placeholders = ", ".join("?" for _ in COLUMNS)
+    conn.execute(f"INSERT INTO requests ({', '.join(COLUMNS)}) VALUES ({placeholders})", record.as_row())
+
+
+def test_empty_database_migrates_to_the_record_columns(tmp_path: Path) -> None:
+    conn = open_db(tmp_path / "nested" / "dir" / "memproxy.db")
+    assert _columns(conn) == list(COLUMNS)
+    assert _migrations(conn) == [name for name, _ in MIGRATIONS]
+    assert {"requests_started_at", "requests_project", "requests_model", "requests_status"} <= _indexes(conn)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 5000
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+
+
+def test_migrations_are_numbered_in_order() -> None:
+    names = [name for name, _ in MIGRATIONS]
+    assert len(set(names)) == len(names)
+    assert names == sorted(names)
+    assert all(name[0] == "m" and name[1:4].isdigit() for name in names)
+
+
+def test_reopening_applies_nothing_and_keeps_rows(tmp_path: Path) -> None:
+    path = tmp_path / "memproxy.db"
+    conn = open_db(path)
+    _insert(conn, UsageRecord(id="a", endpoint="/v1/messages"))
+    conn.close()
+
+    conn = open_db(path)
+    assert migrate(conn) == []
+    assert _migrations(conn) == [name for name, _ in MIGRATIONS]
+    assert [row[0] for row in conn.execute("SELECT id FROM requests")] == ["a"]
+
+
+def test_an_older_database_is_upgraded_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "memproxy.db"
+    old = sqlite3.connect(path, isolation_level=None)
+    assert migrate(old, MIGRATIONS[:1]) == ["m001_requests"]
+    _insert(old, UsageRecord(id="kept", project="alpha"))
+    assert _indexes(old) == {"sqlite_autoindex_requests_1"}
+    old.close()
+
+    conn = open_db(path)
+    assert _migrations(conn) == [name for name, _ in MIGRATIONS]
+    assert "requests_started_at" in _indexes(conn)
+    assert conn.execute("SELECT project FROM requests WHERE id = 'kept'").fetchone() == ("alpha",)
+
+
+def test_a_failing_migration_leaves_no_trace(tmp_path: Path) -> None:
+    def m900_broken(conn: sqlite3.Connection) -> None:
+        conn.execute("CREATE TABLE half_done (x)")
+        raise RuntimeError("boom")
+
+    conn = open_db(tmp_path / "memproxy.db")
+    with pytest.raises(RuntimeError, match="boom"):
+        migrate(conn, [*MIGRATIONS, ("m900_broken", m900_broken)])
+    assert "m900_broken" not in _migrations(conn)
+    assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'half_done'").fetchone() is None
+    assert not conn.in_transaction
+
+
+def test_mark_interrupted_turns_only_in_flight_rows(tmp_path: Path) -> None:
+    conn = open_db(tmp_path / "memproxy.db")
+    _insert(conn, UsageRecord(id="done", status="ok"))
+    _insert(conn, UsageRecord(id="dead1", status="in_flight"))
+    _insert(conn, UsageRecord(id="dead2", status="in_flight", error="already said"))
+
+    assert mark_interrupted(conn) == 2
+    rows = dict(conn.execute("SELECT id, status FROM requests"))
+    assert rows == {"done": "ok", "dead1": "interrupted", "dead2": "interrupted"}
+    errors = dict(conn.execute("SELECT id, error FROM requests"))
+    assert errors["dead1"] and "daemon stopped" in errors["dead1"]
+    assert errors["dead2"] == "already said"
+    assert mark_interrupted(conn) == 0
