@@ -183,9 +183,11 @@ def test_cut_stream_drops_the_connection_without_done(upstream: FakeUpstream, oa
     upstream.script(cut_stream(2))
     stream = oai.chat.completions.create(model="m", messages=QUESTION, stream=True)
     got = []
-    with pytest.raises(httpx.RemoteProtocolError):
+    # What the SDK user sees: its own connection error, after the chunks sent and before any finish.
+    with pytest.raises(openai.APIConnectionError):
         for chunk in stream:
             got.append(chunk.choices[0].delta.content)
+            assert chunk.choices[0].finish_reason is None
     assert got == ["", "Hello", " from"]
 
 
