@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from daemon import __version__
 from daemon.dialects import dialect_for_path, error_json
-from daemon.errors import GatewayError
+from daemon.errors import InternalError
 from daemon.guard import GuardMiddleware
 
 if TYPE_CHECKING:
@@ -163,7 +163,7 @@ def create_app(
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s", request.url.path, exc_info=exc)
-        err = GatewayError(500, "internal", f"memproxy failed unexpectedly: {type(exc).__name__}")
+        err = InternalError(f"memproxy failed unexpectedly: {type(exc).__name__}")
         return Response(
             error_json(dialect_for_path(request.url.path), err),
             status_code=500,

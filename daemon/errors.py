@@ -8,12 +8,27 @@
     ├── RegistryError        the project → port registry cannot be read or changed
     ├── InvalidProjectName   a project name outside SPEC's pattern
     ├── MemoryBackendError   the memory store failed
-    └── GatewayError         a request the gateway answers with an error (carries HTTP status and kind)
+    └── GatewayError         a request the gateway answers with an error (its class says status and kind)
+        ├── InvalidRequest         400  a body, header or field the gateway cannot serve
+        ├── AuthenticationFailed   401  no key for the model, or the upstream refused it
+        ├── PermissionDenied       403  a foreign Host or Origin, a wrong master key, an upstream 403
+        ├── ModelNotFound          404  a model no deployment serves (or the upstream does not know)
+        ├── PayloadTooLarge        413  a body over the size limit
+        ├── RateLimited            429  the upstream's rate limit
+        ├── InternalError          500  memproxy itself failed
+        ├── UpstreamFailed         502  the upstream failed, broke off or could not be reached
+        ├── UpstreamUnavailable    503  the upstream says it is overloaded
+        └── UpstreamTimeout        504  no answer (or a stalled stream) within the budget
 
-Only `memproxy_cli` turns these into exit codes; library code raises them.
+Only `memproxy_cli` turns these into exit codes; library code raises them. `for_upstream_status` is the
+one table from an upstream's HTTP status to the error the client gets, for LiteLLM's exceptions and the
+fast path alike.
 """
 
 from __future__ import annotations
+
+import copy
+from typing import ClassVar
 
 
 class MemproxyError(Exception):
@@ -59,14 +74,97 @@ class MemoryBackendError(MemproxyError):
 
 
 class GatewayError(MemproxyError):
-    """An error the gateway answers with, in the route's dialect.
+    """An error the gateway answers with, in the client's dialect.
 
-    `kind` is a dialect-neutral name (`invalid_request`, `authentication`, `not_found`,
-    `payload_too_large`, `rate_limit`, `upstream`, `unavailable`, `timeout`, `internal`).
+    `kind` is a dialect-neutral name that `daemon.dialects` maps to each dialect's error types; each
+    subclass fixes it and the HTTP status (an upstream's own 4xx status may be kept via `status=`).
     """
 
-    def __init__(self, status: int, kind: str, message: str) -> None:
+    status: ClassVar[int] = 500
+    kind: ClassVar[str] = "internal"
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
-        self.status = status
-        self.kind = kind
         self.message = message
+        if status is not None:
+            self.status = status  # type: ignore[misc]  # an instance may carry the upstream's own status
+
+    def with_message(self, message: str) -> GatewayError:
+        """The same error (class, status) saying `message` instead (a redacted copy, say)."""
+        clone = copy.copy(self)
+        clone.message = message
+        clone.args = (message,)
+        return clone
+
+
+class InvalidRequest(GatewayError):
+    status = 400
+    kind = "invalid_request"
+
+
+class AuthenticationFailed(GatewayError):
+    status = 401
+    kind = "authentication"
+
+
+class PermissionDenied(GatewayError):
+    status = 403
+    kind = "permission"
+
+
+class ModelNotFound(GatewayError):
+    status = 404
+    kind = "not_found"
+
+
+class PayloadTooLarge(GatewayError):
+    status = 413
+    kind = "payload_too_large"
+
+
+class RateLimited(GatewayError):
+    status = 429
+    kind = "rate_limit"
+
+
+class InternalError(GatewayError):
+    status = 500
+    kind = "internal"
+
+
+class UpstreamFailed(GatewayError):
+    status = 502
+    kind = "upstream"
+
+
+class UpstreamUnavailable(GatewayError):
+    status = 503
+    kind = "unavailable"
+
+
+class UpstreamTimeout(GatewayError):
+    status = 504
+    kind = "timeout"
+
+
+_CLIENT_FAULTS: dict[int, type[GatewayError]] = {
+    400: InvalidRequest,
+    403: PermissionDenied,
+    404: ModelNotFound,
+    413: PayloadTooLarge,
+    422: InvalidRequest,
+    429: RateLimited,
+}
+
+
+def for_upstream_status(status: int, message: str) -> GatewayError:
+    """The error a client gets for an upstream that answered `status` saying `message`."""
+    if status == 401:
+        return AuthenticationFailed(f"upstream refused the key: {message}")
+    if status in _CLIENT_FAULTS:
+        return _CLIENT_FAULTS[status](message)
+    if status in (503, 529):
+        return UpstreamUnavailable(f"upstream unavailable: {message}")
+    if 400 <= status < 500:
+        return InvalidRequest(message, status=status)
+    return UpstreamFailed(f"upstream failed ({status}): {message}")

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from daemon.dialects import dialect_for_path, error_json
-from daemon.errors import GatewayError
+from daemon.errors import AuthenticationFailed, GatewayError, PermissionDenied
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 OPEN_PATHS = frozenset({"/health"})
@@ -72,21 +72,17 @@ class GuardMiddleware:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         host = headers.get("host")
         if host is None or not host_allowed(host, self.extra_hosts):
-            return GatewayError(403, "permission", f"Host {host!r} is not allowed: memproxy answers loopback only")
+            return PermissionDenied(f"Host {host!r} is not allowed: memproxy answers loopback only")
         origin = headers.get("origin")
         if origin is not None and origin.rstrip("/") not in self.allowed_origins:
-            return GatewayError(
-                403, "permission", f"Origin {origin!r} is not allowed (general_settings.allowed_origins)"
-            )
+            return PermissionDenied(f"Origin {origin!r} is not allowed (general_settings.allowed_origins)")
         if self.master_key and scope["path"] not in OPEN_PATHS:
             presented = [headers.get("x-api-key"), headers.get("x-memproxy-key")]
             auth = headers.get("authorization", "")
             if auth[:7].lower() == "bearer ":
                 presented.append(auth[7:].strip())
             if not key_matches([k for k in presented if k], self.master_key):
-                return GatewayError(
-                    401,
-                    "authentication",
+                return AuthenticationFailed(
                     "this gateway needs its master key (Authorization: Bearer, x-api-key or x-memproxy-key)",
                 )
         return None

@@ -18,7 +18,14 @@ from yarl import URL
 
 from daemon.config.settings import BODY_TIMEOUT_S
 from daemon.dialects import Dialect, dialect_for_path, error_json, stream_error_event
-from daemon.errors import GatewayError
+from daemon.errors import (
+    GatewayError,
+    InvalidRequest,
+    PayloadTooLarge,
+    PermissionDenied,
+    UpstreamFailed,
+    UpstreamUnavailable,
+)
 from daemon.gateway.body import BodyStalled, paced
 from daemon.guard import host_allowed
 from daemon.identity import PROJECT_HEADER, validate_project_name
@@ -115,7 +122,7 @@ def make_forwarder(
         dialect = dialect_for_path(path)
         host = next((v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"host"), None)
         if host is None or not host_allowed(host, allowed):
-            problem = GatewayError(403, "permission", f"Host {host!r} is not allowed: memproxy answers loopback only")
+            problem = PermissionDenied(f"Host {host!r} is not allowed: memproxy answers loopback only")
             await _answer_error(send, dialect, problem)
             return
         too_big = _declared_too_big(scope["headers"], max_body_bytes)
@@ -140,7 +147,7 @@ def make_forwarder(
             if body is not None and body.gone:
                 return  # nobody is left to answer; the gateway sees its request cut off
             if body is not None and body.stalled is not None:
-                await _answer_error(send, dialect, GatewayError(400, "invalid_request", str(body.stalled)))
+                await _answer_error(send, dialect, InvalidRequest(str(body.stalled)))
                 return
             await _answer_error(send, dialect, gateway_failure(base, exc))
             return
@@ -160,9 +167,9 @@ def _declared_too_big(headers: Iterable[tuple[bytes, bytes]], limit: int | None)
             try:
                 declared = int(value)
             except ValueError:
-                return GatewayError(400, "invalid_request", "Content-Length header is not a number")
+                return InvalidRequest("Content-Length header is not a number")
             if declared > limit:
-                return GatewayError(413, "payload_too_large", f"request body is larger than {limit} bytes")
+                return PayloadTooLarge(f"request body is larger than {limit} bytes")
     return None
 
 
@@ -247,7 +254,7 @@ async def _pump(response: aiohttp.ClientResponse, send: Send, dialect: Dialect) 
         is_sse = response.headers.get("content-type", "").startswith("text/event-stream")
         if not is_sse or "content-length" in response.headers:
             raise  # the tool must see a cut connection, never a short body that looks whole
-        problem = GatewayError(502, "upstream", f"the memproxy gateway broke off the stream: {exc!r}")
+        problem = UpstreamFailed(f"the memproxy gateway broke off the stream: {exc!r}")
         await send({"type": "http.response.body", "body": stream_error_event(dialect, problem), "more_body": True})
     await send({"type": "http.response.body", "body": b"", "more_body": False})
 
@@ -261,14 +268,12 @@ def gateway_failure(base: str, exc: BaseException) -> GatewayError:
     """What the tool is told when the gateway could not be asked or did not answer."""
     reason = str(exc) or type(exc).__name__
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return GatewayError(
-            502, "upstream", f"the memproxy gateway at {base} is not reachable ({reason}); start it with `memproxy up`"
+        return UpstreamFailed(
+            f"the memproxy gateway at {base} is not reachable ({reason}); start it with `memproxy up`"
         )
     if isinstance(exc, TimeoutError):
-        return GatewayError(
-            503, "unavailable", f"the memproxy gateway at {base} did not take the request within {POOL_WAIT_S:g} s"
-        )
-    return GatewayError(502, "upstream", f"the memproxy gateway at {base} failed to answer ({reason})")
+        return UpstreamUnavailable(f"the memproxy gateway at {base} did not take the request within {POOL_WAIT_S:g} s")
+    return UpstreamFailed(f"the memproxy gateway at {base} failed to answer ({reason})")
 
 
 async def _answer_error(send: Send, dialect: Dialect, problem: GatewayError) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 
 from daemon.config.settings import GeneralSettings
-from daemon.errors import GatewayError
+from daemon.errors import InvalidRequest, PayloadTooLarge
 
 
 class BodyStalled(Exception):
@@ -50,26 +50,26 @@ async def read_body(request: Request, general: GeneralSettings) -> bytes:
         try:
             expected = int(declared)
         except ValueError:
-            raise GatewayError(400, "invalid_request", "Content-Length header is not a number") from None
+            raise InvalidRequest("Content-Length header is not a number") from None
         if expected < 0:
-            raise GatewayError(400, "invalid_request", "Content-Length header is negative")
+            raise InvalidRequest("Content-Length header is negative")
         if expected > max_bytes:
-            raise GatewayError(413, "payload_too_large", f"request body is larger than {max_bytes} bytes")
+            raise PayloadTooLarge(f"request body is larger than {max_bytes} bytes")
     chunks: list[bytes] = []
     size = 0
     try:
         async for chunk in paced(request.stream(), general.body_timeout):
             size += len(chunk)
             if size > max_bytes:
-                raise GatewayError(413, "payload_too_large", f"request body is larger than {max_bytes} bytes")
+                raise PayloadTooLarge(f"request body is larger than {max_bytes} bytes")
             chunks.append(chunk)
     except ClientDisconnect:
-        raise GatewayError(400, "invalid_request", "the client closed the connection before the body ended") from None
+        raise InvalidRequest("the client closed the connection before the body ended") from None
     except BodyStalled as exc:
         declared_part = f" of the {expected} its Content-Length declared" if expected is not None else ""
-        raise GatewayError(400, "invalid_request", f"{exc}{declared_part}") from None
+        raise InvalidRequest(f"{exc}{declared_part}") from None
     if expected is not None and size != expected:
-        raise GatewayError(400, "invalid_request", f"Content-Length says {expected} bytes but the body has {size}")
+        raise InvalidRequest(f"Content-Length says {expected} bytes but the body has {size}")
     return b"".join(chunks)
 
 
@@ -84,19 +84,19 @@ def _refuse_constant(name: str) -> Any:
 def parse_json_object(raw: bytes) -> dict[str, Any]:
     """Parse `raw` as a JSON object or raise a 400 that says what is wrong."""
     if not raw.strip():
-        raise GatewayError(400, "invalid_request", "request body is empty; expected a JSON object")
+        raise InvalidRequest("request body is empty; expected a JSON object")
     try:
         data = json.loads(raw, parse_constant=_refuse_constant)
     except UnicodeDecodeError:
-        raise GatewayError(400, "invalid_request", "request body is not UTF-8 text") from None
+        raise InvalidRequest("request body is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
-        raise GatewayError(
-            400, "invalid_request", f"request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        raise InvalidRequest(
+            f"request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
     except _BadConstant as exc:
-        raise GatewayError(400, "invalid_request", str(exc)) from None
+        raise InvalidRequest(str(exc)) from None
     except RecursionError:
-        raise GatewayError(400, "invalid_request", "request body is nested too deeply") from None
+        raise InvalidRequest("request body is nested too deeply") from None
     if not isinstance(data, dict):
-        raise GatewayError(400, "invalid_request", "request body must be a JSON object")
+        raise InvalidRequest("request body must be a JSON object")
     return data

@@ -53,7 +53,7 @@ class Exchange:
 
     def redacted(self, err: GatewayError) -> GatewayError:
         """`err` with every known key taken out of its message (what a client may be shown)."""
-        return GatewayError(err.status, err.kind, redact(err.message, self.secrets))
+        return err.with_message(redact(err.message, self.secrets))
 
     def elapsed_ms(self) -> float:
         return round((time.perf_counter() - self._t0) * 1000.0, 3)

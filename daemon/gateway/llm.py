@@ -12,7 +12,14 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from daemon.errors import GatewayError
+from daemon.errors import (
+    GatewayError,
+    InvalidRequest,
+    ModelNotFound,
+    UpstreamFailed,
+    UpstreamTimeout,
+    for_upstream_status,
+)
 
 if TYPE_CHECKING:
     from litellm import Router
@@ -121,42 +128,29 @@ def map_exception(exc: BaseException) -> GatewayError:
     import litellm
 
     message = _clean_message(exc)
-    # LiteLLM sometimes wraps a provider's 401/403/404/429 in a class that says otherwise
-    # (a BadRequestError with status_code 401): the provider's status decides
     status = getattr(exc, "status_code", None)
-    if status in _BY_STATUS:
-        kind, prefix = _BY_STATUS[status]
-        return GatewayError(status, kind, prefix + message)
+    # LiteLLM sometimes wraps a provider's 401/403/429 in a class that says otherwise
+    # (a BadRequestError with status_code 401): the provider's status decides
+    if status in (401, 403, 429):
+        return for_upstream_status(status, message)
     if _local_failure(exc, litellm.APIConnectionError):
         # LiteLLM failing on a field it could not translate (it may wrap that as a connection error):
         # the request's fault, not the upstream's
-        return GatewayError(400, "invalid_request", f"the request could not be translated for the provider: {message}")
+        return InvalidRequest(f"the request could not be translated for the provider: {message}")
     if isinstance(exc, litellm.Timeout):
-        return GatewayError(504, "timeout", f"upstream timed out: {message}")
-    if isinstance(exc, litellm.AuthenticationError):
-        return GatewayError(401, "authentication", f"upstream refused the key: {message}")
-    if isinstance(exc, litellm.NotFoundError):
-        return GatewayError(404, "not_found", message)
-    if isinstance(exc, litellm.RateLimitError):
-        return GatewayError(429, "rate_limit", message)
-    if isinstance(exc, litellm.ContextWindowExceededError | litellm.BadRequestError | litellm.UnprocessableEntityError):
-        if "Invalid model name" in message or "no deployments" in message.lower():
-            return GatewayError(404, "not_found", message)
-        return GatewayError(400, "invalid_request", message)
-    if isinstance(exc, litellm.PermissionDeniedError):
-        return GatewayError(403, "permission", message)
-    if isinstance(exc, litellm.ServiceUnavailableError):
-        return GatewayError(503, "unavailable", f"upstream unavailable: {message}")
+        return UpstreamTimeout(f"upstream timed out: {message}")
     if isinstance(exc, litellm.APIConnectionError):
-        return GatewayError(502, "upstream", f"cannot reach the upstream: {message}")
-    if isinstance(exc, litellm.InternalServerError | litellm.APIError):
-        return GatewayError(502, "upstream", f"upstream failed: {message}")
-    status = getattr(exc, "status_code", None)
+        return UpstreamFailed(f"cannot reach the upstream: {message}")
+    if isinstance(exc, litellm.BadRequestError) and (
+        "Invalid model name" in message or "no deployments" in message.lower()
+    ):
+        return ModelNotFound(message)
     if isinstance(status, int) and 400 <= status < 600:
-        kind = "invalid_request" if status < 500 else "upstream"
-        return GatewayError(status if status < 500 else 502, kind, message)
+        return for_upstream_status(status, message)
+    if isinstance(exc, litellm.APIError):
+        return UpstreamFailed(f"upstream failed: {message}")
     log.exception("unexpected error calling the upstream", exc_info=exc)
-    return GatewayError(502, "upstream", f"upstream call failed: {type(exc).__name__}: {message}")
+    return UpstreamFailed(f"upstream call failed: {type(exc).__name__}: {message}")
 
 
 _LOCAL = (TypeError, AttributeError, KeyError, ValueError)
@@ -177,13 +171,6 @@ def _local_failure(exc: BaseException, wrapper: type[BaseException]) -> bool:
         current = current.__cause__ or current.__context__
         seen += 1
     return False
-
-
-_BY_STATUS = {
-    401: ("authentication", "upstream refused the key: "),
-    403: ("permission", ""),
-    429: ("rate_limit", ""),
-}
 
 
 def _clean_message(exc: BaseException) -> str:

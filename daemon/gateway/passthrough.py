@@ -22,7 +22,13 @@ from typing import Any
 import aiohttp
 
 from daemon.dialects import Dialect
-from daemon.errors import GatewayError
+from daemon.errors import (
+    GatewayError,
+    InvalidRequest,
+    UpstreamFailed,
+    UpstreamTimeout,
+    for_upstream_status,
+)
 
 PROVIDER_OF_DIALECT = {Dialect.OPENAI: "openai", Dialect.ANTHROPIC: "anthropic"}
 DEFAULT_BASES = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com"}
@@ -45,7 +51,7 @@ class Target:
 def header_value(name: str, value: str) -> str:
     """A client header value fit to pass on, or a 400 that says which header is wrong."""
     if not value or value != value.strip() or not value.isascii() or not value.isprintable():
-        raise GatewayError(400, "invalid_request", f"header {name} must be printable ASCII")
+        raise InvalidRequest(f"header {name} must be printable ASCII")
     return value
 
 
@@ -108,18 +114,7 @@ def _status_error(status: int, payload: bytes) -> GatewayError:
         message = str((data.get("error") or {}).get("message") or data)
     except (ValueError, AttributeError):
         message = payload[:500].decode("utf-8", "replace") or f"HTTP {status}"
-    if status in (400, 401, 403, 404, 413, 422, 429):
-        kinds = {
-            401: "authentication",
-            403: "permission",
-            404: "not_found",
-            413: "payload_too_large",
-            429: "rate_limit",
-        }
-        return GatewayError(status if status != 422 else 400, kinds.get(status, "invalid_request"), message)
-    if status in (503, 529):
-        return GatewayError(503, "unavailable", f"upstream unavailable: {message}")
-    return GatewayError(502, "upstream", f"upstream failed ({status}): {message}")
+    return for_upstream_status(status, message)
 
 
 def _retry_delay(response: aiohttp.ClientResponse | None, attempt: int) -> float:
@@ -142,12 +137,13 @@ async def send(
     limits = aiohttp.ClientTimeout(total=None, sock_connect=10.0, sock_read=timeout)
     while True:
         response: aiohttp.ClientResponse | None = None
+        failure: GatewayError
         try:
             response = await client.post(target.url, data=content, headers=target.headers, timeout=limits)
         except TimeoutError:
-            failure = GatewayError(504, "timeout", f"upstream timed out after {timeout:.0f} s")
+            failure = UpstreamTimeout(f"upstream timed out after {timeout:.0f} s")
         except aiohttp.ClientError as exc:
-            failure = GatewayError(502, "upstream", f"cannot reach the upstream: {type(exc).__name__}: {exc}")
+            failure = UpstreamFailed(f"cannot reach the upstream: {type(exc).__name__}: {exc}")
         else:
             if response.status < 400:
                 return response
@@ -176,17 +172,17 @@ async def read_json(response: aiohttp.ClientResponse, timeout: float) -> tuple[b
     try:
         payload = await response.read()
     except TimeoutError:
-        raise GatewayError(504, "timeout", f"upstream timed out after {timeout:.0f} s") from None
+        raise UpstreamTimeout(f"upstream timed out after {timeout:.0f} s") from None
     except aiohttp.ClientError as exc:
-        raise GatewayError(502, "upstream", f"the upstream answer broke off: {type(exc).__name__}") from exc
+        raise UpstreamFailed(f"the upstream answer broke off: {type(exc).__name__}") from exc
     finally:
         response.release()
     try:
         data = json.loads(payload)
     except ValueError:
-        raise GatewayError(502, "upstream", "the upstream answered with something that is not JSON") from None
+        raise UpstreamFailed("the upstream answered with something that is not JSON") from None
     if not isinstance(data, dict):
-        raise GatewayError(502, "upstream", "the upstream answered with something that is not a JSON object")
+        raise UpstreamFailed("the upstream answered with something that is not a JSON object")
     return payload, data
 
 
@@ -197,9 +193,9 @@ async def stream_bytes(response: aiohttp.ClientResponse, idle_timeout: float) ->
             try:
                 chunk = await response.content.readany()
             except TimeoutError:
-                raise GatewayError(504, "timeout", f"the upstream stream stalled for {idle_timeout:.0f} s") from None
+                raise UpstreamTimeout(f"the upstream stream stalled for {idle_timeout:.0f} s") from None
             except aiohttp.ClientError as exc:
-                raise GatewayError(502, "upstream", f"the upstream stream broke off: {type(exc).__name__}") from exc
+                raise UpstreamFailed(f"the upstream stream broke off: {type(exc).__name__}") from exc
             if not chunk:
                 return
             yield chunk

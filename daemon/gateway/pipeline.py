@@ -21,7 +21,7 @@ from starlette.responses import Response
 
 from daemon.cost import Usage
 from daemon.dialects import Dialect, error_json
-from daemon.errors import GatewayError
+from daemon.errors import GatewayError, UpstreamTimeout
 from daemon.gateway import passthrough
 from daemon.gateway.body import parse_json_object, read_body
 from daemon.gateway.exchange import Exchange, redact
@@ -109,7 +109,7 @@ async def generate(request: Request, dialog: Dialog) -> Response:
     except GatewayError as err:
         if ex is not None:
             ex.fail(err)
-        return error_response(dialog.dialect, GatewayError(err.status, err.kind, redact(err.message, gw.secrets)))
+        return error_response(dialog.dialect, err.with_message(redact(err.message, gw.secrets)))
 
 
 async def _call(gw: Gateway, dialog: Dialog, kwargs: dict[str, Any]) -> Any:
@@ -121,7 +121,7 @@ async def _call(gw: Gateway, dialog: Dialog, kwargs: dict[str, Any]) -> Any:
         async with asyncio.timeout(budget):
             return await dialog.call(gw, kwargs)
     except TimeoutError:
-        raise GatewayError(504, "timeout", f"no answer from the upstream within {budget:.0f} s") from None
+        raise UpstreamTimeout(f"no answer from the upstream within {budget:.0f} s") from None
     except Exception as exc:
         raise map_exception(exc) from exc
 

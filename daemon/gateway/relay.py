@@ -15,7 +15,7 @@ from typing import Any
 
 from daemon.cost import Usage, merge_anthropic_stream_usage, usage_from_openai
 from daemon.dialects import Dialect, stream_error_event
-from daemon.errors import GatewayError
+from daemon.errors import UpstreamFailed
 from daemon.gateway.exchange import Exchange
 from daemon.gateway.llm import map_exception
 
@@ -57,7 +57,7 @@ async def relay_openai(
             resolved = resolved or getattr(chunk, "model", None)
             yield b"data: " + chunk.model_dump_json(exclude_none=True).encode() + b"\n\n"
         if not finished:
-            raise GatewayError(502, "upstream", "the upstream stream ended before the answer was complete")
+            raise UpstreamFailed("the upstream stream ended before the answer was complete")
         yield b"data: [DONE]\n\n"
         ex.record.resolved_model = ex.record.resolved_model or resolved
         ex.succeed(usage, price(usage, resolved), "".join(text) if keep_text else None)
@@ -186,14 +186,14 @@ async def relay_anthropic(stream: Any, ex: Exchange, price: Pricer, keep_text: b
             chunk = _as_bytes(item)
             watch.feed(chunk)
             if watch.malformed:
-                raise GatewayError(502, "upstream", "the upstream sent a malformed stream event")
+                raise UpstreamFailed("the upstream sent a malformed stream event")
             yield chunk
         if watch.error:
             # the upstream's own error event already reached the client; record it, add nothing
-            ex.fail(GatewayError(502, "upstream", watch.error), watch.usage, price(watch.usage, watch.model))
+            ex.fail(UpstreamFailed(watch.error), watch.usage, price(watch.usage, watch.model))
             return
         if not watch.stopped:
-            raise GatewayError(502, "upstream", "the upstream stream ended before message_stop")
+            raise UpstreamFailed("the upstream stream ended before message_stop")
         ex.record.resolved_model = ex.record.resolved_model or watch.model
         ex.succeed(watch.usage, price(watch.usage, watch.model), "".join(watch.text) if keep_text else None)
     except (asyncio.CancelledError, GeneratorExit):
@@ -236,11 +236,9 @@ async def relay_openai_sse(
                 try:
                     payload = json.loads(data)
                 except ValueError:
-                    raise GatewayError(502, "upstream", "the upstream sent a malformed stream event") from None
+                    raise UpstreamFailed("the upstream sent a malformed stream event") from None
                 if "error" in payload and not payload.get("choices"):
-                    raise GatewayError(
-                        502, "upstream", str((payload.get("error") or {}).get("message") or "stream error")
-                    )
+                    raise UpstreamFailed(str((payload.get("error") or {}).get("message") or "stream error"))
                 model = model or payload.get("model")
                 choices = payload.get("choices") or []
                 if choices:
@@ -260,7 +258,7 @@ async def relay_openai_sse(
             if out:
                 yield b"".join(out)
         if not (finished and done):
-            raise GatewayError(502, "upstream", "the upstream stream ended before the answer was complete")
+            raise UpstreamFailed("the upstream stream ended before the answer was complete")
         ex.record.resolved_model = model or ex.record.resolved_model
         ex.succeed(usage, price(usage, model), "".join(text) if keep_text else None)
     except (asyncio.CancelledError, GeneratorExit):

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 
 from daemon.cost import Usage, cost_usd, find_prices
-from daemon.errors import GatewayError, InvalidProjectName
+from daemon.errors import AuthenticationFailed, InvalidProjectName, InvalidRequest, ModelNotFound
 from daemon.gateway import passthrough
 from daemon.gateway.exchange import Exchange, RecordSink
 from daemon.gateway.llm import deployment_has_key, deployment_provider, deployment_target, find_deployment
@@ -65,7 +65,7 @@ class Gateway:
         try:
             return resolve_identity(request.headers, self.settings.user_id_mappings, cr.scope)
         except InvalidProjectName as exc:
-            raise GatewayError(400, "invalid_request", str(exc)) from None
+            raise InvalidRequest(str(exc)) from None
 
     def begin(self, request: Request, endpoint: str, ident: Identity | None = None) -> Exchange:
         """Start tracking a request (identity already checked by the caller when given)."""
@@ -159,7 +159,7 @@ class Gateway:
         entry = self.deployment(model)
         if entry is None:
             names = ", ".join(e.model_name for e in self.settings.model_list) or "none configured"
-            raise GatewayError(404, "not_found", f"model '{model}' is not configured (models: {names})")
+            raise ModelNotFound(f"model '{model}' is not configured (models: {names})")
         ex.record.provider = deployment_provider(entry)
         target = str(entry.litellm_params.get("model", ""))
         ex.record.resolved_model = target.split("/", 1)[1] if "/" in target and "*" not in target else None
@@ -167,9 +167,7 @@ class Gateway:
         if not deployment_has_key(entry):
             key = client_key(request, self.settings.general_settings.master_key)
             if key is None:
-                raise GatewayError(
-                    401,
-                    "authentication",
+                raise AuthenticationFailed(
                     f"no API key for model '{model}': set one for it in config.yaml (or the provider's key "
                     "variable before `memproxy up`), or send your own key",
                 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from daemon.errors import GatewayError
+from daemon.errors import InvalidRequest
 
 FORBIDDEN_FIELDS = frozenset(
     {
@@ -75,15 +75,11 @@ def refuse_redirect_fields(body: Mapping[str, Any]) -> None:
     """Raise a 400 if `body` tries to re-key or redirect the upstream call."""
     for name, value in body.items():
         if _is_forbidden(name):
-            raise GatewayError(
-                400, "invalid_request", f"field '{name}' is not allowed: the gateway chooses the upstream"
-            )
+            raise InvalidRequest(f"field '{name}' is not allowed: the gateway chooses the upstream")
         if name in NESTED_CONTAINERS and isinstance(value, Mapping):
             for inner in value:
                 if isinstance(inner, str) and _is_forbidden(inner):
-                    raise GatewayError(
-                        400,
-                        "invalid_request",
+                    raise InvalidRequest(
                         f"field '{name}.{inner}' is not allowed: the gateway chooses the upstream",
                     )
 
@@ -91,23 +87,23 @@ def refuse_redirect_fields(body: Mapping[str, Any]) -> None:
 def _require_model(body: Mapping[str, Any]) -> str:
     model = body.get("model")
     if model is None:
-        raise GatewayError(400, "invalid_request", "field 'model' is required")
+        raise InvalidRequest("field 'model' is required")
     if not isinstance(model, str) or not model.strip():
-        raise GatewayError(400, "invalid_request", "field 'model' must be a non-empty string")
+        raise InvalidRequest("field 'model' must be a non-empty string")
     return model
 
 
 def _require_messages(body: Mapping[str, Any]) -> list[Any]:
     messages = body.get("messages")
     if messages is None:
-        raise GatewayError(400, "invalid_request", "field 'messages' is required")
+        raise InvalidRequest("field 'messages' is required")
     if not isinstance(messages, list) or not messages:
-        raise GatewayError(400, "invalid_request", "field 'messages' must be a non-empty array")
+        raise InvalidRequest("field 'messages' must be a non-empty array")
     for i, message in enumerate(messages):
         if not isinstance(message, dict):
-            raise GatewayError(400, "invalid_request", f"messages[{i}] must be an object")
+            raise InvalidRequest(f"messages[{i}] must be an object")
         if not isinstance(message.get("role"), str):
-            raise GatewayError(400, "invalid_request", f"messages[{i}].role must be a string")
+            raise InvalidRequest(f"messages[{i}].role must be a string")
     return messages
 
 
@@ -118,9 +114,9 @@ def _check_types(body: Mapping[str, Any], expected: Mapping[str, tuple[type, ...
             continue
         # bool is an int in Python; a `"max_tokens": true` is still a wrong type
         if isinstance(value, bool) and bool not in types:
-            raise GatewayError(400, "invalid_request", f"field '{name}' has the wrong type")
+            raise InvalidRequest(f"field '{name}' has the wrong type")
         if not isinstance(value, types):
-            raise GatewayError(400, "invalid_request", f"field '{name}' has the wrong type")
+            raise InvalidRequest(f"field '{name}' has the wrong type")
 
 
 _CHAT_TYPES: dict[str, tuple[type, ...]] = {
@@ -158,15 +154,15 @@ _MESSAGES_TYPES: dict[str, tuple[type, ...]] = {
 def _check_tools(body: Mapping[str, Any]) -> None:
     for i, tool in enumerate(body.get("tools") or []):
         if not isinstance(tool, dict) or not tool:
-            raise GatewayError(400, "invalid_request", f"tools[{i}] must be a non-empty object")
+            raise InvalidRequest(f"tools[{i}] must be a non-empty object")
         for name in ("type", "name"):
             if name in tool and not isinstance(tool[name], str):
-                raise GatewayError(400, "invalid_request", f"tools[{i}].{name} must be a string")
+                raise InvalidRequest(f"tools[{i}].{name} must be a string")
         function = tool.get("function")
         if tool.get("type") == "function" and not (
             isinstance(function, dict) and isinstance(function.get("name"), str)
         ):
-            raise GatewayError(400, "invalid_request", f"tools[{i}].function must be an object with a name")
+            raise InvalidRequest(f"tools[{i}].function must be an object with a name")
 
 
 def validate_chat_request(body: Mapping[str, Any]) -> str:
@@ -187,9 +183,9 @@ def validate_messages_request(body: Mapping[str, Any]) -> str:
     _check_tools(body)
     max_tokens = body.get("max_tokens")
     if max_tokens is None:
-        raise GatewayError(400, "invalid_request", "field 'max_tokens' is required")
+        raise InvalidRequest("field 'max_tokens' is required")
     if max_tokens < 1:
-        raise GatewayError(400, "invalid_request", "field 'max_tokens' must be at least 1")
+        raise InvalidRequest("field 'max_tokens' must be at least 1")
     refuse_redirect_fields(body)
     return model
 

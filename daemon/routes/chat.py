@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse, Response
 
 from daemon.cost import usage_from_openai
 from daemon.dialects import Dialect
-from daemon.errors import GatewayError
+from daemon.errors import GatewayError, InvalidRequest
 from daemon.gateway.body import parse_json_object, read_body
 from daemon.gateway.exchange import Exchange
 from daemon.gateway.llm import map_exception
@@ -82,9 +82,9 @@ async def embeddings(request: Request) -> Response:
         body = parse_json_object(await read_body(request, gw.settings.general_settings))
         model = body.get("model")
         if not isinstance(model, str) or not model:
-            raise GatewayError(400, "invalid_request", "field 'model' is required")
+            raise InvalidRequest("field 'model' is required")
         if "input" not in body:
-            raise GatewayError(400, "invalid_request", "field 'input' is required")
+            raise InvalidRequest("field 'input' is required")
         refuse_redirect_fields(body)
         ex.record.model = model
         kwargs = {**body, **gw.upstream_kwargs(request, ex, model)}

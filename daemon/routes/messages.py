@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 
 from daemon.cost import usage_from_anthropic
 from daemon.dialects import Dialect
-from daemon.errors import GatewayError
+from daemon.errors import GatewayError, InvalidRequest, ModelNotFound, UpstreamFailed
 from daemon.gateway.body import parse_json_object, read_body
 from daemon.gateway.exchange import Exchange
 from daemon.gateway.llm import deployment_target, find_deployment, map_exception
@@ -48,7 +48,7 @@ def _plain(response: Any) -> Plain:
     message = _as_dict(response)
     if message.get("type") == "error":
         error = message.get("error") or {}
-        raise GatewayError(502, "upstream", str(error.get("message") or "the upstream answered with an error"))
+        raise UpstreamFailed(str(error.get("message") or "the upstream answered with an error"))
     text = "".join(
         b.get("text", "") for b in message.get("content") or [] if isinstance(b, dict) and b.get("type") == "text"
     )
@@ -105,14 +105,14 @@ async def count_tokens(request: Request) -> Response:
         model = validate_count_tokens_request(body)
         entry = find_deployment(gw.settings.model_list, model)
         if entry is None:
-            raise GatewayError(404, "not_found", f"model '{model}' is not configured")
+            raise ModelNotFound(f"model '{model}' is not configured")
         target, api_key, api_base = deployment_target(entry, model)
         import litellm
 
         system = body.get("system")
         if isinstance(system, list):
             if not all(isinstance(b, dict) and isinstance(b.get("text", ""), str) for b in system):
-                raise GatewayError(400, "invalid_request", "field 'system' must be text blocks")
+                raise InvalidRequest("field 'system' must be text blocks")
             system = "\n".join(b.get("text", "") for b in system)
         try:
             result = await litellm.acount_tokens(

@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from daemon.cost import Usage
 from daemon.dialects import Dialect, responses_error_event
-from daemon.errors import GatewayError
+from daemon.errors import InvalidRequest, UpstreamFailed
 from daemon.gateway.exchange import Exchange
 from daemon.gateway.llm import map_exception
 from daemon.gateway.pipeline import Dialog, Plain, generate
@@ -39,14 +39,14 @@ def usage_from_responses(usage: Any) -> Usage:
 def validate_responses_request(body: dict[str, Any]) -> str:
     model = body.get("model")
     if not isinstance(model, str) or not model:
-        raise GatewayError(400, "invalid_request", "field 'model' is required")
+        raise InvalidRequest("field 'model' is required")
     if "input" not in body:
-        raise GatewayError(400, "invalid_request", "field 'input' is required")
+        raise InvalidRequest("field 'input' is required")
     if not isinstance(body["input"], str | list):
-        raise GatewayError(400, "invalid_request", "field 'input' must be a string or an array")
+        raise InvalidRequest("field 'input' must be a string or an array")
     tools = body.get("tools")
     if tools is not None and (not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools)):
-        raise GatewayError(400, "invalid_request", "field 'tools' must be an array of objects")
+        raise InvalidRequest("field 'tools' must be an array of objects")
     refuse_redirect_fields(body)
     return model
 
@@ -77,14 +77,14 @@ async def relay_responses(
             elif kind in ("response.completed", "response.incomplete"):
                 if not responses_provider_finished(stream):
                     # LiteLLM's chat→Responses bridge completes whatever way its chat stream ended
-                    raise GatewayError(502, "upstream", "the upstream stream ended before the answer was complete")
+                    raise UpstreamFailed("the upstream stream ended before the answer was complete")
                 completed = True
                 response = data.get("response") or {}
                 usage = usage_from_responses(response.get("usage"))
                 model = response.get("model")
             yield chunk
         if not completed:
-            raise GatewayError(502, "upstream", "the upstream stream ended before response.completed")
+            raise UpstreamFailed("the upstream stream ended before response.completed")
         ex.succeed(usage, price(usage, model), "".join(text) if keep_text else None)
     except (asyncio.CancelledError, GeneratorExit):
         ex.disconnected(usage)
@@ -109,7 +109,7 @@ async def _call(gw: Gateway, kwargs: dict[str, Any]) -> Any:
 
 
 async def _no_replay(response: dict[str, Any], include_usage: bool) -> AsyncIterator[bytes]:
-    raise GatewayError(400, "invalid_request", "the memory tool loop does not serve /v1/responses")
+    raise InvalidRequest("the memory tool loop does not serve /v1/responses")
     yield b""  # pragma: no cover - makes this an async generator
 
 

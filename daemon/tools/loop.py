@@ -28,7 +28,7 @@ from typing import Any, Literal
 from daemon.config.settings import ToolExecution
 from daemon.cost import Usage
 from daemon.dialects import Dialect
-from daemon.errors import GatewayError
+from daemon.errors import UpstreamFailed
 from daemon.memory.base import MemoryBackend
 from daemon.tools.execute import ToolResult, ToolRunner
 from daemon.tools.schemas import add_memory_tools, client_tool_names, is_ours
@@ -152,7 +152,7 @@ def router_caller(router: Any, dialect: Dialect | str, extra_kwargs: dict[str, A
             message = as_dict(await router.aanthropic_messages(**{**body, **extra}))
             if message.get("type") == "error":
                 error = message.get("error") or {}
-                raise GatewayError(502, "upstream", str(error.get("message") or "the upstream answered with an error"))
+                raise UpstreamFailed(str(error.get("message") or "the upstream answered with an error"))
             return message
 
         return call_anthropic
