@@ -18,11 +18,13 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, TypeVar
 
+from daemon import sqlite
 from daemon.errors import MemoryBackendError
 from daemon.memory.base import Memory, MemoryBackend, require_text
 from daemon.memory.fts import fts_query
+from daemon.sqlite import transaction
 from daemon.usage.record import iso_utc
 
 T = TypeVar("T")
@@ -36,8 +38,33 @@ def _digest(text: str) -> bytes:
     return hashlib.sha256(text.encode()).digest()[:16]
 
 
-def _dedupe(conn: sqlite3.Connection) -> None:
-    """Migration 2: a text is stored once per scope. Older files may hold copies: keep the oldest."""
+MIGRATIONS: sqlite.Migrations = []
+migration = sqlite.registrar(MIGRATIONS)
+
+
+@migration
+def m001_memories(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        """
+        CREATE TABLE memories (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            scope TEXT NOT NULL,
+            text TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            metadata TEXT
+        )
+        """
+    )
+    conn.execute("CREATE INDEX memories_scope ON memories (scope, id)")
+    conn.execute(
+        "CREATE VIRTUAL TABLE memories_fts USING fts5 (scope_key, body, content='', tokenize='porter unicode61')"
+    )
+    conn.execute("INSERT INTO memories_fts (memories_fts, rank) VALUES ('rank', 'bm25(0.0, 1.0)')")
+
+
+@migration
+def m002_dedupe(conn: sqlite3.Connection) -> None:
+    # A text is stored once per scope. Older files may hold copies: keep the oldest.
     conn.execute("ALTER TABLE memories ADD COLUMN digest BLOB")
     seen: set[tuple[str, bytes]] = set()
     copies: dict[str, list[tuple[int, str]]] = {}
@@ -53,23 +80,21 @@ def _dedupe(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE UNIQUE INDEX memories_scope_digest ON memories (scope, digest)")
 
 
-Migration: TypeAlias = str | Callable[[sqlite3.Connection], None]
+def open_db(path: str | Path, *, busy_timeout_ms: int = 5000) -> sqlite3.Connection:
+    """Open (creating if needed) the memory store at `path`, migrated to the latest schema.
 
-_MIGRATIONS: tuple[Migration, ...] = (
+    Files from before named migrations counted their steps in `PRAGMA user_version`; `migrate`
+    records those steps as applied. The migration runs under the write lock, so two processes
+    opening a new file at once (the daemon and `memproxy memory add`) cannot both create the tables.
     """
-    CREATE TABLE memories (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        scope TEXT NOT NULL,
-        text TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        metadata TEXT
-    );
-    CREATE INDEX memories_scope ON memories (scope, id);
-    CREATE VIRTUAL TABLE memories_fts USING fts5 (scope_key, body, content='', tokenize='porter unicode61');
-    INSERT INTO memories_fts (memories_fts, rank) VALUES ('rank', 'bm25(0.0, 1.0)');
-    """,
-    _dedupe,
-)
+    conn = sqlite.connect(path, busy_timeout_ms=busy_timeout_ms)
+    try:
+        sqlite.migrate(conn, MIGRATIONS, user_version=True)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
 
 _COLUMNS = "m.id, m.text, m.scope, m.created_at, m.metadata"
 
@@ -114,13 +139,7 @@ class LocalBackend:
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            self.db_path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.db_path, isolation_level=None)
-            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            _migrate(conn)
-            self._conn = conn
+            self._conn = open_db(self.db_path, busy_timeout_ms=self.busy_timeout_ms)
         return self._conn
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -144,7 +163,7 @@ class LocalBackend:
         meta = json.dumps(metadata) if metadata else None
 
         def write(conn: sqlite3.Connection) -> int:
-            with _transaction(conn):
+            with transaction(conn):
                 return _insert(conn, scope, text, created, meta)[0]
 
         rowid = await self._run(write)
@@ -156,7 +175,7 @@ class LocalBackend:
         items = [t for t in texts if t and t.strip()]
 
         def write(conn: sqlite3.Connection) -> int:
-            with _transaction(conn):
+            with transaction(conn):
                 return sum(_insert(conn, scope, text, created, None)[1] for text in items)
 
         return await self._run(write)
@@ -209,7 +228,7 @@ class LocalBackend:
             return False
 
         def delete(conn: sqlite3.Connection) -> bool:
-            with _transaction(conn):
+            with transaction(conn):
                 rows = conn.execute("SELECT id, text FROM memories WHERE id = ? AND scope = ?", (rowid, scope))
                 return _delete(conn, scope, rows.fetchall()) > 0
 
@@ -219,7 +238,7 @@ class LocalBackend:
         """Delete every memory of `scope`; return how many."""
 
         def delete(conn: sqlite3.Connection) -> int:
-            with _transaction(conn):
+            with transaction(conn):
                 rows = conn.execute("SELECT id, text FROM memories WHERE scope = ?", (scope,))
                 return _delete(conn, scope, rows.fetchall())
 
@@ -246,19 +265,6 @@ class LocalBackend:
         await asyncio.get_running_loop().run_in_executor(self._executor, shut)
         self._closed = True
         self._executor.shutdown(wait=False)
-
-
-class _transaction:
-    """`BEGIN IMMEDIATE` ... `COMMIT`, rolled back on any error (autocommit connections)."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    def __enter__(self) -> None:
-        self.conn.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, kind: object, value: object, tb: object) -> None:
-        self.conn.execute("COMMIT" if kind is None else "ROLLBACK")
 
 
 def _insert(conn: sqlite3.Connection, scope: str, text: str, created: str, meta: str | None) -> tuple[int, bool]:
@@ -289,20 +295,3 @@ def _delete(conn: sqlite3.Connection, scope: str, rows: list[tuple[int, str]]) -
     )
     conn.executemany("DELETE FROM memories WHERE id = ?", [(rowid,) for rowid, _ in rows])
     return len(rows)
-
-
-def _migrate(conn: sqlite3.Connection) -> None:
-    """Apply the schema steps this file has not seen yet (`PRAGMA user_version` counts them).
-
-    The version is read inside the write lock, so two processes opening a new file at once
-    (the daemon and `memproxy memory add`) cannot both create the tables.
-    """
-    with _transaction(conn):
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        for number, step in enumerate(_MIGRATIONS[version:], start=version + 1):
-            if callable(step):
-                step(conn)
-            else:
-                for statement in filter(str.strip, step.split(";")):
-                    conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {number}")

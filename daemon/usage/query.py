@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from daemon import sqlite
 from daemon.usage.record import ERROR_STATUSES, iso_utc
 from daemon.usage.store import DatabankError
 
@@ -98,8 +99,7 @@ def connect_readonly(db_path: str | Path) -> sqlite3.Connection | None:
     if not path.exists():
         return None
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-        conn.execute(f"PRAGMA busy_timeout = {_READ_BUSY_TIMEOUT_MS}")
+        conn = sqlite.connect_readonly(path, busy_timeout_ms=_READ_BUSY_TIMEOUT_MS)
     except sqlite3.Error as exc:
         raise DatabankError(f"cannot open the usage databank {path}: {exc}") from exc
     conn.row_factory = sqlite3.Row

@@ -12,6 +12,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from daemon.sqlite import transaction
 from daemon.usage.record import iso_utc
 from daemon.usage.store import open_db
 
@@ -30,17 +31,12 @@ def prune(db_path: str | Path, retention_days: int | None, now: datetime | None 
     deleted = 0
     try:
         while True:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with transaction(conn):
                 cursor = conn.execute(
                     "DELETE FROM requests WHERE rowid IN "
                     "(SELECT rowid FROM requests WHERE started_at < ? ORDER BY started_at LIMIT ?)",
                     (cutoff, batch),
                 )
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
             deleted += cursor.rowcount
             if cursor.rowcount < batch:
                 break

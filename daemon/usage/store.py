@@ -1,6 +1,6 @@
 """The usage databank's schema: open a connection, migrate it, repair what a crash left behind.
 
-Migrations work the way `llm`'s do: numbered functions registered in order by `@migration`,
+Its migrations are `daemon.sqlite`'s: numbered functions registered in order by `@migration`,
 recorded by name in `_migrations`, applied on every open. A migration is frozen once released;
 a schema change is a new function at the end, never an edit to an old one.
 """
@@ -8,25 +8,19 @@ a schema change is a new function at the end, never an edit to an old one.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
+from daemon import sqlite
 from daemon.errors import MemproxyError
-from daemon.usage.record import iso_utc
+from daemon.sqlite import Migration
 
-Migration = Callable[[sqlite3.Connection], None]
-
-MIGRATIONS: list[tuple[str, Migration]] = []
+MIGRATIONS: sqlite.Migrations = []
+migration = sqlite.registrar(MIGRATIONS)
 
 
 class DatabankError(MemproxyError):
     """The usage databank cannot be opened, read or written."""
-
-
-def migration(fn: Migration) -> Migration:
-    """Register `fn` as the next migration, under its function name."""
-    MIGRATIONS.append((fn.__name__, fn))
-    return fn
 
 
 @migration
@@ -150,52 +144,18 @@ def m004_stats_indexes(conn: sqlite3.Connection) -> None:
     )
 
 
-def _applied(conn: sqlite3.Connection) -> set[str]:
-    return {name for (name,) in conn.execute("SELECT name FROM _migrations")}
-
-
 def migrate(conn: sqlite3.Connection, migrations: Sequence[tuple[str, Migration]] | None = None) -> list[str]:
     """Apply the migrations not yet recorded in `_migrations`, in order; return their names."""
-    migrations = MIGRATIONS if migrations is None else migrations
-    conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-    # Checked outside a transaction first so that an up-to-date database (every open but the first)
-    # never takes the write lock the usage writer needs.
-    if all(name in _applied(conn) for name, _ in migrations):
-        return []
-    done: list[str] = []
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        # Read again under the lock: another process may have migrated in between.
-        applied = _applied(conn)
-        for name, fn in migrations:
-            if name in applied:
-                continue
-            fn(conn)
-            conn.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (name, iso_utc()))
-            done.append(name)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return done
+    return sqlite.migrate(conn, MIGRATIONS if migrations is None else migrations)
 
 
 def open_db(path: str | Path, *, busy_timeout_ms: int = 5000) -> sqlite3.Connection:
     """Open (creating if needed) the databank at `path`, in WAL mode, migrated to the latest schema.
 
-    The connection is in autocommit mode (`isolation_level=None`): callers say `BEGIN` themselves,
-    so a transaction never starts or ends behind their back.
+    The connection is in autocommit mode: writers use `daemon.sqlite.transaction`.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, isolation_level=None)
+    conn = sqlite.connect(path, busy_timeout_ms=busy_timeout_ms)
     try:
-        # busy_timeout first, so even switching to WAL waits for a competing writer instead of failing.
-        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        conn.execute("PRAGMA journal_mode = WAL")
-        # NORMAL is durable across application crashes in WAL mode; only a power cut can lose
-        # the last commits, which is fine for a usage log and saves an fsync per batch.
-        conn.execute("PRAGMA synchronous = NORMAL")
         migrate(conn)
     except BaseException:
         conn.close()

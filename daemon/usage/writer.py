@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+from daemon.sqlite import transaction
 from daemon.usage.record import COLUMNS, UsageRecord
 from daemon.usage.store import DatabankError, open_db
 
@@ -202,15 +203,8 @@ class UsageWriter:
                 delay = min(delay * 2, _BACKOFF_MAX_S)
 
     def _insert(self, batch: list[UsageRecord]) -> None:
-        conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(self._connection()) as conn:
             conn.executemany(_INSERT, [record.as_row() for record in batch])
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
         self.transactions += 1
         self.written += len(batch)
 

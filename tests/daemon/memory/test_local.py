@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import random
 import sqlite3
 import statistics
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from daemon.errors import MemoryBackendError
+from daemon.memory import local
 from daemon.memory.fts import MAX_TERMS, fts_query
 from daemon.memory.local import INDEX_CHARS, LocalBackend, scope_key
 
@@ -63,13 +65,79 @@ async def test_a_text_is_stored_once_per_scope(local_backend: LocalBackend) -> N
     assert len(await local_backend.search(SHOP, "deploy Fridays", 10)) == 1
 
 
+# How memory.db files were made before named migrations: steps counted in `PRAGMA user_version`.
+_USER_VERSION_1 = """
+CREATE TABLE memories (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    scope TEXT NOT NULL,
+    text TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    metadata TEXT
+);
+CREATE INDEX memories_scope ON memories (scope, id);
+CREATE VIRTUAL TABLE memories_fts USING fts5 (scope_key, body, content='', tokenize='porter unicode61');
+INSERT INTO memories_fts (memories_fts, rank) VALUES ('rank', 'bm25(0.0, 1.0)');
+"""
+_USER_VERSION_2 = (
+    _USER_VERSION_1
+    + "ALTER TABLE memories ADD COLUMN digest BLOB;"
+    + "CREATE UNIQUE INDEX memories_scope_digest ON memories (scope, digest);"
+)
+_MEMORY_COLUMNS = ["id", "scope", "text", "created_at", "metadata", "digest"]
+
+
+def _schema(path: Path) -> tuple[list[str], list[str], list[str]]:
+    """(memories' columns, the indexes on it, the recorded migrations) of the file at `path`."""
+    with sqlite3.connect(path) as conn:
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(memories)")]
+        indexes = sorted(row[1] for row in conn.execute("PRAGMA index_list(memories)"))
+        names = [name for (name,) in conn.execute("SELECT name FROM _migrations ORDER BY rowid")]
+    return columns, indexes, names
+
+
+def test_an_empty_file_migrates_to_the_memory_columns(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "memory.db"
+    local.open_db(path).close()
+    columns, indexes, names = _schema(path)
+    assert columns == _MEMORY_COLUMNS
+    assert indexes == ["memories_scope", "memories_scope_digest"]
+    assert names == [name for name, _ in local.MIGRATIONS] == ["m001_memories", "m002_dedupe"]
+    local.open_db(path).close()  # reopening applies nothing again
+    assert _schema(path)[2] == names
+
+
+async def test_a_file_migrated_by_user_version_keeps_working(tmp_path: Path) -> None:
+    """A memory.db at user_version 2 gets both named migrations recorded, none run again."""
+    path = tmp_path / "memory.db"
+    digest = hashlib.sha256(b"we deploy on Fridays").digest()[:16]
+    with sqlite3.connect(path, isolation_level=None) as conn:
+        conn.executescript(_USER_VERSION_2 + "PRAGMA user_version = 2;")
+        conn.execute(
+            "INSERT INTO memories VALUES (7, ?, 'we deploy on Fridays', '2026-01-01T00:00:00Z', NULL, ?)",
+            (SHOP, digest),
+        )
+        conn.execute(
+            "INSERT INTO memories_fts (rowid, scope_key, body) VALUES (7, ?, 'we deploy on Fridays')",
+            (scope_key(SHOP),),
+        )
+    backend = LocalBackend(path)
+    try:
+        assert [m.id for m in await backend.search(SHOP, "deploy", 10)] == ["7"]
+        assert (await backend.add(SHOP, "we deploy on Fridays")).id == "7"
+    finally:
+        await backend.close()
+    assert _schema(path) == (
+        _MEMORY_COLUMNS,
+        ["memories_scope", "memories_scope_digest"],
+        ["m001_memories", "m002_dedupe"],
+    )
+
+
 async def test_a_file_from_before_dedup_keeps_the_first_of_each_copy(tmp_path: Path) -> None:
     """Files written before migration 2 may hold copies: the upgrade keeps the oldest, index and all."""
     path = tmp_path / "memory.db"
-    from daemon.memory import local
-
     with sqlite3.connect(path, isolation_level=None) as conn:
-        conn.executescript(str(local._MIGRATIONS[0]) + "; PRAGMA user_version = 1;")
+        conn.executescript(_USER_VERSION_1 + "PRAGMA user_version = 1;")
         for rowid, text in enumerate(["same text here", "other text", "same text here", "same text here"], 1):
             conn.execute("INSERT INTO memories VALUES (?, ?, ?, '2026-01-01T00:00:00Z', NULL)", (rowid, SHOP, text))
             conn.execute(
