@@ -90,7 +90,7 @@ class Stack:
         fake = f"http://127.0.0.1:{self.fake_port}"
         self.procs.append(
             subprocess.Popen(
-                [sys.executable, "-m", "tests.fake_upstream", "--port", str(self.fake_port), "--latency-ms", "1",
+                [sys.executable, "-m", "tests.support.upstream", "--port", str(self.fake_port), "--latency-ms", "1",
                  "--chunks", str(CHUNKS), "--chunk-interval-ms", str(CADENCE_S * 1000)],
                 cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )

@@ -1,26 +1,17 @@
-"""Shared fixtures: every test gets its own MEMPROXY_HOME and no provider keys from the real environment."""
+"""Shared fixtures: every test gets its own MEMPROXY_HOME and no provider keys from the real environment;
+one fake upstream serves the whole session, fresh for each test that uses it. Helpers live in tests/support/."""
 
 from __future__ import annotations
 
+import re
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-PROVIDER_KEY_VARS = (
-    "OPENAI_API_KEY",
-    "ANTHROPIC_API_KEY",
-    "GEMINI_API_KEY",
-    "MISTRAL_API_KEY",
-    "GROQ_API_KEY",
-    "DEEPSEEK_API_KEY",
-    "XAI_API_KEY",
-    "OPENROUTER_API_KEY",
-    "SUPERMEMORY_API_KEY",
-    "MEMPROXY_CONFIG",
-    "OPENAI_BASE_URL",
-    "ANTHROPIC_BASE_URL",
-)
+from tests.support.daemon import PROVIDER_KEY_VARS
+from tests.support.upstream.observing import ObservingUpstream
 
 
 @pytest.fixture(autouse=True)
@@ -33,3 +24,35 @@ def memproxy_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     for name in PROVIDER_KEY_VARS:
         monkeypatch.delenv(name, raising=False)
     yield home
+
+
+@pytest.fixture(scope="session")
+def upstream() -> Iterator[ObservingUpstream]:
+    """THE fake upstream (it also notes client hang-ups), shared by the session: start it once."""
+    with ObservingUpstream() as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def _fresh_upstream(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Nothing scripted, recorded or turned by one test reaches the next one that uses the upstream."""
+    if "upstream" not in request.fixturenames:
+        yield
+        return
+    server: ObservingUpstream = request.getfixturevalue("upstream")
+    server.fresh()
+    yield
+    server.fresh()
+
+
+@pytest.fixture
+def fake(upstream: ObservingUpstream) -> ObservingUpstream:
+    """The shared fake upstream, fresh for this test."""
+    return upstream
+
+
+@pytest.fixture
+def project(request: pytest.FixtureRequest) -> str:
+    """A project name unique to this test, to find its rows."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", request.node.name).strip("-.")[:48] or "t"
+    return f"{name}-{uuid.uuid4().hex[:8]}"

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import anthropic
@@ -18,7 +17,7 @@ import pytest
 from anthropic.types import MessageParam, ThinkingConfigParam
 from openai.types.chat import ChatCompletionMessageParam
 
-from tests.fake_upstream import (
+from tests.support.upstream import (
     FakeUpstream,
     corrupt_stream,
     cut_stream,
@@ -34,20 +33,6 @@ from tests.fake_upstream import (
 REPO = Path(__file__).resolve().parent.parent
 QUESTION: list[ChatCompletionMessageParam] = [{"role": "user", "content": "what is the weather in Paris"}]
 ASK: list[MessageParam] = [{"role": "user", "content": "what is the weather in Paris"}]  # 6 words: 6 tokens
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeUpstream]:
-    with FakeUpstream() as upstream:
-        yield upstream
-
-
-@pytest.fixture
-def upstream(server: FakeUpstream) -> Iterator[FakeUpstream]:
-    server.reset()
-    yield server
-    server.reset()
-    server.chunks, server.chunk_interval_ms, server.require_key = None, 0, None
 
 
 @pytest.fixture
@@ -389,8 +374,9 @@ def test_stall_mid_stream_pauses_then_finishes(upstream: FakeUpstream) -> None:
     assert json.loads(lines[-1][1]) == {"type": "message_stop"}
 
 
-def test_runs_in_the_foreground_from_the_command_line() -> None:
-    cmd = [sys.executable, "-m", "tests.fake_upstream", "--port", "0", "--chunks", "3"]
+@pytest.mark.parametrize("module", ["tests.support.upstream", "tests.fake_upstream"])
+def test_runs_in_the_foreground_from_the_command_line(module: str) -> None:
+    cmd = [sys.executable, "-m", module, "--port", "0", "--chunks", "3"]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from daemon.config.paths import resolve_paths
 from memproxy_cli.main import app
+from tests.support.ports import free_range
 
 REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -20,13 +21,6 @@ runner = CliRunner()
 
 def _config(home: Path, low: int, high: int) -> None:
     (home / "config.yaml").write_text(f"interceptor:\n  port_range: [{low}, {high}]\n")
-
-
-def _free_range(size: int = 30) -> tuple[int, int]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        low = min(int(sock.getsockname()[1]), 65535 - size)
-    return low, low + size - 1
 
 
 def test_empty_registry() -> None:
@@ -38,7 +32,7 @@ def test_empty_registry() -> None:
 
 
 def test_assign_twice_same_port_then_list_and_release(memproxy_home: Path) -> None:
-    low, high = _free_range()
+    low, high = free_range()
     _config(memproxy_home, low, high)
     first = runner.invoke(app, ["ports", "assign", "shop"])
     assert first.exit_code == 0, first.output
@@ -71,7 +65,7 @@ def test_assign_twice_same_port_then_list_and_release(memproxy_home: Path) -> No
 
 
 def test_assign_explicit_port(memproxy_home: Path) -> None:
-    low, high = _free_range()
+    low, high = free_range()
     _config(memproxy_home, low, high)
     result = runner.invoke(app, ["ports", "assign", "shop", "--port", str(high)])
     assert result.exit_code == 0, result.output

@@ -12,8 +12,8 @@ import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.conftest import Daemon
-from tests.fake_upstream import FakeUpstream, text
+from tests.support.daemon import Daemon
+from tests.support.upstream import FakeUpstream, text
 
 pytestmark = pytest.mark.e2e
 

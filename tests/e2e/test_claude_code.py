@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import ANTHROPIC_KEY, Daemon, gateway_config, npm_tool, start_daemon
-from tests.fake_upstream import FakeUpstream, text
+from tests.support.config import ANTHROPIC_KEY, gateway_config
+from tests.support.daemon import Daemon, start_daemon
+from tests.support.npm import npm_tool
+from tests.support.upstream import FakeUpstream, text
 
 pytestmark = pytest.mark.e2e
 

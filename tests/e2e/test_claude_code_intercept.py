@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import ANTHROPIC_KEY, MEMPROXY, Daemon
-from tests.e2e.helpers import ports, start
 from tests.e2e.test_claude_code import claude_bin  # noqa: F401  (the shared, cached install)
-from tests.fake_upstream import FakeUpstream, text
+from tests.support.config import ANTHROPIC_KEY
+from tests.support.daemon import MEMPROXY, Daemon
+from tests.support.projects import ports, start
+from tests.support.upstream import FakeUpstream, text
 
 pytestmark = pytest.mark.e2e
 

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import MEMPROXY, Daemon, gateway_config, npm_tool, start_daemon
-from tests.fake_upstream import FakeUpstream, text, tool_call
+from tests.support.config import gateway_config
+from tests.support.daemon import MEMPROXY, Daemon, start_daemon
+from tests.support.npm import npm_tool
+from tests.support.upstream import FakeUpstream, text, tool_call
 
 pytestmark = pytest.mark.e2e
 

@@ -17,8 +17,9 @@ import httpx
 import openai
 import pytest
 
-from tests.e2e.conftest import ANTHROPIC_KEY, OPENAI_KEY, Daemon, gateway_config, start_daemon
-from tests.fake_upstream import (
+from tests.support.config import ANTHROPIC_KEY, OPENAI_KEY, gateway_config
+from tests.support.daemon import Daemon, start_daemon
+from tests.support.upstream import (
     FakeUpstream,
     corrupt_stream,
     cut_stream,

@@ -19,17 +19,11 @@ import httpx
 import openai
 import pytest
 
-from tests.e2e.conftest import MEMPROXY, OPENAI_KEY, Daemon, free_port
-from tests.e2e.helpers import (
-    anthropic_at,
-    assign,
-    listening,
-    openai_at,
-    ports,
-    start,
-    wait_port,
-)
-from tests.fake_upstream import FakeUpstream, text
+from tests.support.config import OPENAI_KEY
+from tests.support.daemon import MEMPROXY, Daemon
+from tests.support.ports import free_port, listening, wait_port
+from tests.support.projects import anthropic_at, assign, openai_at, ports, start
+from tests.support.upstream import FakeUpstream, text
 
 pytestmark = pytest.mark.e2e
 

@@ -16,8 +16,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import MEMPROXY, REPO, Daemon, clean_env, free_port, gateway_config, start_daemon
-from tests.fake_upstream import FakeUpstream, stall, text
+from tests.support.config import gateway_config
+from tests.support.daemon import MEMPROXY, REPO, Daemon, clean_env, start_daemon
+from tests.support.ports import free_port
+from tests.support.processes import daemon_processes
+from tests.support.upstream import FakeUpstream, stall, text
 
 pytestmark = pytest.mark.e2e
 
@@ -40,23 +43,6 @@ def _pid(output: str) -> int:
     match = re.search(r"pid (\d+)", output)
     assert match, output
     return int(match.group(1))
-
-
-def _daemon_processes(home: Path) -> list[int]:
-    """Live `daemon.server` processes whose MEMPROXY_HOME is `home`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            environ = (entry / "environ").read_bytes()
-            state = (entry / "stat").read_text().split(") ", 1)[1][:1]
-        except (OSError, IndexError):
-            continue
-        if b"daemon.server" in cmdline and f"MEMPROXY_HOME={home}\0".encode() in environ and state != "Z":
-            found.append(int(entry.name))
-    return found
 
 
 def test_up_without_config_runs_and_down_stops(daemon: Daemon) -> None:
@@ -82,7 +68,7 @@ def test_up_without_config_runs_and_down_stops(daemon: Daemon) -> None:
     down = daemon.down()
     assert down.returncode == 0, down.stderr
     assert daemon.status()["running"] is False
-    assert _daemon_processes(daemon.home) == []
+    assert daemon_processes(daemon.home) == []
     assert not (daemon.home / "memproxy.pid").exists()
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{daemon.url}/health", timeout=2)
@@ -98,14 +84,14 @@ def test_up_twice_starts_one_daemon_and_restart_gives_a_new_one(daemon: Daemon) 
     assert "already running" in again.stdout
     pid = daemon.status()["pid"]
     assert _pid(first.stdout) == _pid(again.stdout) == pid
-    assert _daemon_processes(daemon.home) == [pid]
+    assert daemon_processes(daemon.home) == [pid]
 
     restarted = daemon.cli("restart")
     assert restarted.returncode == 0, restarted.stderr
     status = daemon.status()
     assert status["running"] is True and status["pid"] != pid
     assert status["port"] == daemon.port
-    assert _daemon_processes(daemon.home) == [status["pid"]]
+    assert daemon_processes(daemon.home) == [status["pid"]]
 
 
 @pytest.mark.regression(
@@ -188,7 +174,7 @@ def test_taken_port_is_refused_naming_the_holder(daemon: Daemon) -> None:
     assert f"pid {os.getpid()}" in result.stderr, result.stderr
     assert str(daemon.port) in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
-    assert _daemon_processes(daemon.home) == []
+    assert daemon_processes(daemon.home) == []
 
 
 @pytest.mark.parametrize(
@@ -207,7 +193,7 @@ def test_broken_config_is_refused_with_file_and_line(daemon: Daemon, text: str, 
     assert result.returncode == 1
     assert f"{config}:{line}" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr + result.stdout
-    assert _daemon_processes(daemon.home) == []
+    assert daemon_processes(daemon.home) == []
 
 
 def test_ten_concurrent_ups_start_one_daemon(daemon: Daemon) -> None:
@@ -226,7 +212,7 @@ def test_ten_concurrent_ups_start_one_daemon(daemon: Daemon) -> None:
     pids = {_pid(out) for out, _err in outputs}
     assert len(pids) == 1, outputs
     assert sum("already running" in out for out, _err in outputs) == 9
-    assert _daemon_processes(daemon.home) == list(pids)
+    assert daemon_processes(daemon.home) == list(pids)
 
 
 def _down_during_a_request(tmp_path: Path) -> tuple[httpx.Response, subprocess.CompletedProcess[str], float, Daemon]:
@@ -259,7 +245,7 @@ def test_down_lets_an_in_flight_request_finish(tmp_path: Path) -> None:
     assert response.status_code == 200 and "made it" in response.text, response.text
     assert down.returncode == 0, down.stderr
     assert took < 8, f"down took {took:.1f} s for a request that needed 1.5 s"
-    assert _daemon_processes(d.home) == []
+    assert daemon_processes(d.home) == []
 
 
 def test_down_flushes_the_row_of_a_request_that_finished_while_draining(tmp_path: Path) -> None:

@@ -16,9 +16,9 @@ import anthropic
 import openai
 import pytest
 
-from tests.e2e.conftest import Daemon
-from tests.e2e.helpers import anthropic_at, assign, memories, openai_at, remember, start_many, wait_memory
-from tests.fake_upstream import FakeUpstream, text
+from tests.support.daemon import Daemon
+from tests.support.projects import anthropic_at, assign, memories, openai_at, remember, start_many, wait_memory
+from tests.support.upstream import FakeUpstream, text
 
 pytestmark = pytest.mark.e2e
 

@@ -14,9 +14,9 @@ import anthropic
 import openai
 import pytest
 
-from tests.e2e.conftest import Daemon
-from tests.e2e.helpers import remember, start
-from tests.fake_upstream import FakeUpstream, Recorded, text, tool_call
+from tests.support.daemon import Daemon
+from tests.support.projects import remember, start
+from tests.support.upstream import FakeUpstream, Recorded, text, tool_call
 
 pytestmark = pytest.mark.e2e
 

@@ -15,20 +15,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.hardening.conftest import (
-    USER,
-    Daemon,
-    ObservingUpstream,
-    config_text,
-    daemon_processes,
-    db_rows,
-    figure,
-    free_port,
-    kill_leftovers,
-    launch,
-    popen_cli,
-    sse_events,
-)
+from tests.support.daemon import Daemon, start_daemon
+from tests.support.databank import db_rows
+from tests.support.hardening import USER, config_text, figure
+from tests.support.ports import free_port
+from tests.support.processes import daemon_processes, kill_leftovers
+from tests.support.upstream.observing import ObservingUpstream
+from tests.support.wire import sse_events
 
 pytestmark = pytest.mark.e2e
 
@@ -43,7 +36,7 @@ def test_ten_concurrent_ups_start_one_daemon(tmp_path: Path, fake: ObservingUpst
     d = Daemon(home=home, port=free_port())
     try:
         t0 = time.monotonic()
-        procs = [popen_cli(d, "up", "--port", str(d.port)) for _ in range(10)]
+        procs = [d.popen("up", "--port", str(d.port)) for _ in range(10)]
         outputs = [p.communicate(timeout=180) for p in procs]
         took = time.monotonic() - t0
         codes = [p.returncode for p in procs]
@@ -83,7 +76,7 @@ class Drain:
 
 def _drain(home: Path, fake: ObservingUpstream, chunks: int, interval_ms: int, timeout: float) -> Drain:
     """Start a daemon, open 20 streams, run `memproxy down --timeout T` while they are all mid-answer."""
-    d = launch(home, config_text(fake.url, timeout=120))
+    d = start_daemon(home, config_text(fake.url, timeout=120))
     try:
         fake.chunks, fake.chunk_interval_ms = chunks, interval_ms
         first = threading.Semaphore(0)

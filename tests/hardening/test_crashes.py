@@ -18,22 +18,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.hardening.conftest import (
-    USER,
-    Daemon,
-    ObservingUpstream,
-    config_text,
-    daemon_pid,
-    daemon_processes,
-    db_rows,
-    figure,
-    free_port,
-    integrity,
-    kill_leftovers,
-    launch,
-    pid_running,
-    wait_for,
-)
+from tests.support.daemon import Daemon, start_daemon
+from tests.support.databank import db_rows, integrity
+from tests.support.hardening import USER, config_text, figure
+from tests.support.polling import wait_for
+from tests.support.ports import free_port
+from tests.support.processes import daemon_pid, daemon_processes, kill_leftovers, pid_running
+from tests.support.upstream.observing import ObservingUpstream
 
 pytestmark = pytest.mark.e2e
 
@@ -76,7 +67,7 @@ def _slow_stream(daemon: Daemon, project: str, first: threading.Semaphore, outco
 @pytest.mark.slow
 def test_kill_9_under_load_loses_no_committed_row(tmp_path: Path, fake: ObservingUpstream) -> None:
     home = tmp_path / "home"
-    d = launch(home, config_text(fake.url, timeout=120))
+    d = start_daemon(home, config_text(fake.url, timeout=120))
     try:
         pid = daemon_pid(d)
         with ThreadPoolExecutor(8) as pool:

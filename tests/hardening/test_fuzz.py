@@ -22,19 +22,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.hardening.conftest import (
-    USER,
-    Daemon,
-    ObservingUpstream,
-    config_text,
-    daemon_pid,
-    figure,
-    launch,
-    pid_running,
-    raw_http,
-    rss_kb,
-    status_of,
-)
+from tests.support.daemon import Daemon, start_daemon
+from tests.support.hardening import USER, config_text, figure
+from tests.support.processes import daemon_pid, pid_running, rss_kb
+from tests.support.upstream.observing import ObservingUpstream
+from tests.support.wire import raw_http, status_of
 
 pytestmark = pytest.mark.e2e
 
@@ -60,7 +52,7 @@ PATHS = [
 def daemon(upstream: ObservingUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     upstream.record = False  # thousands of requests: keep the fake's memory flat too
     config = config_text(upstream.url, max_body_bytes=MAX_BODY, timeout=10)
-    d = launch(tmp_path_factory.mktemp("fuzz-home"), config)
+    d = start_daemon(tmp_path_factory.mktemp("fuzz-home"), config)
     try:
         yield d
     finally:

@@ -18,26 +18,15 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fake_upstream import FakeUpstream, error, text
-from tests.hardening.conftest import (
-    ANTHROPIC_KEY,
-    CLIENT_KEY,
-    MASTER_KEY,
-    OPENAI_KEY,
-    SECRETS,
-    USER,
-    Daemon,
-    ObservingUpstream,
-    config_text,
-    db_rows,
-    figure,
-    free_port,
-    launch,
-    raw_http,
-    read_response,
-    status_of,
-    wait_for,
-)
+from tests.support.config import ANTHROPIC_KEY, OPENAI_KEY
+from tests.support.daemon import Daemon, start_daemon
+from tests.support.databank import db_rows
+from tests.support.hardening import CLIENT_KEY, MASTER_KEY, SECRETS, USER, config_text, figure
+from tests.support.polling import wait_for
+from tests.support.ports import free_port
+from tests.support.upstream import FakeUpstream, error, text
+from tests.support.upstream.observing import ObservingUpstream
+from tests.support.wire import raw_http, read_response, status_of
 
 pytestmark = pytest.mark.e2e
 
@@ -60,7 +49,7 @@ def daemon(upstream: ObservingUpstream, tmp_path_factory: pytest.TempPathFactory
     config = config_text(
         upstream.url, master_key=MASTER_KEY, max_body_bytes=MAX_BODY, log_level="debug", body_timeout=BODY_TIMEOUT
     )
-    d = launch(home, config)
+    d = start_daemon(home, config)
     try:
         yield d
     finally:

@@ -16,21 +16,13 @@ import httpx
 import openai
 import pytest
 
-from tests.fake_upstream import corrupt_stream, cut_stream, error, stall, stall_mid_stream, text
-from tests.hardening.conftest import (
-    MODELS,
-    ROUTES,
-    USER,
-    Daemon,
-    ObservingUpstream,
-    config_text,
-    db_rows,
-    figure,
-    launch,
-    sse_events,
-    truncated_stream,
-    wait_for,
-)
+from tests.support.daemon import Daemon, start_daemon
+from tests.support.databank import db_rows
+from tests.support.hardening import MODELS, ROUTES, USER, config_text, figure
+from tests.support.polling import wait_for
+from tests.support.upstream import corrupt_stream, cut_stream, error, stall, stall_mid_stream, text
+from tests.support.upstream.observing import ObservingUpstream, truncated_stream
+from tests.support.wire import sse_events
 
 pytestmark = pytest.mark.e2e
 
@@ -53,7 +45,7 @@ def pair_id(pair: tuple[str, str]) -> str:
 @pytest.fixture(scope="module")
 def daemon(upstream: ObservingUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     config = config_text(upstream.url, num_retries=RETRIES, timeout=TIMEOUT)
-    d = launch(tmp_path_factory.mktemp("faults-home"), config)
+    d = start_daemon(tmp_path_factory.mktemp("faults-home"), config)
     try:
         yield d
     finally:
@@ -64,7 +56,7 @@ def daemon(upstream: ObservingUpstream, tmp_path_factory: pytest.TempPathFactory
 def router_daemon(upstream: ObservingUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     """The same, with the fast path off: same-dialect streams go through LiteLLM's Router too."""
     config = config_text(upstream.url, num_retries=RETRIES, timeout=TIMEOUT, fast_path=False)
-    d = launch(tmp_path_factory.mktemp("faults-router-home"), config)
+    d = start_daemon(tmp_path_factory.mktemp("faults-router-home"), config)
     try:
         yield d
     finally:

@@ -6,7 +6,7 @@ import asyncio
 import json
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import aiohttp
@@ -14,17 +14,12 @@ import httpx
 import pytest
 
 from interceptor.forwarder import downstream_headers, make_forwarder, make_gateway_client, upstream_headers
-from tests.fake_upstream import FakeUpstream, error
-from tests.interceptor.conftest import free_port, serving
+from tests.support.ports import free_port
+from tests.support.serving import serving
+from tests.support.upstream import FakeUpstream, error
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 MESSAGES = {"model": "claude-sonnet-4-5", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
-
-
-@pytest.fixture
-def upstream() -> Iterator[FakeUpstream]:
-    with FakeUpstream() as fake:
-        yield fake
 
 
 @asynccontextmanager

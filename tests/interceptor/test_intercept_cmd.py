@@ -20,12 +20,13 @@ import memproxy_cli.daemon_cmd as daemon_cmd
 from daemon.sockets import port_accepts
 from interceptor.registry import assign
 from memproxy_cli.main import app
-from tests.fake_upstream import FakeUpstream
-from tests.interceptor.conftest import free_port, free_range, home_paths
+from tests.support.daemon import MEMPROXY
+from tests.support.ports import free_port, free_range
+from tests.support.serving import home_paths
+from tests.support.upstream import FakeUpstream
 
 REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
-MEMPROXY = Path(sys.executable).with_name("memproxy")
 DUMP_ENV = (
     "import json, os, sys; keys = ('OPENAI_BASE_URL', 'OPENAI_API_BASE', 'ANTHROPIC_BASE_URL', 'MEMPROXY_PROJECT',"
     " 'MEMPROXY_URL', 'OPENAI_API_KEY', 'ANTHROPIC_API_KEY'); "

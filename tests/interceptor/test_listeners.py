@@ -14,8 +14,9 @@ from daemon.sockets import port_accepts
 from interceptor.forwarder import make_gateway_client
 from interceptor.listeners import Listeners
 from interceptor.registry import assign, release
-from tests.fake_upstream import FakeUpstream
-from tests.interceptor.conftest import free_range, home_paths
+from tests.support.ports import free_range
+from tests.support.serving import home_paths
+from tests.support.upstream import FakeUpstream
 
 
 @pytest.fixture

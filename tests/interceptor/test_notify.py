@@ -15,7 +15,7 @@ import pytest
 from daemon.errors import MemproxyError
 from daemon.lifecycle import DaemonInfo, write_daemon_info
 from interceptor.notify import SYNC_PATH, notify_daemon, project_state
-from tests.interceptor.conftest import home_paths
+from tests.support.serving import home_paths
 
 
 class _Daemon:

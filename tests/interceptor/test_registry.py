@@ -14,7 +14,8 @@ import pytest
 
 from daemon.errors import InvalidProjectName, RegistryError
 from interceptor.registry import assign, choose_port, load, release
-from tests.interceptor.conftest import free_range, home_paths
+from tests.support.ports import free_range
+from tests.support.serving import home_paths
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -9,125 +9,41 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from daemon.config.settings import load_settings
-from daemon.gateway.state import PLACEHOLDER_KEYS, Gateway
-from daemon.usage.query import recent
-from tests.fake_upstream import FakeUpstream, error, stall_mid_stream, text
+from daemon.gateway.state import PLACEHOLDER_KEYS
+from tests.support.app import Served, serve_gateway
+from tests.support.config import OPENAI_KEY, USER_ID_MAPPING, gateway_config
+from tests.support.upstream import FakeUpstream, error, stall_mid_stream, text
 
 MASTER = "mk-master-key-0123456789"
-OPENAI_KEY = "sk-test-openai-0123456789"
 USER = [{"role": "user", "content": "hello gateway"}]
 
 
-def _config(upstream: str, master_key: str | None) -> str:
-    general = "general_settings:\n  max_body_bytes: 16384\n"
-    if master_key:
-        general += f"  master_key: {master_key}\n"
-    return f"""{general}
-model_list:
-  - model_name: "gpt-*"
-    litellm_params: {{model: "openai/gpt-*", api_base: "{upstream}/v1", api_key: {OPENAI_KEY}}}
-  - model_name: "claude-*"
-    litellm_params: {{model: "anthropic/claude-*", api_base: "{upstream}", api_key: sk-test-anthropic-0123}}
-  - model_name: "byok-*"
-    litellm_params: {{model: "openai/byok-*", api_base: "{upstream}/v1"}}
-router_settings: {{num_retries: 0, timeout: 5}}
-user_id_mappings:
-  header_patterns:
-    - {{header: user-agent, pattern: "^pytest-agent/", user_id: tester}}
-"""
-
-
-@dataclass
-class Served:
-    gateway: Gateway
-    app: Any
-    url: str
-    home: Path
-
-    def rows(self, project: str) -> list[dict[str, Any]]:
-        assert self.gateway.writer.flush()
-        return [r for r in recent(self.home / "memproxy.db", None) if r["project"] == project]
-
-    def wait_final(self, project: str, timeout: float = 3) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        while True:
-            rows = self.rows(project)
-            if (rows and all(r["status"] != "in_flight" for r in rows)) or time.monotonic() > deadline:
-                return rows
-            time.sleep(0.02)
-
-
-def _serve(home: Path, config_text: str) -> Iterator[Served]:
-    import uvicorn
-
-    from daemon.app import create_app, start_gateway
-
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "config.yaml").write_text(config_text)
-    settings = load_settings(env={"MEMPROXY_HOME": str(home)})
-    gateway = start_gateway(settings)
-    app = create_app(settings, gateway)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield Served(gateway, app, f"http://127.0.0.1:{port}", home)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-        gateway.writer.close()
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeUpstream]:
-    with FakeUpstream() as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(upstream: FakeUpstream) -> Iterator[FakeUpstream]:
-    upstream.reset()
-    yield upstream
-    upstream.reset()
+def _config(upstream_url: str, master_key: str | None = None) -> str:
+    return gateway_config(upstream_url, master_key=master_key, max_body_bytes=16384, timeout=5, extra=USER_ID_MAPPING)
 
 
 @pytest.fixture(scope="module")
 def served(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    yield from _serve(tmp_path_factory.mktemp("app-home"), _config(upstream.url, None))
+    yield from serve_gateway(
+        tmp_path_factory.mktemp("app-home"),
+        _config(upstream.url),
+    )
 
 
 @pytest.fixture(scope="module")
 def locked(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """The same gateway with a master key."""
-    yield from _serve(tmp_path_factory.mktemp("locked-home"), _config(upstream.url, MASTER))
-
-
-@pytest.fixture
-def project(request: pytest.FixtureRequest) -> str:
-    import re
-    import uuid
-
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", request.node.name)[:40].strip("-.") + "-" + uuid.uuid4().hex[:6]
+    yield from serve_gateway(
+        tmp_path_factory.mktemp("locked-home"),
+        _config(upstream.url, MASTER),
+    )
 
 
 def _post(url: str, path: str, body: Any, **headers: str) -> httpx.Response:

@@ -9,19 +9,14 @@ import pytest
 
 from daemon.memory.base import MemoryBackend
 from daemon.memory.local import LocalBackend
-from daemon.memory.supermemory_backend import SupermemoryBackend, SupermemorySessions
-from tests.daemon.memory.fake_supermemory import API_KEY, FakeSupermemory
+from tests.daemon.memory.fake_supermemory import FakeSupermemory
+from tests.support.memory import supermemory_backend
 
 
 @pytest.fixture
 def fake_supermemory() -> Iterator[FakeSupermemory]:
     with FakeSupermemory() as server:
         yield server
-
-
-def supermemory_backend(server: FakeSupermemory, timeout: float = 5.0) -> SupermemoryBackend:
-    # No SDK retries: a scripted 500 should be seen once, and tests stay fast.
-    return SupermemoryBackend(SupermemorySessions(API_KEY, server.url, timeout=timeout, max_retries=0))
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from daemon.config.settings import ContextRetrieval
 from daemon.errors import MemoryBackendError
 from daemon.memory.recall import retrieve
 from daemon.memory.supermemory_backend import SupermemoryBackend, SupermemorySessions, namespace_for
-from tests.daemon.memory.conftest import supermemory_backend
 from tests.daemon.memory.fake_supermemory import API_KEY, FakeSupermemory
+from tests.support.memory import supermemory_backend
 
 SHOP = "project:shop"
 

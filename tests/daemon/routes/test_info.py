@@ -7,14 +7,14 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.daemon.gateway.test_gateway_app import Served, _config, _serve
-from tests.fake_upstream import FakeUpstream
+from tests.support.app import Served, serve_gateway
+from tests.support.config import USER_ID_MAPPING, gateway_config
+from tests.support.upstream import FakeUpstream
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with FakeUpstream() as upstream:
-        yield from _serve(tmp_path_factory.mktemp("info-home"), _config(upstream.url, None))
+def served(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    yield from serve_gateway(tmp_path_factory.mktemp("info-home"), gateway_config(upstream.url, extra=USER_ID_MAPPING))
 
 
 def test_project_header_and_user_pattern(served: Served) -> None:

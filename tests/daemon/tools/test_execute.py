@@ -8,7 +8,7 @@ import pytest
 
 from daemon.config.settings import ToolExecution
 from daemon.tools.execute import ToolCall, ToolFailure, ToolRunner, narrow_scope
-from tests.daemon.tools.conftest import DictBackend
+from tests.support.memory import DictBackend
 
 SCOPE = "project:shop"
 MEMORIES = {

@@ -16,8 +16,8 @@ from daemon.cost import Usage
 from daemon.dialects import Dialect
 from daemon.tools.loop import CallModel, router_caller, run_tool_loop
 from daemon.tools.schemas import GET_DOCUMENT, SEARCH
-from tests.daemon.tools.conftest import DictBackend
-from tests.fake_upstream import FakeUpstream, text, tool_call, tool_calls
+from tests.support.memory import DictBackend
+from tests.support.upstream import FakeUpstream, text, tool_call, tool_calls
 
 SCOPE = "project:shop"
 MEMORIES = {SCOPE: ["We deploy on Fridays after the standup."], "project:other": ["Other deploys on Mondays."]}

@@ -17,8 +17,8 @@ from daemon.dialects import Dialect
 from daemon.tools.loop import run_tool_loop
 from daemon.tools.replay import replay_anthropic, replay_openai
 from daemon.tools.schemas import SEARCH
-from tests.daemon.tools.conftest import DictBackend
-from tests.fake_upstream import FakeUpstream, text, tool_call
+from tests.support.memory import DictBackend
+from tests.support.upstream import FakeUpstream, text, tool_call
 
 CHAT = {
     "id": "chatcmpl-abc",

@@ -1,16 +1,15 @@
-"""A memory backend in a dict, and the fake upstream, for the tool tests."""
+"""Memory backends for tests: `DictBackend` (memories in a dict, scripted failures and delays) and a
+Supermemory backend pointed at the fake Supermemory server."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from daemon.errors import MemoryBackendError
 from daemon.memory.base import Memory
-from tests.fake_upstream import FakeUpstream
+from daemon.memory.supermemory_backend import SupermemoryBackend, SupermemorySessions
+from tests.daemon.memory.fake_supermemory import API_KEY, FakeSupermemory
 
 
 class DictBackend:
@@ -85,14 +84,6 @@ class DictBackend:
         return None
 
 
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeUpstream]:
-    with FakeUpstream() as server:
-        yield server
-
-
-@pytest.fixture
-def fake(upstream: FakeUpstream) -> Iterator[FakeUpstream]:
-    upstream.reset()
-    yield upstream
-    upstream.reset()
+def supermemory_backend(server: FakeSupermemory, timeout: float = 5.0) -> SupermemoryBackend:
+    # No SDK retries: a scripted 500 should be seen once, and tests stay fast.
+    return SupermemoryBackend(SupermemorySessions(API_KEY, server.url, timeout=timeout, max_retries=0))

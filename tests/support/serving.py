@@ -1,4 +1,4 @@
-"""Fixtures for the edge: serving an ASGI app on a real loopback port inside the test's event loop."""
+"""An ASGI app served by uvicorn on a real loopback port inside the test's event loop, and the test's home paths."""
 
 from __future__ import annotations
 
@@ -10,19 +10,6 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from daemon.config.paths import Paths, resolve_paths
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def free_range(size: int = 40) -> tuple[int, int]:
-    """A port range whose first port is free right now (choose_port skips any taken later)."""
-    low = free_port()
-    low = min(low, 65535 - size)
-    return low, low + size - 1
 
 
 def home_paths() -> Paths:

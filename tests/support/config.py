@@ -1,0 +1,75 @@
+"""THE gateway config the tests run: gpt-*, claude-* and byok-* routed to the fake upstream.
+
+Every daemon a test starts, in this process or through `memproxy up`, is built from `gateway_config`;
+the keys are distinctive, so finding one in a file, a log line or an answer is a leak.
+"""
+
+from __future__ import annotations
+
+from tests.support.ports import free_port_range
+
+OPENAI_KEY = "sk-test-CONFIGURED-openai-4f1e9a7c2b"
+ANTHROPIC_KEY = "sk-ant-test-CONFIGURED-93d0b6e1aa"
+# `extra` for gateway_config: requests from `pytest-agent/*` belong to the user `tester`.
+USER_ID_MAPPING = """user_id_mappings:
+  header_patterns:
+    - {header: user-agent, pattern: "^pytest-agent/", user_id: tester}
+"""
+
+
+def gateway_config(
+    upstream_url: str,
+    *,
+    master_key: str | None = None,
+    num_retries: int = 0,
+    timeout: float = 3,
+    max_body_bytes: int | None = None,
+    fast_path: bool = True,
+    body_timeout: float | None = None,
+    memory: bool | None = None,
+    log_level: str | None = None,
+    port_range: tuple[int, int] | None = None,
+    extra: str = "",
+) -> str:
+    """gpt-* → openai/gpt-* at <fake>/v1, claude-* → anthropic/claude-* at <fake> (keys in config),
+    byok-* → openai at <fake>/v1 with no key (the client's own key is passed on).
+
+    `memory` None leaves context retrieval at its default; projects get a private `port_range`
+    (a random free one unless given), never memproxy's default 8800-8899.
+    """
+    general = []
+    if master_key:
+        general.append(f"  master_key: {master_key}")
+    if max_body_bytes:
+        general.append(f"  max_body_bytes: {max_body_bytes}")
+    if not fast_path:
+        general.append("  fast_path: false")
+    if body_timeout is not None:
+        general.append(f"  body_timeout: {body_timeout}")
+    text = "general_settings:\n" + "\n".join(general) + "\n" if general else ""
+    text += f"""model_list:
+  - model_name: "gpt-*"
+    litellm_params:
+      model: "openai/gpt-*"
+      api_base: "{upstream_url}/v1"
+      api_key: {OPENAI_KEY}
+  - model_name: "claude-*"
+    litellm_params:
+      model: "anthropic/claude-*"
+      api_base: "{upstream_url}"
+      api_key: {ANTHROPIC_KEY}
+  - model_name: "byok-*"
+    litellm_params:
+      model: "openai/byok-*"
+      api_base: "{upstream_url}/v1"
+router_settings:
+  num_retries: {num_retries}
+  timeout: {timeout}
+"""
+    if memory is not None:
+        text += f"context_retrieval:\n  enabled: {str(memory).lower()}\n"
+    if log_level:
+        text += f"logging:\n  level: {log_level}\n"
+    low, high = port_range or free_port_range()
+    text += f"interceptor:\n  port_range: [{low}, {high}]\n"
+    return text + extra

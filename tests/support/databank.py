@@ -1,0 +1,28 @@
+"""The databank read straight from SQLite: rows in flight too (which `memproxy logs` may hide), integrity."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+
+def db_rows(home: Path, where: str = "1", args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    """Rows of the databank read straight from SQLite (in_flight ones too, which `logs` may hide)."""
+    db = home / "memproxy.db"
+    if not db.exists():
+        return []
+    conn = sqlite3.connect(db, timeout=10)
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in conn.execute(f"SELECT * FROM requests WHERE {where}", args)]
+    finally:
+        conn.close()
+
+
+def integrity(home: Path) -> str:
+    conn = sqlite3.connect(home / "memproxy.db", timeout=10)
+    try:
+        return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
+    finally:
+        conn.close()

@@ -1,0 +1,31 @@
+"""What the hardening matrix shares: client and master keys to hunt for, its config, its FIGURE lines.
+
+Tests print one `FIGURE` line each with what they measured (`pytest tests/hardening -s | grep FIGURE`);
+docs/reliability.md holds those figures.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.support.config import ANTHROPIC_KEY, OPENAI_KEY, gateway_config
+
+CLIENT_KEY = "sk-hardening-CLIENTOWN-7d2c58aa01fe"
+MASTER_KEY = "mk-hardening-MASTER-e0c4b9f3179d"
+# Any of them found in a file, a log line or an answer is a leak.
+SECRETS = (OPENAI_KEY, ANTHROPIC_KEY, CLIENT_KEY, MASTER_KEY)
+
+USER = [{"role": "user", "content": "Say something short."}]
+ROUTES = {"openai": "/v1/chat/completions", "anthropic": "/v1/messages"}
+MODELS = {"openai": "gpt-4o", "anthropic": "claude-sonnet-4-5"}
+
+
+def config_text(upstream_url: str, **options: Any) -> str:
+    """The tests' gateway config with memory off unless asked: the matrix measures the gateway."""
+    return gateway_config(upstream_url, **{"memory": False, **options})
+
+
+def figure(test: str, **values: Any) -> None:
+    """One line of measured figures, collected into docs/reliability.md (run with -s)."""
+    shown = " ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
+    print(f"\nFIGURE {test}: {shown}", flush=True)

@@ -1,0 +1,5 @@
+"""``python -m tests.support.upstream``: the fake upstream in the foreground."""
+
+from tests.support.upstream.server import main
+
+main()

@@ -1,0 +1,85 @@
+"""`ObservingUpstream`: the fake upstream that also sees when a client hangs up early, and a truncated stream."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import replace
+from typing import Any
+
+from tests.support.upstream.replies import Reply
+from tests.support.upstream.server import Disconnect, FakeUpstream, start_response
+
+
+class ObservingUpstream(FakeUpstream):
+    """The fake upstream, plus: when did a client close a connection whose answer was not finished yet,
+    and a `truncate` fault (the stream ends cleanly, without its final events)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.hangups: list[float] = []  # time.monotonic() of each early hang-up
+        self.started: list[float] = []  # time.monotonic() each generating request arrived
+        self.crashes = 0  # requests the fake itself failed on (it is a test double: it trusts its input)
+
+    def fresh(self) -> None:
+        super().fresh()
+        self.hangups.clear()
+        self.started.clear()
+
+    async def _asgi(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body_read = asyncio.Event()
+        finished = False
+
+        async def receive_body() -> dict[str, Any]:
+            message: dict[str, Any] = await receive()
+            if message["type"] == "http.request" and not message.get("more_body"):
+                body_read.set()
+            return message
+
+        async def send_watched(message: dict[str, Any]) -> None:
+            nonlocal finished
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                finished = True
+            await send(message)
+
+        async def watch() -> None:
+            await body_read.wait()
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            if not finished:
+                self.hangups.append(time.monotonic())
+
+        watcher = asyncio.ensure_future(watch())
+        if scope["path"].rstrip("/").endswith(("/chat/completions", "/messages", "/responses")):
+            self.started.append(time.monotonic())
+        try:
+            await super()._asgi(scope, receive_body, send_watched)
+        except Exception as exc:
+            if not isinstance(exc, Disconnect):
+                self.crashes += 1
+            raise
+        finally:
+            if not watcher.done():
+                await asyncio.sleep(0)  # let a disconnect that is already queued be seen
+                watcher.cancel()
+
+    async def _send_stream(self, send: Any, events: Any, plan: Any, dialect: Any) -> None:
+        reply: Reply = plan.reply
+        if reply.fault != "truncate":  # type: ignore[comparison-overlap]
+            await super()._send_stream(send, events, plan, dialect)
+            return
+        await start_response(send, 200, "text/event-stream; charset=utf-8", dialect, reply.headers)
+        sent = 0
+        for kind, data in events:
+            if kind == "tail" or (kind == "content" and sent == reply.fault_after):
+                break
+            sent += kind == "content"
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+
+def truncated_stream(after_chunks: int, then: Reply) -> Reply:
+    """A stream that ends properly at the HTTP level after `after_chunks` chunks, with no final events."""
+    return replace(then, fault="truncate", fault_after=after_chunks)  # type: ignore[arg-type]
