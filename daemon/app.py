@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from starlette.responses import Response
 
 from daemon import __version__
-from daemon.dialects import dialect_for_path, error_json
+from daemon.dialects import dialect_for_path, error_response
 from daemon.errors import InternalError
 from daemon.guard import GuardMiddleware
 
@@ -152,23 +152,18 @@ def create_app(
         app.state.gateway = gateway
         app.state.metrics = gateway.metrics
 
-    from daemon.routes import chat, info, messages, metrics, responses
+    from daemon.routes import chat, count_tokens, embeddings, info, messages, metrics, models, responses
 
-    app.include_router(chat.router)
-    app.include_router(messages.router)
-    app.include_router(responses.router)
-    app.include_router(info.router)
-    app.include_router(metrics.router)
+    # one module per endpoint; adding one is a module and a name here
+    for route in (chat, messages, count_tokens, responses, embeddings, models, info, metrics):
+        app.include_router(route.router)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s", request.url.path, exc_info=exc)
+        # routes answer their own errors through daemon.gateway.edge; this is for anything outside them
         err = InternalError(f"memproxy failed unexpectedly: {type(exc).__name__}")
-        return Response(
-            error_json(dialect_for_path(request.url.path), err),
-            status_code=500,
-            media_type="application/json",
-        )
+        return error_response(dialect_for_path(request.url.path), err)
 
     general = settings.general_settings
     app.add_middleware(

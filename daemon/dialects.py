@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 
+from starlette.responses import Response
+
 from daemon.errors import GatewayError
 
 
@@ -48,6 +50,12 @@ def error_body(dialect: Dialect, err: GatewayError) -> dict[str, object]:
 
 def error_json(dialect: Dialect, err: GatewayError) -> bytes:
     return json.dumps(error_body(dialect, err)).encode()
+
+
+def error_response(dialect: Dialect, err: GatewayError) -> Response:
+    """`err` as a plain HTTP answer in `dialect` (a 429 says when to retry)."""
+    headers = {"retry-after": "1"} if err.status == 429 else None
+    return Response(error_json(dialect, err), status_code=err.status, media_type="application/json", headers=headers)
 
 
 def stream_error_event(dialect: Dialect, err: GatewayError) -> bytes:

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from daemon.dialects import dialect_for_path, error_json
 from daemon.errors import AuthenticationFailed, GatewayError, PermissionDenied
+from daemon.gateway.credentials import presented_keys
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 OPEN_PATHS = frozenset({"/health"})
@@ -76,13 +77,12 @@ class GuardMiddleware:
         origin = headers.get("origin")
         if origin is not None and origin.rstrip("/") not in self.allowed_origins:
             return PermissionDenied(f"Origin {origin!r} is not allowed (general_settings.allowed_origins)")
-        if self.master_key and scope["path"] not in OPEN_PATHS:
-            presented = [headers.get("x-api-key"), headers.get("x-memproxy-key")]
-            auth = headers.get("authorization", "")
-            if auth[:7].lower() == "bearer ":
-                presented.append(auth[7:].strip())
-            if not key_matches([k for k in presented if k], self.master_key):
-                return AuthenticationFailed(
-                    "this gateway needs its master key (Authorization: Bearer, x-api-key or x-memproxy-key)",
-                )
+        if (
+            self.master_key
+            and scope["path"] not in OPEN_PATHS
+            and not key_matches(presented_keys(headers), self.master_key)
+        ):
+            return AuthenticationFailed(
+                "this gateway needs its master key (Authorization: Bearer, x-api-key or x-memproxy-key)"
+            )
         return None

@@ -1,7 +1,8 @@
 """One request's life as the databank sees it: started, first token, finished one way or another.
 
-The route creates an `Exchange` when a request arrives and ends it exactly once; ending it hands a
-`UsageRecord` to the background writer (a queue put, never a disk write on the request path).
+The gateway begins an `Exchange` when a request arrives and ends it exactly once; ending it hands a
+`UsageRecord` to the background writer (a queue put, never a disk write on the request path). The
+exchange is the one writer of its record: everything else tells it what happened.
 """
 
 from __future__ import annotations
@@ -9,11 +10,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from daemon.cost import Usage
 from daemon.errors import GatewayError
 from daemon.usage.record import UsageRecord
+
+if TYPE_CHECKING:
+    from daemon.identity import Identity
 
 log = logging.getLogger("memproxy.requests")
 
@@ -35,10 +39,13 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 class Exchange:
     """Tracks one request from arrival to its databank row."""
 
-    __slots__ = ("_sink", "_t0", "after_success", "done", "record", "secrets")
+    __slots__ = ("_sink", "_t0", "after_success", "done", "identity", "record", "secrets")
 
-    def __init__(self, record: UsageRecord, sink: RecordSink, secrets: Iterable[str] = ()) -> None:
+    def __init__(
+        self, record: UsageRecord, sink: RecordSink, secrets: Iterable[str] = (), identity: Identity | None = None
+    ) -> None:
         self.record = record
+        self.identity = identity
         self._sink = sink
         self._t0 = time.perf_counter()
         self.secrets = secrets
@@ -51,9 +58,25 @@ class Exchange:
         """Whether relays should keep the answer text (for the databank or for memory capture)."""
         return self.record.request_json is not None or self.after_success is not None
 
-    def redacted(self, err: GatewayError) -> GatewayError:
-        """`err` with every known key taken out of its message (what a client may be shown)."""
-        return err.with_message(redact(err.message, self.secrets))
+    def requested(self, model: str, *, stream: bool = False, request_json: str | None = None) -> None:
+        """What the client asked for: the model, whether streamed, the body when prompts are stored."""
+        r = self.record
+        r.model, r.stream, r.request_json = model, stream, request_json
+
+    def routed(self, provider: str | None, resolved_model: str | None) -> None:
+        """Which provider and concrete model the deployment sends the request to."""
+        self.record.provider, self.record.resolved_model = provider, resolved_model
+
+    def resolved(self, model: str | None) -> None:
+        """The model the upstream says answered (kept as routed when it says none)."""
+        if model:
+            self.record.resolved_model = model
+
+    def recalled(self, hits: int) -> None:
+        self.record.memory_hits = hits
+
+    def tool_rounds(self, rounds: int) -> None:
+        self.record.tool_rounds = rounds
 
     def elapsed_ms(self) -> float:
         return round((time.perf_counter() - self._t0) * 1000.0, 3)

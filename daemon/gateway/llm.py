@@ -1,6 +1,8 @@
-"""The boundary with the LiteLLM SDK: set it up once, build the Router, map its errors.
+"""The boundary with the LiteLLM SDK: set it up once, build the Router, map its errors, and every
+other thing memproxy asks of LiteLLM (its parameter names, token counting, what its stream wrappers
+know about how a stream ended).
 
-Nothing else in memproxy touches LiteLLM's module globals. `LITELLM_LOCAL_MODEL_COST_MAP` is set
+Nothing else in memproxy imports LiteLLM or touches its module globals. `LITELLM_LOCAL_MODEL_COST_MAP` is set
 before the import so LiteLLM never fetches its price map over the network at start.
 """
 
@@ -107,11 +109,6 @@ def find_deployment(model_list: Sequence[Any], model: str) -> Any | None:
     return None
 
 
-def deployment_has_key(entry: Any) -> bool:
-    params: Mapping[str, Any] = entry.litellm_params
-    return bool(params.get("api_key"))
-
-
 def deployment_provider(entry: Any) -> str | None:
     params: Mapping[str, Any] = entry.litellm_params
     provider = params.get("custom_llm_provider")
@@ -121,11 +118,17 @@ def deployment_provider(entry: Any) -> str | None:
     return model.split("/", 1)[0] if "/" in model else None
 
 
+def routed_model(entry: Any) -> str | None:
+    """The concrete model a deployment names (`openai/gpt-4o` → `gpt-4o`); None for a wildcard."""
+    target = str(entry.litellm_params.get("model", ""))
+    return target.split("/", 1)[1] if "/" in target and "*" not in target else None
+
+
 def map_exception(exc: BaseException) -> GatewayError:
     """A LiteLLM/httpx exception as the GatewayError the client should see (status per SPEC)."""
     if isinstance(exc, GatewayError):
         return exc
-    import litellm
+    litellm = import_litellm()
 
     message = _clean_message(exc)
     status = getattr(exc, "status_code", None)
@@ -196,3 +199,65 @@ def deployment_target(entry: Any, requested: str) -> tuple[str, str | None, str 
     if provider and not target.startswith(f"{provider}/"):
         target = f"{provider}/{target}"
     return target, params.get("api_key"), params.get("api_base")
+
+
+_param_names: frozenset[str] | None = None
+
+
+def litellm_param_names() -> frozenset[str]:
+    """Keyword arguments LiteLLM itself understands (credentials, endpoints, callbacks, prices, ...):
+    none of them is an API field a provider documents (`metadata` aside)."""
+    global _param_names
+    if _param_names is None:
+        import_litellm()
+        from litellm.types.utils import all_litellm_params
+
+        _param_names = frozenset(all_litellm_params) - {"metadata"}
+    return _param_names
+
+
+async def count_tokens(
+    target: str,
+    messages: list[Any],
+    *,
+    tools: Any = None,
+    system: str | None = None,
+    api_key: str | None = None,
+    api_base: str | None = None,
+) -> int:
+    """Input tokens of a Messages request: the provider's counting API where it has one, else
+    LiteLLM's local tokenizer. LiteLLM's exceptions are mapped here."""
+    litellm = import_litellm()
+    try:
+        result = await litellm.acount_tokens(
+            model=target, messages=messages, tools=tools, system=system, api_key=api_key, api_base=api_base
+        )
+    except Exception as exc:
+        raise map_exception(exc) from exc
+    return int(result.total_tokens)
+
+
+def provider_finished(stream: Any) -> bool:
+    """Whether the upstream itself ended the answer, rather than LiteLLM on its behalf.
+
+    When a provider's stream stops without its final event (cut, truncated, or corrupted and then
+    dropped), LiteLLM's CustomStreamWrapper still ends it with a chunk saying finish_reason="stop".
+    It keeps every chunk it hands out in `chunks`, except that made-up one, so a real end is a
+    finish_reason in that list. (The Router's wrapper shares the inner wrapper's list.)
+    """
+    chunks = getattr(stream, "chunks", None)
+    if not isinstance(chunks, list):
+        return True  # not a LiteLLM stream (a replayed answer): its finish_reason is its own
+    return any(c.choices and c.choices[0].finish_reason for c in reversed(chunks))
+
+
+def responses_provider_finished(stream: Any) -> bool:
+    """`provider_finished` for a Responses stream LiteLLM built from a chat stream (Anthropic, ...).
+
+    LiteLLM's bridge emits `response.completed` when its chat stream ends, however it ended. The
+    Router's wrapper keeps the bridge it wraps as `_billing_source`; a native Responses stream has no
+    chat stream inside, and its `response.completed` is the provider's own.
+    """
+    source = getattr(stream, "_billing_source", stream)
+    chat_stream = getattr(source, "litellm_custom_stream_wrapper", None)
+    return chat_stream is None or provider_finished(chat_stream)

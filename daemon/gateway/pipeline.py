@@ -1,175 +1,206 @@
 """One pipeline for every generating route, whatever its dialect.
 
-read → validate → credentials → memory (retrieve + inject) → LiteLLM (or the memory tool loop)
-→ relay or answer → databank row (+ memory capture once the answer is complete).
+read → validate → credentials → memory (recall + inject) → LiteLLM, the fast path or the memory
+tool loop → relay or answer → databank row (+ memory capture once the answer is complete).
 
-What differs between `/v1/chat/completions` and `/v1/messages` is a `Dialog`: how to validate,
-which Router method to call, how to relay a stream, how to read a plain answer, how to replay a
-finished answer as a stream. Everything else is written once, here.
+What differs between endpoints is an `Endpoint` (`daemon.gateway.endpoint`), handed in by the route;
+errors on the way are answered by `daemon.gateway.edge`. Everything else is written once, here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from daemon.cost import Usage
-from daemon.dialects import Dialect, error_json
-from daemon.errors import GatewayError, UpstreamTimeout
+from daemon.errors import ModelNotFound, UpstreamTimeout
 from daemon.gateway import passthrough
 from daemon.gateway.body import parse_json_object, read_body
-from daemon.gateway.exchange import Exchange, redact
-from daemon.gateway.llm import map_exception
-from daemon.gateway.relay import Pricer, relay_anthropic, relay_openai_sse
+from daemon.gateway.credentials import upstream_credentials
+from daemon.gateway.edge import answer_recorded, guarded
+from daemon.gateway.endpoint import Endpoint, Pricer, Tally, wants_usage
+from daemon.gateway.exchange import Exchange
+from daemon.gateway.llm import deployment_provider, deployment_target, map_exception, routed_model
 from daemon.gateway.sse import EventStreamResponse
 from daemon.gateway.state import Gateway
 
-
-@dataclass(frozen=True)
-class Plain:
-    """A finished, non-streamed answer as the client gets it and as the databank records it."""
-
-    body: dict[str, Any] | bytes
-    usage: Usage
-    text: str | None
-    model: str | None
+if TYPE_CHECKING:
+    from litellm import Router
 
 
-@dataclass(frozen=True)
-class Dialog:
-    dialect: Dialect
-    endpoint: str
-    validate: Callable[[dict[str, Any]], str]
-    call: Callable[[Gateway, dict[str, Any]], Awaitable[Any]]
-    relay: Callable[[Any, Exchange, Pricer, bool, bool], AsyncIterator[bytes]]
-    plain: Callable[[Any], Plain]
-    replay: Callable[[dict[str, Any], bool], AsyncIterator[bytes]]
-    # extra Router kwargs taken from request headers (e.g. `anthropic-beta`)
-    headers: Callable[[Request], dict[str, Any]] = lambda request: {}
-    # what a streamed call needs on top of the client's body (OpenAI: usage in the stream)
-    stream_kwargs: Callable[[dict[str, Any]], dict[str, Any]] = lambda body: {}
-    # whether same-dialect requests may skip LiteLLM, and whether the memory tool loop applies
-    fast_path: bool = True
-    tool_loop: bool = True
-
-
-def error_response(dialect: Dialect, err: GatewayError) -> Response:
-    headers = {"retry-after": "1"} if err.status == 429 else None
-    return Response(error_json(dialect, err), status_code=err.status, media_type="application/json", headers=headers)
-
-
-def wants_usage(body: dict[str, Any]) -> bool:
-    options = body.get("stream_options")
-    return bool(isinstance(options, dict) and options.get("include_usage"))
-
-
-async def generate(request: Request, dialog: Dialog) -> Response:
+async def generate(request: Request, endpoint: Endpoint) -> Response:
     """Serve one generating request end to end; every outcome ends its exchange exactly once."""
-    gw: Gateway = request.app.state.gateway
-    ex: Exchange | None = None
-    try:
-        ident = gw.identity(request)
-        ex = gw.begin(request, dialog.endpoint, ident)
-        raw = await read_body(request, gw.settings.general_settings)
-        body = parse_json_object(raw)
-        model = dialog.validate(body)
-        ex.record.model = model
-        stream = bool(body.get("stream"))
-        ex.record.stream = stream
-        if gw.settings.logging.store_prompts:
-            ex.record.request_json = raw.decode("utf-8", "replace")
-        upstream = {**gw.upstream_kwargs(request, ex, model), **dialog.headers(request)}
-        original = body
-        body = await gw.remember(body, dialog.dialect, model, ident, ex)
-        price: Pricer = _pricer(gw, ex, model)
-        if dialog.tool_loop and gw.settings.tool_execution.enabled and gw.memory is not None:
-            return await _with_memory_tools(gw, dialog, ex, body, upstream, ident.memory_scope, price)
-        target = gw.fast_target(dialog.dialect, model, request, upstream) if dialog.fast_path else None
-        if target is not None:
-            return await _fast(gw, dialog, ex, raw, original, body, target, price)
-        if stream:
-            ex.mark_in_flight()
-            upstream.update(dialog.stream_kwargs(body))
-        response = await _call(gw, dialog, {**body, **upstream})
-        if stream:
-            chunks = dialog.relay(response, ex, price, wants_usage(body), ex.wants_text)
-            return EventStreamResponse(chunks, on_disconnect=ex.disconnected)
-        plain = dialog.plain(response)
-        ex.record.resolved_model = plain.model or ex.record.resolved_model
-        ex.first_token()
-        ex.succeed(plain.usage, price(plain.usage, plain.model), plain.text)
-        content = plain.body if isinstance(plain.body, bytes) else json.dumps(plain.body).encode()
-        return Response(content, media_type="application/json")
-    except GatewayError as err:
-        if ex is not None:
-            ex.fail(err)
-        return error_response(dialog.dialect, err.with_message(redact(err.message, gw.secrets)))
+
+    async def handle(gw: Gateway, ex: Exchange) -> Response:
+        return await _generate(request, endpoint, gw, ex)
+
+    return await answer_recorded(request, endpoint.dialect, endpoint.path, handle)
 
 
-async def _call(gw: Gateway, dialog: Dialog, kwargs: dict[str, Any]) -> Any:
+async def _generate(request: Request, endpoint: Endpoint, gw: Gateway, ex: Exchange) -> Response:
+    raw = await read_body(request, gw.settings.general_settings)
+    body = parse_json_object(raw)
+    model = endpoint.validate(body)
+    stored = raw.decode("utf-8", "replace") if gw.settings.logging.store_prompts else None
+    ex.requested(model, stream=bool(body.get("stream")), request_json=stored)
+    upstream = {**credentials(gw, request, ex, model), **endpoint.headers(request)}
+    original = body
+    body = await remember(gw, body, endpoint, model, ex)
+    price = pricer(gw, ex, model)
+    if endpoint.replay is not None and gw.settings.tool_execution.enabled and gw.memory is not None:
+        return await _with_memory_tools(gw, endpoint, ex, body, upstream, price)
+    target = fast_target(gw, endpoint, model, request, upstream)
+    if target is not None:
+        return await _fast(gw, endpoint, ex, raw, original, body, target, price)
+    stream = bool(body.get("stream"))
+    if stream:
+        ex.mark_in_flight()
+        upstream.update(endpoint.stream_kwargs(body))
+    response = await call_llm(gw, endpoint.call, {**body, **upstream})
+    if stream:
+        tally = Tally(ex.wants_text)
+        relay = endpoint.relay(response, ex, tally, wants_usage(body))
+        return _streamed(relay, ex, tally, price, endpoint)
+    return _answered(endpoint.plain(response), ex, price)
+
+
+def credentials(gw: Gateway, request: Request, ex: Exchange, model: str) -> dict[str, Any]:
+    """The deployment serving `model` (noted on the exchange) and the key its call carries."""
+    entry = gw.deployment(model)
+    if entry is None:
+        names = ", ".join(e.model_name for e in gw.settings.model_list) or "none configured"
+        raise ModelNotFound(f"model '{model}' is not configured (models: {names})")
+    ex.routed(deployment_provider(entry), routed_model(entry))
+    kwargs = upstream_credentials(entry.litellm_params, model, request.headers, gw.settings.general_settings.master_key)
+    if "api_key" in kwargs:
+        gw.seen_keys.add(kwargs["api_key"])
+    return kwargs
+
+
+async def remember(gw: Gateway, body: dict[str, Any], endpoint: Endpoint, model: str, ex: Exchange) -> dict[str, Any]:
+    """`body` with the scope's memories injected (never fails the request), and capture armed."""
+    cr = gw.settings.context_retrieval
+    if gw.memory is None or not cr.enabled or ex.identity is None:
+        return body
+    from daemon.memory import augment
+
+    ident = ex.identity
+    recalled = await augment(
+        body,
+        dialect=endpoint.dialect,
+        model=model,
+        backend=gw.memory,
+        scope=ident.memory_scope,
+        cr=cr,
+        user_id=ident.user_id,
+    )
+    ex.recalled(recalled.hits)
+    capturer, question = gw.capturer, recalled.question
+    if capturer is not None and capturer.enabled and question:
+
+        def capture(answer: str) -> None:
+            capturer.submit(ident.memory_scope, question, answer, user_id=ident.user_id)
+
+        ex.after_success = capture
+    return recalled.body
+
+
+def fast_target(
+    gw: Gateway, endpoint: Endpoint, model: str, request: Request, upstream: dict[str, Any]
+) -> passthrough.Target | None:
+    """Where to send this request without LiteLLM, or None when LiteLLM (or the Router) is needed."""
+    if endpoint.relay_bytes is None or not gw.settings.general_settings.fast_path:
+        return None
+    entry = gw.deployment(model)
+    if entry is None or entry.model_name in gw.router_only or model in gw.router_only:
+        return None  # several deployments share the name, or a fallback names it: the Router decides
+    target_model, key, _base = deployment_target(entry, model)
+    return passthrough.plan(
+        endpoint.dialect, entry.litellm_params, model, target_model, key or upstream.get("api_key"), request.headers
+    )
+
+
+def pricer(gw: Gateway, ex: Exchange, model: str) -> Pricer:
+    """Prices usage for this request: the model that answered, else the routed one, else the requested one."""
+    record = ex.record
+
+    def price(usage: Usage, answered_by: str | None) -> float | None:
+        return gw.price(usage, answered_by or record.resolved_model or model, record.provider)
+
+    return price
+
+
+async def call_llm(
+    gw: Gateway, call: Callable[[Router, dict[str, Any]], Awaitable[Any]], kwargs: dict[str, Any]
+) -> Any:
     """The LiteLLM call, bounded as a whole: LiteLLM would sleep out any Retry-After (up to 60 s)
     whatever `router_settings.timeout` says, keeping a client waiting long after its budget."""
     rs = gw.settings.router_settings
     budget = rs.timeout * (rs.num_retries + 1) + 1.0
     try:
         async with asyncio.timeout(budget):
-            return await dialog.call(gw, kwargs)
+            return await call(gw.router, kwargs)
     except TimeoutError:
         raise UpstreamTimeout(f"no answer from the upstream within {budget:.0f} s") from None
     except Exception as exc:
         raise map_exception(exc) from exc
 
 
-def _pricer(gw: Gateway, ex: Exchange, model: str) -> Pricer:
-    provider = ex.record.provider
+def _streamed(relay: Any, ex: Exchange, tally: Tally, price: Pricer, endpoint: Endpoint) -> Response:
+    chunks = guarded(relay, ex, tally, price, endpoint.stream_error)
+    return EventStreamResponse(chunks, on_disconnect=ex.disconnected)
 
-    def price(usage: Usage, resolved: str | None) -> float | None:
-        return gw.price(usage, resolved or ex.record.resolved_model or model, provider)
 
-    return price
+def _answered(plain: Any, ex: Exchange, price: Pricer, content: bytes | None = None) -> Response:
+    """A finished answer: recorded, then sent (the upstream's own bytes when given)."""
+    ex.resolved(plain.model)
+    ex.first_token()
+    ex.succeed(plain.usage, price(plain.usage, plain.model), plain.text)
+    if content is None:
+        content = plain.body if isinstance(plain.body, bytes) else json.dumps(plain.body).encode()
+    return Response(content, media_type="application/json")
 
 
 async def _with_memory_tools(
     gw: Gateway,
-    dialog: Dialog,
+    endpoint: Endpoint,
     ex: Exchange,
     body: dict[str, Any],
     upstream: dict[str, Any],
-    scope: str,
     price: Pricer,
 ) -> Response:
     """Let the model search memory itself; the client gets only the final answer (streamed if it asked)."""
     from daemon.tools.loop import run_tool_loop
 
-    assert gw.memory is not None
+    assert gw.memory is not None and endpoint.replay is not None and ex.identity is not None
 
     async def call_model(request_body: dict[str, Any]) -> dict[str, Any]:
-        plain = dialog.plain(await _call(gw, dialog, {**request_body, **upstream}))
+        plain = endpoint.plain(await call_llm(gw, endpoint.call, {**request_body, **upstream}))
         return plain.body if isinstance(plain.body, dict) else json.loads(plain.body)
 
+    scope = ex.identity.memory_scope
     try:
-        result = await run_tool_loop(body, dialog.dialect, call_model, gw.memory, scope, gw.settings.tool_execution)
+        result = await run_tool_loop(body, endpoint.dialect, call_model, gw.memory, scope, gw.settings.tool_execution)
     except Exception as exc:
         raise map_exception(exc) from exc
-    ex.record.tool_rounds = result.rounds
-    final = dialog.plain(result.response)
-    ex.record.resolved_model = final.model or ex.record.resolved_model
+    ex.tool_rounds(result.rounds)
+    final = endpoint.plain(result.response)
+    ex.resolved(final.model)
     ex.first_token()
     ex.succeed(result.usage, price(result.usage, final.model), final.text)
     if body.get("stream"):
-        return EventStreamResponse(dialog.replay(result.response, wants_usage(body)), on_disconnect=lambda: None)
+        return EventStreamResponse(endpoint.replay(result.response, wants_usage(body)), on_disconnect=lambda: None)
     return Response(json.dumps(result.response), media_type="application/json")
 
 
 async def _fast(
     gw: Gateway,
-    dialog: Dialog,
+    endpoint: Endpoint,
     ex: Exchange,
     raw: bytes,
     original: dict[str, Any],
@@ -178,26 +209,22 @@ async def _fast(
     price: Pricer,
 ) -> Response:
     """Same dialect as the provider: send the client's bytes, relay the provider's bytes."""
+    assert endpoint.relay_bytes is not None
     rs = gw.settings.router_settings
     stream = bool(body.get("stream"))
     client_wants_usage = wants_usage(body)
-    if stream and dialog.dialect is Dialect.OPENAI and not client_wants_usage:
-        body = {**body, **dialog.stream_kwargs(body)}
-    ex.record.resolved_model = target.model
+    if stream:
+        extra = endpoint.stream_kwargs(body)
+        if extra and not client_wants_usage:
+            body = {**body, **extra}
+    ex.resolved(target.model)
     if stream:
         ex.mark_in_flight()
     content = passthrough.request_bytes(raw, body, original, target)
     response = await passthrough.send(gw.fast_client(), target, content, retries=rs.num_retries, timeout=rs.timeout)
     if stream:
+        tally = Tally(ex.wants_text)
         chunks = passthrough.stream_bytes(response, rs.stream_timeout or rs.timeout)
-        if dialog.dialect is Dialect.OPENAI:
-            relayed = relay_openai_sse(chunks, ex, price, client_wants_usage, ex.wants_text)
-        else:
-            relayed = relay_anthropic(chunks, ex, price, ex.wants_text)
-        return EventStreamResponse(relayed, on_disconnect=ex.disconnected)
+        return _streamed(endpoint.relay_bytes(chunks, ex, tally, client_wants_usage), ex, tally, price, endpoint)
     payload, data = await passthrough.read_json(response, rs.timeout)
-    plain = dialog.plain(data)
-    ex.record.resolved_model = plain.model or target.model
-    ex.first_token()
-    ex.succeed(plain.usage, price(plain.usage, plain.model), plain.text)
-    return Response(payload, media_type="application/json")
+    return _answered(endpoint.plain(data), ex, price, payload)

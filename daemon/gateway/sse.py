@@ -9,12 +9,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+
+def compact_json(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def data_event(obj: Any) -> bytes:
+    """An unnamed SSE event (`data: {...}`), as OpenAI's streams are made."""
+    return b"data: " + compact_json(obj) + b"\n\n"
+
+
+def named_event(name: str, obj: Any) -> bytes:
+    """A named SSE event (`event: name` + `data: {...}`), as Anthropic's and the Responses API's are."""
+    return b"event: " + name.encode() + b"\ndata: " + compact_json(obj) + b"\n\n"
 
 
 class EventStreamResponse(Response):

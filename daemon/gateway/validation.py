@@ -1,4 +1,7 @@
-"""What a client may send: shape checks for each route and the fields no request may carry.
+"""What a client may send: the fields no request may carry, and the shape checks routes share.
+
+Each route module keeps its own table of field types and calls these checks; nothing here knows a
+route.
 
 A client must never choose where the gateway sends its keys (LiteLLM's CVE-2024-6587: a
 client-supplied `api_base` received the server's key). LiteLLM accepts such fields as keyword
@@ -50,21 +53,10 @@ FORBIDDEN_PREFIXES = ("aws_", "vertex_", "azure_", "litellm_", "mock_", "watsonx
 NESTED_CONTAINERS = ("extra_body", "metadata", "litellm_params")
 
 
-# Keyword arguments LiteLLM itself understands (credentials, endpoints, callbacks, prices, ...): none
-# of them is an API field a provider documents, so a client has no business sending one.
-_litellm_params: frozenset[str] | None = None
-
-
 def _litellm_internal(name: str) -> bool:
-    global _litellm_params
-    if _litellm_params is None:
-        try:
-            from litellm.types.utils import all_litellm_params
+    from daemon.gateway.llm import litellm_param_names
 
-            _litellm_params = frozenset(all_litellm_params) - {"metadata"}
-        except ImportError:  # pragma: no cover - LiteLLM is a dependency
-            _litellm_params = frozenset()
-    return name in _litellm_params
+    return name in litellm_param_names()
 
 
 def _is_forbidden(name: str) -> bool:
@@ -84,7 +76,7 @@ def refuse_redirect_fields(body: Mapping[str, Any]) -> None:
                     )
 
 
-def _require_model(body: Mapping[str, Any]) -> str:
+def require_model(body: Mapping[str, Any]) -> str:
     model = body.get("model")
     if model is None:
         raise InvalidRequest("field 'model' is required")
@@ -93,7 +85,7 @@ def _require_model(body: Mapping[str, Any]) -> str:
     return model
 
 
-def _require_messages(body: Mapping[str, Any]) -> list[Any]:
+def require_messages(body: Mapping[str, Any]) -> list[Any]:
     messages = body.get("messages")
     if messages is None:
         raise InvalidRequest("field 'messages' is required")
@@ -107,7 +99,7 @@ def _require_messages(body: Mapping[str, Any]) -> list[Any]:
     return messages
 
 
-def _check_types(body: Mapping[str, Any], expected: Mapping[str, tuple[type, ...]]) -> None:
+def check_types(body: Mapping[str, Any], expected: Mapping[str, tuple[type, ...]]) -> None:
     for name, types in expected.items():
         value = body.get(name)
         if value is None:
@@ -119,39 +111,7 @@ def _check_types(body: Mapping[str, Any], expected: Mapping[str, tuple[type, ...
             raise InvalidRequest(f"field '{name}' has the wrong type")
 
 
-_CHAT_TYPES: dict[str, tuple[type, ...]] = {
-    "stream": (bool,),
-    "stream_options": (dict,),
-    "tools": (list,),
-    "max_tokens": (int,),
-    "max_completion_tokens": (int,),
-    "temperature": (int, float),
-    "top_p": (int, float),
-    "n": (int,),
-    "extra_body": (dict,),
-    "metadata": (dict,),
-    "response_format": (dict,),
-    "tool_choice": (str, dict),
-    "stop": (str, list),
-    "user": (str,),
-    "seed": (int,),
-}
-_MESSAGES_TYPES: dict[str, tuple[type, ...]] = {
-    "stream": (bool,),
-    "tools": (list,),
-    "max_tokens": (int,),
-    "temperature": (int, float),
-    "top_p": (int, float),
-    "top_k": (int,),
-    "system": (str, list),
-    "thinking": (dict,),
-    "metadata": (dict,),
-    "stop_sequences": (list,),
-    "tool_choice": (dict,),
-}
-
-
-def _check_tools(body: Mapping[str, Any]) -> None:
+def check_tools(body: Mapping[str, Any]) -> None:
     for i, tool in enumerate(body.get("tools") or []):
         if not isinstance(tool, dict) or not tool:
             raise InvalidRequest(f"tools[{i}] must be a non-empty object")
@@ -163,37 +123,3 @@ def _check_tools(body: Mapping[str, Any]) -> None:
             isinstance(function, dict) and isinstance(function.get("name"), str)
         ):
             raise InvalidRequest(f"tools[{i}].function must be an object with a name")
-
-
-def validate_chat_request(body: Mapping[str, Any]) -> str:
-    """Check an OpenAI Chat Completions body; return the requested model."""
-    model = _require_model(body)
-    _require_messages(body)
-    _check_types(body, _CHAT_TYPES)
-    _check_tools(body)
-    refuse_redirect_fields(body)
-    return model
-
-
-def validate_messages_request(body: Mapping[str, Any]) -> str:
-    """Check an Anthropic Messages body; return the requested model."""
-    model = _require_model(body)
-    _require_messages(body)
-    _check_types(body, _MESSAGES_TYPES)
-    _check_tools(body)
-    max_tokens = body.get("max_tokens")
-    if max_tokens is None:
-        raise InvalidRequest("field 'max_tokens' is required")
-    if max_tokens < 1:
-        raise InvalidRequest("field 'max_tokens' must be at least 1")
-    refuse_redirect_fields(body)
-    return model
-
-
-def validate_count_tokens_request(body: Mapping[str, Any]) -> str:
-    """Check an Anthropic count_tokens body; return the requested model."""
-    model = _require_model(body)
-    _require_messages(body)
-    _check_types(body, {k: v for k, v in _MESSAGES_TYPES.items() if k != "max_tokens"})
-    refuse_redirect_fields(body)
-    return model

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from daemon.dialects import Dialect
 from daemon.memory.retrieval import message_text
 
 INJECTION_STRATEGIES = ("system", "user_prefix", "user_suffix")
@@ -105,8 +106,8 @@ def inject_anthropic(body: dict[str, Any], context: str, strategy: str) -> dict[
     return _anthropic_system(body, context)
 
 
-def inject(body: dict[str, Any], context: str, strategy: str, dialect: str) -> dict[str, Any]:
+def inject(body: dict[str, Any], context: str, strategy: str, dialect: Dialect) -> dict[str, Any]:
     """`inject_openai` or `inject_anthropic`, by `dialect`."""
-    if dialect == "anthropic":
+    if dialect == Dialect.ANTHROPIC:
         return inject_anthropic(body, context, strategy)
     return inject_openai(body, context, strategy)

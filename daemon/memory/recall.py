@@ -11,9 +11,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from daemon.dialects import Dialect
 from daemon.memory.base import Memory, MemoryBackend
 from daemon.memory.injection import inject
-from daemon.memory.retrieval import Dialect, build_query, format_context, model_enabled, select
+from daemon.memory.retrieval import build_query, format_context, last_user_text, model_enabled, select
 
 if TYPE_CHECKING:
     from daemon.config.settings import ContextRetrieval
@@ -36,10 +37,12 @@ async def retrieve(backend: MemoryBackend, scope: str, query: str, cr: ContextRe
 
 @dataclass(frozen=True)
 class Augmented:
-    """The body to send upstream and the memories injected into it."""
+    """What memory decided for one request: the body to send upstream, the memories injected into it,
+    and the user's question to capture with the answer (None: nothing to capture)."""
 
     body: dict[str, Any]
     memories: list[Memory] = field(default_factory=list)
+    question: str | None = None
 
     @property
     def hits(self) -> int:
@@ -57,14 +60,17 @@ async def augment(
     cr: ContextRetrieval,
     user_id: str | None = None,
 ) -> Augmented:
-    """`body` with the scope's relevant memories injected per `cr`; `body` itself is never modified."""
+    """`body` with the scope's relevant memories injected per `cr` (`body` itself is never modified),
+    and the question to capture; memory off for `model` means neither."""
     if not cr.enabled or not model_enabled(cr.enabled_for_models, model):
         return Augmented(body)
-    query = build_query(cr.query_strategy, body.get("messages") or [], dialect)
+    messages = body.get("messages") or []
+    question = last_user_text(messages, dialect) or None
+    query = build_query(cr.query_strategy, messages, dialect)
     if not query:
-        return Augmented(body)
+        return Augmented(body, question=question)
     session = backend.for_user(user_id) if user_id else backend
     chosen = select(await retrieve(session, scope, query, cr), cr.max_results, cr.max_context_length)
     if not chosen:
-        return Augmented(body)
-    return Augmented(inject(body, format_context(chosen), cr.injection_strategy, dialect), chosen)
+        return Augmented(body, question=question)
+    return Augmented(inject(body, format_context(chosen), cr.injection_strategy, dialect), chosen, question)

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
+from daemon.dialects import Dialect
 from daemon.memory.base import Memory
 
-Dialect = Literal["openai", "anthropic"]
 QUERY_STRATEGIES = ("last_user", "first_user", "all_user", "last_assistant")
 DEFAULT_HEADING = "Relevant memories for this project:"
 _ELLIPSIS = "…"
 
 
-def message_text(message: Mapping[str, Any], dialect: Dialect = "openai") -> str:
+def message_text(message: Mapping[str, Any], dialect: Dialect = Dialect.OPENAI) -> str:
     """The plain text of one message (text parts or blocks joined by newlines); "" if it has none."""
     content = message.get("content")
     if isinstance(content, str):
@@ -45,7 +45,7 @@ def _texts(messages: Iterable[Any], role: str, dialect: Dialect) -> list[str]:
     return found
 
 
-def build_query(strategy: str, messages: Sequence[Any], dialect: Dialect = "openai") -> str:
+def build_query(strategy: str, messages: Sequence[Any], dialect: Dialect = Dialect.OPENAI) -> str:
     """The search query `query_strategy` makes of a conversation; "" when there is nothing to search with.
 
     `last_assistant` searches with what the model said last (useful for follow-ups like "and then?");
@@ -63,7 +63,7 @@ def build_query(strategy: str, messages: Sequence[Any], dialect: Dialect = "open
     return users[-1] if users else ""
 
 
-def last_user_text(messages: Sequence[Any], dialect: Dialect = "openai") -> str:
+def last_user_text(messages: Sequence[Any], dialect: Dialect = Dialect.OPENAI) -> str:
     """The text of the last user message that has any: the question a capture stores."""
     return build_query("last_user", messages, dialect)
 

@@ -1,67 +1,223 @@
-"""OpenAI-dialect routes: `/v1/chat/completions`, `/v1/embeddings`, `/v1/models`."""
+"""`POST /v1/chat/completions`: OpenAI Chat Completions, through the Router's `acompletion`.
+
+Everything that is particular to this endpoint lives here: the body's shape, the relay of LiteLLM's
+chat stream, the relay of an OpenAI upstream's own SSE bytes (the fast path), reading a plain answer,
+and replaying a finished answer (the memory tool loop's) as a chat stream.
+"""
 
 from __future__ import annotations
 
+import json
 import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from daemon.cost import usage_from_openai
 from daemon.dialects import Dialect
-from daemon.errors import GatewayError, InvalidRequest
-from daemon.gateway.body import parse_json_object, read_body
+from daemon.errors import UpstreamFailed
+from daemon.gateway.endpoint import Endpoint, Plain, Tally
 from daemon.gateway.exchange import Exchange
-from daemon.gateway.llm import map_exception
-from daemon.gateway.pipeline import Dialog, Plain, error_response, generate
-from daemon.gateway.relay import relay_openai
-from daemon.gateway.state import Gateway
-from daemon.gateway.validation import refuse_redirect_fields, validate_chat_request
+from daemon.gateway.llm import provider_finished
+from daemon.gateway.pipeline import generate
+from daemon.gateway.sse import data_event
+from daemon.gateway.validation import check_tools, check_types, refuse_redirect_fields, require_messages, require_model
 
 router = APIRouter()
 
+_TYPES: dict[str, tuple[type, ...]] = {
+    "stream": (bool,),
+    "stream_options": (dict,),
+    "tools": (list,),
+    "max_tokens": (int,),
+    "max_completion_tokens": (int,),
+    "temperature": (int, float),
+    "top_p": (int, float),
+    "n": (int,),
+    "extra_body": (dict,),
+    "metadata": (dict,),
+    "response_format": (dict,),
+    "tool_choice": (str, dict),
+    "stop": (str, list),
+    "user": (str,),
+    "seed": (int,),
+}
+_DELTA_FIELDS = ("content", "tool_calls", "reasoning_content", "function_call")
 
-def _answer_text(response: Any) -> str | None:
-    try:
-        content = response.choices[0].message.content
-    except (AttributeError, IndexError, TypeError):
-        return None
-    return content if isinstance(content, str) else None
+
+def validate_chat_request(body: Mapping[str, Any]) -> str:
+    """Check an OpenAI Chat Completions body; return the requested model."""
+    model = require_model(body)
+    require_messages(body)
+    check_types(body, _TYPES)
+    check_tools(body)
+    refuse_redirect_fields(body)
+    return model
 
 
 def _plain(response: Any) -> Plain:
-    if isinstance(response, dict):  # the tool loop hands back plain dicts
+    if isinstance(response, dict):  # the fast path and the tool loop hand back plain dicts
         choices = response.get("choices") or [{}]
         text = (choices[0].get("message") or {}).get("content")
         return Plain(response, usage_from_openai(response.get("usage")), text, response.get("model"))
+    try:
+        content = response.choices[0].message.content
+    except (AttributeError, IndexError, TypeError):
+        content = None
     return Plain(
         response.model_dump_json(exclude_none=True).encode(),
         usage_from_openai(getattr(response, "usage", None)),
-        _answer_text(response),
+        content if isinstance(content, str) else None,
         getattr(response, "model", None),
     )
 
 
-async def _call(gw: Gateway, kwargs: dict[str, Any]) -> Any:
-    return await gw.router.acompletion(**kwargs)
+def _empty_delta(delta: Any) -> bool:
+    return not any(getattr(delta, name, None) for name in _DELTA_FIELDS)
 
 
-def _replay(response: dict[str, Any], include_usage: bool) -> Any:
-    from daemon.tools.replay import replay_openai
+async def relay_chat(stream: Any, ex: Exchange, tally: Tally, client_wants_usage: bool) -> AsyncIterator[bytes]:
+    """LiteLLM's chat stream as OpenAI SSE (`data: {...}` ... `data: [DONE]`)."""
+    finished = False
+    async for chunk in stream:
+        choices = chunk.choices
+        if choices:
+            choice = choices[0]
+            delta = choice.delta
+            content = getattr(delta, "content", None)
+            if content or getattr(delta, "tool_calls", None) or getattr(delta, "reasoning_content", None):
+                ex.first_token()
+            if content:
+                tally.add_text(content)
+            if choice.finish_reason:
+                if not provider_finished(stream):
+                    break  # LiteLLM's made-up end of a stream the upstream cut short: not passed on
+                finished = True
+        tally.model = tally.model or getattr(chunk, "model", None)
+        if getattr(chunk, "usage", None):
+            tally.usage = usage_from_openai(chunk.usage)
+            if not client_wants_usage:
+                # we asked for usage on the client's behalf: drop the usage-only chunk it did not ask for
+                if not choices or (not choices[0].finish_reason and _empty_delta(choices[0].delta)):
+                    continue
+                del chunk.usage
+        yield b"data: " + chunk.model_dump_json(exclude_none=True).encode() + b"\n\n"
+    if not finished:
+        raise UpstreamFailed("the upstream stream ended before the answer was complete")
+    yield b"data: [DONE]\n\n"
 
-    return replay_openai(response, include_usage=include_usage)
+
+async def relay_chat_bytes(
+    chunks: AsyncIterator[bytes], ex: Exchange, tally: Tally, client_wants_usage: bool
+) -> AsyncIterator[bytes]:
+    """An OpenAI chat stream's own SSE bytes (the fast path), passed on event by event, unchanged.
+
+    The only event ever held back is the usage-only chunk the gateway asked for on the client's
+    behalf when the client did not ask for usage itself.
+    """
+    finished = done = False
+    buffer = b""
+    async for chunk in chunks:
+        buffer += chunk
+        out: list[bytes] = []
+        while (end := buffer.find(b"\n\n")) >= 0:
+            event, buffer = buffer[: end + 2], buffer[end + 2 :]
+            data = event.strip()
+            if not data.startswith(b"data:"):
+                out.append(event)
+                continue
+            data = data[5:].strip()
+            if data == b"[DONE]":
+                done = True
+                out.append(event)
+                continue
+            try:
+                payload = json.loads(data)
+            except ValueError:
+                raise UpstreamFailed("the upstream sent a malformed stream event") from None
+            if "error" in payload and not payload.get("choices"):
+                raise UpstreamFailed(str((payload.get("error") or {}).get("message") or "stream error"))
+            tally.model = tally.model or payload.get("model")
+            choices = payload.get("choices") or []
+            if choices:
+                delta = choices[0].get("delta") or {}
+                content = delta.get("content")
+                if content or delta.get("tool_calls") or delta.get("reasoning_content"):
+                    ex.first_token()
+                if content:
+                    tally.add_text(content)
+                if choices[0].get("finish_reason"):
+                    finished = True
+            if payload.get("usage"):
+                tally.usage = usage_from_openai(payload["usage"])
+                if not client_wants_usage and not choices:
+                    continue
+            out.append(event)
+        if out:
+            yield b"".join(out)
+    if not (finished and done):
+        raise UpstreamFailed("the upstream stream ended before the answer was complete")
 
 
-CHAT = Dialog(
+async def replay_chat(response: dict[str, Any], include_usage: bool = False) -> AsyncIterator[bytes]:
+    """`response` (a chat.completion dict) as chat.completion.chunk SSE ending with `data: [DONE]`,
+    which the official SDKs accumulate back into the same message."""
+    base: dict[str, Any] = {
+        "id": response.get("id") or f"chatcmpl-{uuid.uuid4().hex[:24]}",
+        "object": "chat.completion.chunk",
+        "created": response.get("created") or int(time.time()),
+        "model": response.get("model") or "",
+    }
+    if response.get("system_fingerprint"):
+        base["system_fingerprint"] = response["system_fingerprint"]
+
+    def chunk(index: int, delta: dict[str, Any], finish: str | None = None) -> bytes:
+        return data_event({**base, "choices": [{"index": index, "delta": delta, "finish_reason": finish}]})
+
+    for position, choice in enumerate(response.get("choices") or []):
+        index = choice.get("index", position)
+        message = choice.get("message") or {}
+        yield chunk(index, {"role": "assistant", "content": ""})
+        for key in ("reasoning_content", "content", "refusal"):
+            value = message.get(key)
+            if isinstance(value, str) and value:
+                yield chunk(index, {key: value})
+        for call_index, call in enumerate(message.get("tool_calls") or []):
+            function = call.get("function") or {}
+            arguments = function.get("arguments")
+            head = {
+                "index": call_index,
+                "id": call.get("id"),
+                "type": call.get("type") or "function",
+                "function": {
+                    "name": function.get("name"),
+                    "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments or {}),
+                },
+            }
+            yield chunk(index, {"tool_calls": [head]})
+        yield chunk(index, {}, choice.get("finish_reason") or "stop")
+    if include_usage and response.get("usage") is not None:
+        yield data_event({**base, "choices": [], "usage": response["usage"]})
+    yield b"data: [DONE]\n\n"
+
+
+async def _call(router: Any, kwargs: dict[str, Any]) -> Any:
+    return await router.acompletion(**kwargs)
+
+
+CHAT = Endpoint(
     dialect=Dialect.OPENAI,
-    endpoint="/v1/chat/completions",
+    path="/v1/chat/completions",
     validate=validate_chat_request,
     call=_call,
-    relay=relay_openai,
+    relay=relay_chat,
+    relay_bytes=relay_chat_bytes,
     plain=_plain,
-    replay=_replay,
-    # always ask for usage in the stream, so the databank gets tokens; the relay hides it if unasked
+    replay=replay_chat,
+    # always ask for usage in the stream, so the databank gets tokens; the relays hide it if unasked
     stream_kwargs=lambda body: {"stream_options": {**(body.get("stream_options") or {}), "include_usage": True}},
 )
 
@@ -70,56 +226,3 @@ CHAT = Dialog(
 @router.post("/chat/completions", include_in_schema=False)
 async def chat_completions(request: Request) -> Response:
     return await generate(request, CHAT)
-
-
-@router.post("/v1/embeddings")
-@router.post("/embeddings", include_in_schema=False)
-async def embeddings(request: Request) -> Response:
-    gw: Gateway = request.app.state.gateway
-    ex: Exchange | None = None
-    try:
-        ex = gw.begin(request, "/v1/embeddings")
-        body = parse_json_object(await read_body(request, gw.settings.general_settings))
-        model = body.get("model")
-        if not isinstance(model, str) or not model:
-            raise InvalidRequest("field 'model' is required")
-        if "input" not in body:
-            raise InvalidRequest("field 'input' is required")
-        refuse_redirect_fields(body)
-        ex.record.model = model
-        kwargs = {**body, **gw.upstream_kwargs(request, ex, model)}
-        try:
-            response = await gw.router.aembedding(**kwargs)
-        except Exception as exc:
-            raise map_exception(exc) from exc
-        usage = usage_from_openai(getattr(response, "usage", None))
-        ex.succeed(usage, gw.price(usage, ex.record.resolved_model or model, ex.record.provider))
-        return Response(response.model_dump_json(exclude_none=True), media_type="application/json")
-    except GatewayError as err:
-        if ex is not None:
-            ex.fail(err)
-        return error_response(Dialect.OPENAI, err)
-
-
-@router.get("/v1/models")
-@router.get("/models", include_in_schema=False)
-async def list_models(request: Request) -> Response:
-    """Configured model names, readable by both the OpenAI and the Anthropic SDK."""
-    gw: Gateway = request.app.state.gateway
-    created = int(gw.started_at)
-    created_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created))
-    data = [
-        {
-            "id": entry.model_name,
-            "object": "model",
-            "created": created,
-            "owned_by": "memproxy",
-            "type": "model",
-            "display_name": entry.model_name,
-            "created_at": created_at,
-        }
-        for entry in gw.settings.model_list
-    ]
-    first = data[0]["id"] if data else None
-    last = data[-1]["id"] if data else None
-    return JSONResponse({"object": "list", "data": data, "has_more": False, "first_id": first, "last_id": last})

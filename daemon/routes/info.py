@@ -10,8 +10,7 @@ from starlette.responses import JSONResponse, Response
 
 from daemon import __version__
 from daemon.dialects import Dialect
-from daemon.errors import GatewayError
-from daemon.gateway.pipeline import error_response
+from daemon.gateway.edge import answer
 from daemon.gateway.state import Gateway
 
 router = APIRouter()
@@ -44,18 +43,18 @@ async def ports_sync(request: Request) -> JSONResponse:
 @router.get("/memory-routing/info")
 async def memory_routing_info(request: Request) -> Response:
     """What a request with these headers would be attributed to (project, user, memory scope)."""
-    gw: Gateway = request.app.state.gateway
-    try:
+
+    async def handle(gw: Gateway) -> Response:
         ident = gw.identity(request)
-    except GatewayError as err:
-        return error_response(Dialect.OPENAI, err)
-    return JSONResponse(
-        {
-            "project": ident.project,
-            "user_id": ident.user_id,
-            "matched_pattern": ident.matched_pattern,
-            "memory_scope": ident.memory_scope,
-            "memory_enabled": gw.settings.context_retrieval.enabled,
-            "memory_backend": gw.settings.context_retrieval.backend,
-        }
-    )
+        return JSONResponse(
+            {
+                "project": ident.project,
+                "user_id": ident.user_id,
+                "matched_pattern": ident.matched_pattern,
+                "memory_scope": ident.memory_scope,
+                "memory_enabled": gw.settings.context_retrieval.enabled,
+                "memory_backend": gw.settings.context_retrieval.backend,
+            }
+        )
+
+    return await answer(request, Dialect.OPENAI, handle)

@@ -1,10 +1,13 @@
-"""`POST /v1/responses`: the OpenAI Responses API (Codex CLI's), through the Router's `aresponses`."""
+"""`POST /v1/responses`: the OpenAI Responses API (Codex CLI's), through the Router's `aresponses`.
+
+The Responses API has its own shapes: no fast path to chat/completions and no memory tool loop.
+Here: the body's shape, its usage, the relay of LiteLLM's Responses events, and its error event.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -13,12 +16,11 @@ from starlette.responses import Response
 from daemon.cost import Usage
 from daemon.dialects import Dialect, responses_error_event
 from daemon.errors import InvalidRequest, UpstreamFailed
+from daemon.gateway.endpoint import Endpoint, Plain, Tally
 from daemon.gateway.exchange import Exchange
-from daemon.gateway.llm import map_exception
-from daemon.gateway.pipeline import Dialog, Plain, generate
-from daemon.gateway.relay import Pricer, responses_provider_finished
-from daemon.gateway.state import Gateway
-from daemon.gateway.validation import refuse_redirect_fields
+from daemon.gateway.llm import responses_provider_finished
+from daemon.gateway.pipeline import generate
+from daemon.gateway.validation import refuse_redirect_fields, require_model
 
 router = APIRouter()
 
@@ -36,10 +38,9 @@ def usage_from_responses(usage: Any) -> Usage:
     )
 
 
-def validate_responses_request(body: dict[str, Any]) -> str:
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise InvalidRequest("field 'model' is required")
+def validate_responses_request(body: Mapping[str, Any]) -> str:
+    """Check a Responses API body; return the requested model."""
+    model = require_model(body)
     if "input" not in body:
         raise InvalidRequest("field 'input' is required")
     if not isinstance(body["input"], str | list):
@@ -58,41 +59,26 @@ def _event_bytes(event: Any) -> tuple[bytes, dict[str, Any]]:
     return f"event: {kind}\ndata: {json.dumps(data)}\n\n".encode(), data
 
 
-async def relay_responses(
-    stream: Any, ex: Exchange, price: Pricer, _client_wants_usage: bool, keep_text: bool
-) -> AsyncIterator[bytes]:
-    """LiteLLM's Responses events as typed SSE; ok only once `response.completed` arrived."""
-    usage = Usage()
-    text: list[str] = []
-    model: str | None = None
+async def relay_responses(stream: Any, ex: Exchange, tally: Tally, _client_wants_usage: bool) -> AsyncIterator[bytes]:
+    """LiteLLM's Responses events as typed SSE; ended properly only once `response.completed` arrived."""
     completed = False
-    try:
-        async for event in stream:
-            chunk, data = _event_bytes(event)
-            kind = data.get("type", "")
-            if kind == "response.output_text.delta":
-                ex.first_token()
-                if keep_text:
-                    text.append(str(data.get("delta", "")))
-            elif kind in ("response.completed", "response.incomplete"):
-                if not responses_provider_finished(stream):
-                    # LiteLLM's chat→Responses bridge completes whatever way its chat stream ended
-                    raise UpstreamFailed("the upstream stream ended before the answer was complete")
-                completed = True
-                response = data.get("response") or {}
-                usage = usage_from_responses(response.get("usage"))
-                model = response.get("model")
-            yield chunk
-        if not completed:
-            raise UpstreamFailed("the upstream stream ended before response.completed")
-        ex.succeed(usage, price(usage, model), "".join(text) if keep_text else None)
-    except (asyncio.CancelledError, GeneratorExit):
-        ex.disconnected(usage)
-        raise
-    except Exception as exc:
-        err = map_exception(exc)
-        ex.fail(err, usage)
-        yield responses_error_event(ex.redacted(err))
+    async for event in stream:
+        chunk, data = _event_bytes(event)
+        kind = data.get("type", "")
+        if kind == "response.output_text.delta":
+            ex.first_token()
+            tally.add_text(str(data.get("delta", "")))
+        elif kind in ("response.completed", "response.incomplete"):
+            if not responses_provider_finished(stream):
+                # LiteLLM's chat→Responses bridge completes whatever way its chat stream ended
+                raise UpstreamFailed("the upstream stream ended before the answer was complete")
+            completed = True
+            response = data.get("response") or {}
+            tally.usage = usage_from_responses(response.get("usage"))
+            tally.model = response.get("model")
+        yield chunk
+    if not completed:
+        raise UpstreamFailed("the upstream stream ended before response.completed")
 
 
 def _plain(response: Any) -> Plain:
@@ -104,26 +90,18 @@ def _plain(response: Any) -> Plain:
     )
 
 
-async def _call(gw: Gateway, kwargs: dict[str, Any]) -> Any:
-    return await gw.router.aresponses(**kwargs)
+async def _call(router: Any, kwargs: dict[str, Any]) -> Any:
+    return await router.aresponses(**kwargs)
 
 
-async def _no_replay(response: dict[str, Any], include_usage: bool) -> AsyncIterator[bytes]:
-    raise InvalidRequest("the memory tool loop does not serve /v1/responses")
-    yield b""  # pragma: no cover - makes this an async generator
-
-
-RESPONSES = Dialog(
+RESPONSES = Endpoint(
     dialect=Dialect.OPENAI,
-    endpoint="/v1/responses",
+    path="/v1/responses",
     validate=validate_responses_request,
     call=_call,
     relay=relay_responses,
     plain=_plain,
-    replay=_no_replay,
-    # the Responses API has its own shapes: no fast path to chat/completions, no chat tool loop
-    fast_path=False,
-    tool_loop=False,
+    error_event=responses_error_event,
 )
 
 

@@ -4,13 +4,11 @@ schemas   the two tool definitions in both dialects; `add_memory_tools`
 execute   one call against the memory backend: arguments, scope, timeout, retries, error results
 turns     how each dialect writes tool calls and results
 loop      the loop (`run_tool_loop`) and a `call_model` over the LiteLLM Router
-replay    a finished answer as a stream in the client's dialect
 """
 
 from __future__ import annotations
 
 from daemon.tools.loop import LoopResult, router_caller, run_tool_loop
-from daemon.tools.replay import replay_anthropic, replay_openai
 from daemon.tools.schemas import GET_DOCUMENT, SEARCH, add_memory_tools
 
 __all__ = [
@@ -18,8 +16,6 @@ __all__ = [
     "SEARCH",
     "LoopResult",
     "add_memory_tools",
-    "replay_anthropic",
-    "replay_openai",
     "router_caller",
     "run_tool_loop",
 ]

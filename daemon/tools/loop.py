@@ -62,7 +62,7 @@ def limit_note(rounds: int) -> str:
     )
 
 
-def loop_request(body: dict[str, Any], dialect: Dialect | str) -> dict[str, Any]:
+def loop_request(body: dict[str, Any], dialect: Dialect) -> dict[str, Any]:
     """The body the loop sends upstream: the client's, plus our tools, never streamed."""
     request = add_memory_tools(body, dialect)
     request["stream"] = False
@@ -72,7 +72,7 @@ def loop_request(body: dict[str, Any], dialect: Dialect | str) -> dict[str, Any]
 
 async def run_tool_loop(
     body: dict[str, Any],
-    dialect: Dialect | str,
+    dialect: Dialect,
     call_model: CallModel,
     backend: MemoryBackend,
     scope: str,
@@ -142,7 +142,7 @@ def _log_round(log: logging.Logger, round: int, results: list[ToolResult], elaps
     log.debug("tool round=%d calls=%d duration_ms=%.1f", round, len(results), elapsed_ms)
 
 
-def router_caller(router: Any, dialect: Dialect | str, extra_kwargs: dict[str, Any] | None = None) -> CallModel:
+def router_caller(router: Any, dialect: Dialect, extra_kwargs: dict[str, Any] | None = None) -> CallModel:
     """A `call_model` over a `litellm.Router`: `extra_kwargs` (api_key, extra_headers, ...) win over the body."""
     extra = dict(extra_kwargs or {})
 

@@ -93,7 +93,7 @@ def is_ours(name: str, client_names: Iterable[str]) -> bool:
     return name.startswith(PREFIX) and name not in client_names
 
 
-def add_memory_tools(body: dict[str, Any], dialect: Dialect | str) -> dict[str, Any]:
+def add_memory_tools(body: dict[str, Any], dialect: Dialect) -> dict[str, Any]:
     """A copy of `body` that also offers our tools (any the client already defines are left alone)."""
     existing = client_tool_names(body)
     ours = anthropic_tools() if dialect == Dialect.ANTHROPIC else openai_tools()

@@ -155,6 +155,6 @@ class AnthropicTurns:
         return out
 
 
-def turns_for(dialect: Dialect | str) -> Turns:
+def turns_for(dialect: Dialect) -> Turns:
     """The adapter for `dialect`."""
     return AnthropicTurns() if dialect == Dialect.ANTHROPIC else OpenAITurns()

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from daemon.gateway.state import PLACEHOLDER_KEYS
+from daemon.gateway.credentials import PLACEHOLDER_KEYS
 from tests.support.app import Served, serve_gateway
 from tests.support.config import OPENAI_KEY, USER_ID_MAPPING, gateway_config
 from tests.support.upstream import FakeUpstream, error, stall_mid_stream, text

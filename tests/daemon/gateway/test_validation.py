@@ -7,13 +7,10 @@ from typing import Any
 import pytest
 
 from daemon.errors import GatewayError
-from daemon.gateway.validation import (
-    FORBIDDEN_FIELDS,
-    refuse_redirect_fields,
-    validate_chat_request,
-    validate_count_tokens_request,
-    validate_messages_request,
-)
+from daemon.gateway.validation import FORBIDDEN_FIELDS, refuse_redirect_fields
+from daemon.routes.chat import validate_chat_request
+from daemon.routes.count_tokens import validate_count_tokens_request
+from daemon.routes.messages import validate_messages_request
 
 USER = [{"role": "user", "content": "hi"}]
 

@@ -85,6 +85,8 @@ class FakeUpstream:
         self.requests: list[Recorded] = []
         self._port = port
         self._script: deque[Reply] = deque()
+        # errors for the routes that generate nothing (a provider fails those too)
+        self._failures: dict[str, deque[Reply]] = {}
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -102,6 +104,11 @@ class FakeUpstream:
     def script(self, *replies: Reply) -> None:
         """Queue replies for the next generating requests, first in first out."""
         self._script.extend(replies)
+
+    def fail(self, route: str, *replies: Reply) -> None:
+        """Queue error replies for the next requests to ``route`` (``/embeddings`` or
+        ``/messages/count_tokens``), which otherwise always succeed."""
+        self._failures.setdefault(route, deque()).extend(replies)
 
     @property
     def pending(self) -> int:
@@ -123,6 +130,7 @@ class FakeUpstream:
         """Forget recorded requests and any scripted replies not used yet."""
         self.requests.clear()
         self._script.clear()
+        self._failures.clear()
 
     def fresh(self) -> None:
         """`reset()`, and the knobs a test may have turned (chunks, latency, key, default) back to none."""
@@ -267,6 +275,11 @@ class FakeUpstream:
             return await send_json(send, 200, dumps(models("anthropic-version" in headers)), dialect)
         if not isinstance(body, dict):
             return await send_json(send, 400, error_body(dialect, 400, "Request body must be JSON"), dialect)
+        failures = self._failures.get(route)
+        if failures:
+            failure = failures.popleft()
+            payload = error_body(dialect, failure.status, failure.error_message, failure.error_type)
+            return await send_json(send, failure.status, payload, dialect, failure.headers)
         if route == "/messages/count_tokens":
             return await send_json(send, 200, dumps({"input_tokens": input_words(body)}), dialect)
         if self.latency_ms:

@@ -14,8 +14,9 @@ import openai
 
 from daemon.config.settings import ToolExecution
 from daemon.dialects import Dialect
+from daemon.routes.chat import replay_chat
+from daemon.routes.messages import replay_messages
 from daemon.tools.loop import run_tool_loop
-from daemon.tools.replay import replay_anthropic, replay_openai
 from daemon.tools.schemas import SEARCH
 from tests.support.memory import DictBackend
 from tests.support.upstream import FakeUpstream, text, tool_call
@@ -94,7 +95,7 @@ def serving2(body: bytes) -> httpx2.Client:
 
 
 def test_openai_sdk_accumulates_the_replay_into_the_same_completion() -> None:
-    body = collect(replay_openai(CHAT, include_usage=True))
+    body = collect(replay_chat(CHAT, include_usage=True))
     assert body.endswith(b"data: [DONE]\n\n")
     client = openai.OpenAI(api_key="sk-test", base_url="http://test/v1", http_client=serving(body))
     with client.chat.completions.stream(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]) as stream:
@@ -110,9 +111,7 @@ def test_openai_sdk_accumulates_the_replay_into_the_same_completion() -> None:
 
 
 def test_openai_replay_without_usage_and_plain_chunks() -> None:
-    body = collect(
-        replay_openai({**CHAT, "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"}}]})
-    )
+    body = collect(replay_chat({**CHAT, "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"}}]}))
     events = [line[6:] for line in body.decode().split("\n\n") if line]
     assert events[-1] == "[DONE]"
     chunks = [json.loads(e) for e in events[:-1]]
@@ -125,7 +124,7 @@ def test_openai_replay_without_usage_and_plain_chunks() -> None:
 
 
 def test_anthropic_sdk_accumulates_the_replay_into_the_same_message() -> None:
-    body = collect(replay_anthropic(MESSAGE))
+    body = collect(replay_messages(MESSAGE))
     names = [line.split(b"\n")[0] for line in body.split(b"\n\n") if line]
     assert names[0] == b"event: message_start" and names[-2:] == [b"event: message_delta", b"event: message_stop"]
     client = anthropic.Anthropic(api_key="sk-test", base_url="http://test", http_client=serving2(body))
@@ -161,13 +160,13 @@ def test_streaming_clients_get_the_loops_final_answer(fake: FakeUpstream) -> Non
         assert "We deploy on Fridays." in json.dumps(fake.last(path).body["messages"][-1])
         if dialect is Dialect.OPENAI:
             oa = openai.OpenAI(
-                api_key="k", base_url="http://t/v1", http_client=serving(collect(replay_openai(result.response)))
+                api_key="k", base_url="http://t/v1", http_client=serving(collect(replay_chat(result.response)))
             )
             chunks = oa.chat.completions.create(model="m", messages=[{"role": "user", "content": "When?"}], stream=True)
             assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "You deploy on Fridays"
         else:
             an = anthropic.Anthropic(
-                api_key="k", base_url="http://t", http_client=serving2(collect(replay_anthropic(result.response)))
+                api_key="k", base_url="http://t", http_client=serving2(collect(replay_messages(result.response)))
             )
             with an.messages.stream(model="m", max_tokens=50, messages=[{"role": "user", "content": "When?"}]) as s:
                 assert s.get_final_message().content[0].text == "You deploy on Fridays"  # type: ignore[union-attr]

@@ -1,0 +1,117 @@
+"""The one error edge: every error a route meets becomes the client's answer here, and only here.
+
+Whatever went wrong (a bad body, an unknown model, a LiteLLM exception, a broken stream, a bug of
+ours), the client gets an error in its own dialect with every known key taken out, and the request's
+exchange ends exactly once with that error. Routes hand their work to `answer` (no databank row) or
+`answer_recorded` (one row); streams are wrapped by `guarded`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from daemon.dialects import Dialect, error_response
+from daemon.errors import GatewayError, InternalError
+from daemon.gateway.credentials import presented_keys
+from daemon.gateway.endpoint import Pricer, Tally
+from daemon.gateway.exchange import Exchange, redact
+from daemon.gateway.llm import map_exception
+from daemon.gateway.state import Gateway
+
+log = logging.getLogger("memproxy.gateway")
+
+
+def as_gateway_error(exc: BaseException) -> GatewayError:
+    """`exc` as the error a client is shown: ours as it is, anything else (a bug of ours) a 500.
+
+    LiteLLM's exceptions never get here unmapped: each call into LiteLLM maps them where it is made."""
+    if isinstance(exc, GatewayError):
+        return exc
+    log.exception("unexpected error serving a request", exc_info=exc)
+    return InternalError(f"memproxy failed unexpectedly: {type(exc).__name__}")
+
+
+def redacted(err: GatewayError, secrets: Iterable[str]) -> GatewayError:
+    """`err` with every known key taken out of its message."""
+    return err.with_message(redact(err.message, secrets))
+
+
+def error_answer(exc: BaseException, dialect: Dialect, secrets: Iterable[str], ex: Exchange | None = None) -> Response:
+    """The client's answer to `exc`, after ending `ex` (when the request has a row) with it."""
+    err = as_gateway_error(exc)
+    if ex is not None:
+        ex.fail(err)
+    return error_response(dialect, redacted(err, secrets))
+
+
+async def answer(request: Request, dialect: Dialect, handle: Callable[[Gateway], Awaitable[Response]]) -> Response:
+    """Serve a request that leaves no databank row; any error is answered here."""
+    gw: Gateway = request.app.state.gateway
+    try:
+        return await handle(gw)
+    except Exception as exc:
+        return error_answer(exc, dialect, _secrets(request, gw))
+
+
+async def answer_recorded(
+    request: Request,
+    dialect: Dialect,
+    path: str,
+    handle: Callable[[Gateway, Exchange], Awaitable[Response]],
+) -> Response:
+    """Serve a request that gets one databank row: started here, ended by `handle` or by its error."""
+    gw: Gateway = request.app.state.gateway
+    ex: Exchange | None = None
+    try:
+        ex = gw.begin(request, path)
+        return await handle(gw, ex)
+    except Exception as exc:
+        return error_answer(exc, dialect, _secrets(request, gw), ex)
+
+
+def _secrets(request: Request, gw: Gateway) -> list[str]:
+    """Every key known now, and those this request presented even if it never got to use them."""
+    return [*presented_keys(request.headers), *gw.secrets]
+
+
+async def guarded(
+    relay: AsyncIterator[bytes],
+    ex: Exchange,
+    tally: Tally,
+    price: Pricer,
+    error_event: Callable[[GatewayError], bytes],
+) -> AsyncIterator[bytes]:
+    """`relay`'s bytes passed on; however the stream ends, the exchange ends once, the same way.
+
+    A relay that returns ended properly (ok); one that raises broke (an error event in the client's
+    dialect, then the row); a client hanging up cancels it (client_disconnected). Tokens seen
+    before the end are recorded and priced in every case.
+    """
+    try:
+        async for chunk in relay:
+            yield chunk
+    except (asyncio.CancelledError, GeneratorExit):
+        ex.disconnected(tally.usage, price(tally.usage, tally.model))
+        raise
+    except Exception as exc:
+        # whatever broke the stream, it broke while reading the upstream (LiteLLM's iterator or ours)
+        err = map_exception(exc)
+        ex.fail(err, tally.usage, price(tally.usage, tally.model))
+        yield error_event(redacted(err, ex.secrets))
+    else:
+        cost = price(tally.usage, tally.model)
+        if tally.reported is not None:
+            # the upstream's own error event already reached the client: record it, add nothing
+            ex.fail(tally.reported, tally.usage, cost)
+        else:
+            ex.resolved(tally.model)
+            ex.succeed(tally.usage, cost, tally.answer())
+    finally:
+        aclose = getattr(relay, "aclose", None)
+        if aclose is not None:
+            await aclose()

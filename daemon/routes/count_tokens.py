@@ -1,0 +1,74 @@
+"""`POST /v1/messages/count_tokens`: Anthropic token counting (Claude Code asks before long turns).
+
+Exact counts from the provider's counting API where it has one, else LiteLLM's local tokenizer. No
+databank row: nothing is generated and nothing is billed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import JSONResponse, Response
+
+from daemon.dialects import Dialect
+from daemon.errors import InvalidRequest, ModelNotFound
+from daemon.gateway.body import parse_json_object, read_body
+from daemon.gateway.credentials import client_key
+from daemon.gateway.edge import answer
+from daemon.gateway.llm import count_tokens, deployment_target
+from daemon.gateway.state import Gateway
+from daemon.gateway.validation import check_types, refuse_redirect_fields, require_messages, require_model
+from daemon.routes.messages import TYPES
+
+router = APIRouter()
+
+_TYPES = {name: types for name, types in TYPES.items() if name != "max_tokens"}
+
+
+def validate_count_tokens_request(body: Mapping[str, Any]) -> str:
+    """Check an Anthropic count_tokens body; return the requested model."""
+    model = require_model(body)
+    require_messages(body)
+    check_types(body, _TYPES)
+    refuse_redirect_fields(body)
+    return model
+
+
+def system_text(system: Any) -> str | None:
+    """Anthropic's `system` (a string or text blocks) as one string."""
+    if not isinstance(system, list):
+        return system
+    if not all(isinstance(b, dict) and isinstance(b.get("text", ""), str) for b in system):
+        raise InvalidRequest("field 'system' must be text blocks")
+    return "\n".join(b.get("text", "") for b in system)
+
+
+@router.post("/v1/messages/count_tokens")
+@router.post("/messages/count_tokens", include_in_schema=False)
+async def count_tokens_route(request: Request) -> Response:
+    async def handle(gw: Gateway) -> Response:
+        gw.identity(request)
+        body = parse_json_object(await read_body(request, gw.settings.general_settings))
+        model = validate_count_tokens_request(body)
+        entry = gw.deployment(model)
+        if entry is None:
+            raise ModelNotFound(f"model '{model}' is not configured")
+        target, api_key, api_base = deployment_target(entry, model)
+        if api_key is None:
+            # a keyless deployment counts with the client's own key, as it generates with it
+            api_key = client_key(request.headers, gw.settings.general_settings.master_key)
+            if api_key is not None:
+                gw.seen_keys.add(api_key)
+        tokens = await count_tokens(
+            target,
+            body["messages"],
+            tools=body.get("tools"),
+            system=system_text(body.get("system")),
+            api_key=api_key,
+            api_base=api_base,
+        )
+        return JSONResponse({"input_tokens": tokens})
+
+    return await answer(request, Dialect.ANTHROPIC, handle)
