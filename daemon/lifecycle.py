@@ -2,8 +2,8 @@
 
 "Running" means the pid in the pid file is alive *and* `/health` answers (uvicorn's "alive and
 answering"). A pid file whose process is gone is stale and is removed by whoever finds it.
-`up` holds a lock file while it checks and spawns, so ten concurrent `up`s start one daemon.
-Light imports only: `memproxy status` must stay fast.
+`start_daemon` holds a lock file while it checks and spawns, so ten concurrent `up`s start one daemon.
+Light imports only: `memproxy status` must stay fast (settings and filelock load inside `start_daemon`).
 """
 
 from __future__ import annotations
@@ -16,12 +16,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from daemon.config.paths import Paths
-from daemon.errors import DaemonStartError
+from daemon.errors import DaemonStartError, PortInUse
+from daemon.sockets import port_is_free, who_holds
+
+# How long `up` waits for the lock another `up` holds, and then for the daemon to answer /health.
+START_TIMEOUT_S = 90.0
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,7 @@ def probe_health(url: str, timeout: float = 1.0) -> dict[str, Any] | None:
 
 
 def running_daemon(paths: Paths) -> tuple[DaemonInfo, dict[str, Any]] | None:
+    """(info, /health body) of the daemon that is alive and answering, or None."""
     info = read_daemon_info(paths)
     if info is None:
         return None
@@ -154,7 +160,7 @@ def spawn_daemon(paths: Paths, args: list[str]) -> subprocess.Popen[bytes]:
 
 
 def wait_until_healthy(
-    paths: Paths, proc: subprocess.Popen[bytes], timeout: float, tick: Callable[[], None] | None = None
+    paths: Paths, proc: subprocess.Popen[bytes], timeout: float
 ) -> tuple[DaemonInfo, dict[str, Any]]:
     """Wait for the spawned daemon to answer /health; DaemonStartError with the log's tail if it dies or stalls."""
     deadline = time.monotonic() + timeout
@@ -166,11 +172,63 @@ def wait_until_healthy(
             health = probe_health(info.url, timeout=0.5)
             if health is not None:
                 return info, health
-        if tick is not None:
-            tick()
         time.sleep(0.05)
     proc.terminate()
     raise DaemonStartError(f"the daemon did not become healthy within {timeout:.0f} s:\n{log_tail(paths)}")
+
+
+def server_args(config: str | Path | None, host: str | None, port: int | None) -> list[str]:
+    """The `python -m daemon.server` flags for these overrides (the config path made absolute)."""
+    args: list[str] = []
+    if config:
+        args += ["--config", str(Path(config).expanduser().resolve())]
+    if host:
+        args += ["--host", host]
+    if port:
+        args += ["--port", str(port)]
+    return args
+
+
+def start_daemon(
+    config: str | Path | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    *,
+    waiting: Callable[[], AbstractContextManager[object]] = nullcontext,
+) -> tuple[DaemonInfo, bool]:
+    """Start the daemon unless one runs; (its info, whether this call started it). Raises MemproxyError.
+
+    `waiting()` wraps the wait for a freshly spawned daemon to answer (the CLI's spinner).
+    """
+    from filelock import FileLock
+
+    from daemon.config.settings import load_settings
+
+    settings = load_settings(config_file=config, host=host, port=port)  # a broken config is refused here
+    paths = settings.paths.ensure()
+    general = settings.general_settings
+    # One start at a time checks and spawns: ten concurrent `up`s start one daemon.
+    with FileLock(str(paths.start_lock_file), timeout=START_TIMEOUT_S):
+        found = running_daemon(paths)
+        if found is not None:
+            return found[0], False
+        stale = read_daemon_info(paths)
+        if stale is not None:
+            raise DaemonStartError(
+                f"a memproxy daemon (pid {stale.pid}) is running but not answering on {stale.url}; "
+                "run `memproxy down` first"
+            )
+        if not port_is_free(general.host, general.port):
+            raise PortInUse(f"port {general.port} on {general.host} is already in use by {who_holds(general.port)}")
+        proc = spawn_daemon(paths, server_args(config, host, port))
+        with waiting():
+            info, _health = wait_until_healthy(paths, proc, START_TIMEOUT_S)
+        return info, True
+
+
+def ensure_running(config: str | Path | None = None) -> DaemonInfo:
+    """The running daemon's info, starting it first if needed (`intercept` with a command)."""
+    return start_daemon(config)[0]
 
 
 def log_tail(paths: Paths, lines: int = 15) -> str:

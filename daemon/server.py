@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 
 from daemon import __version__
 from daemon.config.settings import Settings, load_settings
@@ -118,16 +119,22 @@ def _gateway_url_for_interceptors(host: str, port: int) -> str:
     return f"http://[{address}]:{port}" if address.version == 6 else f"http://{address}:{port}"
 
 
+def run(config: str | Path | None = None, host: str | None = None, port: int | None = None) -> None:
+    """Load the settings (these flags over the file) and serve in this process until told to stop."""
+    settings = load_settings(config_file=config, host=host, port=port)
+    settings.paths.ensure()
+    serve(settings)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """`python -m daemon.server`: the process `memproxy up` spawns; 1 with one line on stderr if it cannot serve."""
     parser = argparse.ArgumentParser(prog="python -m daemon.server", description="Run the memproxy daemon.")
     parser.add_argument("--config")
     parser.add_argument("--host")
     parser.add_argument("--port", type=int)
     args = parser.parse_args(argv)
     try:
-        settings = load_settings(config_file=args.config, host=args.host, port=args.port)
-        settings.paths.ensure()
-        serve(settings)
+        run(args.config, args.host, args.port)
     except MemproxyError as exc:
         print(f"memproxy: {exc}", file=sys.stderr)
         return 1

@@ -15,22 +15,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from daemon.config.paths import Paths, resolve_paths
-from daemon.errors import MemproxyError
+from memproxy_cli.options import ConfigOption
+from memproxy_cli.output import PlainErrors, fail
 
 if TYPE_CHECKING:
     from daemon.config.settings import Settings
 
-config_app = typer.Typer(help="Write, show, validate and locate the config file.", no_args_is_help=True)
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", metavar="FILE", help="Config file to use (default: $MEMPROXY_CONFIG or config.yaml)."),
-]
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(message, err=True)
-    return typer.Exit(1)
+# Errors here are bare `file:line: problem` lines (PlainErrors), without the `memproxy:` prefix.
+config_app = typer.Typer(
+    cls=PlainErrors, help="Write, show, validate and locate the config file.", no_args_is_help=True
+)
 
 
 def _paths(config: Path | None) -> Paths:
@@ -40,10 +34,7 @@ def _paths(config: Path | None) -> Paths:
 def _load(config: Path | None) -> Settings:
     from daemon.config.settings import load_settings
 
-    try:
-        return load_settings(config_file=config)
-    except MemproxyError as exc:
-        raise _fail(str(exc)) from None
+    return load_settings(config_file=config)
 
 
 def _warn(settings: Settings) -> None:
@@ -61,7 +52,7 @@ def init(
 
     path = _paths(config).config_file
     if path.exists() and not force:
-        raise _fail(f"{path} already exists; use --force to overwrite it")
+        fail(f"{path} already exists; use --force to overwrite it", plain=True)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # Written beside the target and swapped in, so a failed write never leaves half a config.
@@ -72,7 +63,7 @@ def init(
             fh.write(DEFAULT_CONFIG_TEXT)
         os.replace(tmp, path)
     except OSError as exc:
-        raise _fail(f"cannot write {path}: {exc.strerror or exc}") from None
+        fail(f"cannot write {path}: {exc.strerror or exc}", plain=True)
     typer.echo(f"✓ wrote {path}")
 
 

@@ -8,102 +8,43 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from memproxy_cli.output import console, err_console, fail
+from memproxy_cli.options import ConfigOption
+from memproxy_cli.output import console, err_console
 
 if TYPE_CHECKING:
     from daemon.config.settings import Settings
-    from daemon.lifecycle import DaemonInfo
-
-START_TIMEOUT_S = 90.0
-
-ConfigOpt = Annotated[
-    str | None, typer.Option("--config", help="Config file (default: MEMPROXY_CONFIG or the user config dir).")
-]
 
 
-def _settings(config: str | None, host: str | None = None, port: int | None = None) -> Settings:
+def _settings(config: Path | None, host: str | None = None, port: int | None = None) -> Settings:
     from daemon.config.settings import load_settings
 
     return load_settings(config_file=config, host=host, port=port)
 
 
-def _server_args(config: str | None, host: str | None, port: int | None) -> list[str]:
-    args: list[str] = []
-    if config:
-        from pathlib import Path
-
-        args += ["--config", str(Path(config).expanduser().resolve())]
-    if host:
-        args += ["--host", host]
-    if port:
-        args += ["--port", str(port)]
-    return args
-
-
-def start_daemon(
-    config: str | None = None, host: str | None = None, port: int | None = None
-) -> tuple[DaemonInfo, bool]:
-    """Start the daemon unless one runs; (its info, whether this call started it). Raises MemproxyError."""
-    from filelock import FileLock
-
-    from daemon.errors import DaemonStartError, PortInUse
-    from daemon.lifecycle import read_daemon_info, running_daemon, spawn_daemon, wait_until_healthy
-    from daemon.sockets import port_is_free, who_holds
-
-    settings = _settings(config, host, port)  # a broken config is refused here, with file and line
-    paths = settings.paths.ensure()
-    general = settings.general_settings
-    # One `up` at a time checks and spawns: ten concurrent `up`s start one daemon.
-    with FileLock(str(paths.start_lock_file), timeout=START_TIMEOUT_S):
-        found = running_daemon(paths)
-        if found is not None:
-            return found[0], False
-        stale = read_daemon_info(paths)
-        if stale is not None:
-            raise DaemonStartError(
-                f"a memproxy daemon (pid {stale.pid}) is running but not answering on {stale.url}; "
-                "run `memproxy down` first"
-            )
-        if not port_is_free(general.host, general.port):
-            raise PortInUse(f"port {general.port} on {general.host} is already in use by {who_holds(general.port)}")
-        proc = spawn_daemon(paths, _server_args(config, host, port))
-        with err_console.status("Starting memproxy…", spinner="dots"):
-            info, _health = wait_until_healthy(paths, proc, START_TIMEOUT_S)
-        return info, True
-
-
-def ensure_running(config: str | None = None) -> DaemonInfo:
-    """The running daemon's info, starting it first if needed (used by `intercept`)."""
-    return start_daemon(config)[0]
-
-
 def up(
     port: Annotated[int | None, typer.Option("--port", help="Gateway port (default 8764).")] = None,
     host: Annotated[str | None, typer.Option("--host", help="Bind address (default 127.0.0.1).")] = None,
-    config: ConfigOpt = None,
+    config: ConfigOption = None,
     foreground: Annotated[
         bool, typer.Option("--foreground", help="Run in this terminal (systemd, launchd, debugging).")
     ] = False,
 ) -> None:
     """Start the gateway daemon in the background and print its URL."""
-    from daemon.errors import MemproxyError
+    if foreground:
+        from daemon.server import run
 
-    try:
-        if foreground:
-            from daemon.server import serve
+        run(config, host, port)
+        return
+    from daemon.lifecycle import start_daemon
 
-            settings = _settings(config, host, port)
-            settings.paths.ensure()
-            serve(settings)
-            return
-        info, started = start_daemon(config, host, port)
-    except MemproxyError as exc:
-        fail(str(exc))
+    info, started = start_daemon(
+        config, host, port, waiting=lambda: err_console.status("Starting memproxy…", spinner="dots")
+    )
     if started:
         console.print(f"[green]✓[/] memproxy is up at [bold]{info.url}[/] (pid {info.pid})")
     else:
@@ -150,7 +91,7 @@ def down(
 
 
 def restart(
-    config: ConfigOpt = None,
+    config: ConfigOption = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to let in-flight requests finish.")] = 10.0,
 ) -> None:
     """Stop the daemon (if running) and start it again on the same address with the same config."""
@@ -162,38 +103,35 @@ def restart(
     port = host = None
     if info is not None:
         port, host = info.port, info.host
-        config = config or info.config_path
+        config = config or (Path(info.config_path) if info.config_path else None)
     try:
         _settings(config, host, port)  # a broken config must not cost the running daemon
     except MemproxyError as exc:
-        fail(f"{exc}\nthe running daemon was left as it is")
+        raise MemproxyError(f"{exc}\nthe running daemon was left as it is") from exc
     down(timeout=timeout)
     up(port=port, host=host, config=config, foreground=False)
 
 
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
-    config: ConfigOpt = None,
+    config: ConfigOption = None,
 ) -> None:
     """Whether the daemon runs, where, with which models and projects, and today's requests and cost."""
-    from daemon.errors import MemproxyError
-
-    try:
-        report = _status_report(config)
-    except MemproxyError as exc:
-        fail(str(exc))
+    report = _status_report(config)
     if as_json:
         print(json.dumps(report, indent=2))
         return
     _print_status(report)
 
 
-def _status_report(config: str | None) -> dict[str, Any]:
+def _status_report(config: Path | None) -> dict[str, Any]:
     from daemon import __version__
     from daemon.config.paths import resolve_paths
     from daemon.errors import ConfigError
     from daemon.lifecycle import running_daemon
     from daemon.usage.query import totals_by_project
+    from daemon.usage.record import iso_utc
+    from memproxy_cli.timespec import parse_timespec
 
     paths = resolve_paths(config_file=config)
     found = running_daemon(paths)
@@ -204,8 +142,7 @@ def _status_report(config: str | None) -> dict[str, Any]:
         host, port = settings.general_settings.host, settings.general_settings.port
     except ConfigError:
         host, port = "127.0.0.1", 8764
-    midnight = datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
-    today = totals_by_project(paths.db_file, midnight.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"))
+    today = totals_by_project(paths.db_file, iso_utc(parse_timespec("today")))
     report: dict[str, Any] = {
         "running": found is not None,
         "pid": None,

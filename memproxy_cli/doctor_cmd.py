@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from memproxy_cli.options import ConfigOption
 from memproxy_cli.output import console
 
 PROVIDER_KEYS = {
@@ -30,7 +32,7 @@ class Check:
     fix: str = ""
 
 
-def _config_checks(config: str | None) -> tuple[list[Check], Any]:
+def _config_checks(config: Path | None) -> tuple[list[Check], Any]:
     from daemon.config.settings import load_settings
     from daemon.errors import ConfigError
 
@@ -114,7 +116,7 @@ def _runtime_checks(settings: Any) -> list[Check]:
 
 def doctor(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
-    config: Annotated[str | None, typer.Option("--config", help="Config file to check.")] = None,
+    config: ConfigOption = None,
 ) -> None:
     """Check config, keys per model, ports, databank and daemon health; say how to fix what is wrong."""
     checks, settings = _config_checks(config)

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from memproxy_cli.options import ConfigOption
+
 if TYPE_CHECKING:
     from daemon.config.settings import Settings
 
@@ -35,41 +37,35 @@ def intercept(
         str | None,
         typer.Option("--gateway", help="Gateway URL to forward to, without CMD (default: the local daemon)."),
     ] = None,
-    config: Annotated[str | None, typer.Option("--config", help="Config file.")] = None,
+    config: ConfigOption = None,
     cmd: Annotated[list[str] | None, typer.Argument(help="The command to run, after `--`.", show_default=False)] = None,
 ) -> None:
     """Run CMD with its OpenAI/Anthropic base URLs pointed at the project's port; without CMD, serve that port."""
     from daemon.config.settings import load_settings
-    from daemon.errors import MemproxyError
-    from interceptor.wrap import CommandFailed, default_project
+    from interceptor.wrap import default_project
     from memproxy_cli.output import fail
 
-    try:
-        settings = load_settings(config_file=config)
-        name = project if project is not None else default_project(Path.cwd())
-        if not cmd:
-            serve_foreground(settings, name, port, gateway)
-            return
-        if gateway is not None:
-            fail("--gateway is for the interceptor on its own (without CMD); with CMD the local daemon forwards")
-        code = run_command(settings, name, port, cmd, config)
-    except CommandFailed as exc:
-        fail(str(exc), exc.exit_code)
-    except MemproxyError as exc:
-        fail(str(exc))
-    raise typer.Exit(code)
+    settings = load_settings(config_file=config)
+    name = project if project is not None else default_project(Path.cwd())
+    if not cmd:
+        serve_foreground(settings, name, port, gateway)
+        return
+    if gateway is not None:
+        fail("--gateway is for the interceptor on its own (without CMD); with CMD the local daemon forwards")
+    # A command that cannot start (CommandFailed) exits 126/127 through the CLI's error boundary.
+    raise typer.Exit(run_command(settings, name, port, cmd, config))
 
 
-def run_command(settings: Settings, project: str, port: int | None, cmd: list[str], config: str | None) -> int:
+def run_command(settings: Settings, project: str, port: int | None, cmd: list[str], config: Path | None) -> int:
     """Daemon up, project registered and listening, then CMD with SPEC's environment; CMD's exit code."""
     import os
 
     from daemon.errors import MemproxyError
     from daemon.identity import validate_project_name
+    from daemon.lifecycle import ensure_running
     from interceptor.notify import notify_daemon, project_state
     from interceptor.registry import assign
     from interceptor.wrap import run_wrapped, wrapped_command, wrapped_env
-    from memproxy_cli.daemon_cmd import ensure_running
 
     validate_project_name(project)
     ensure_running(config)

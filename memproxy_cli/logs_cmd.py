@@ -6,6 +6,7 @@ loaded inside the command, LiteLLM, FastAPI and uvicorn never.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import date, datetime
 from typing import Annotated, Any
@@ -136,28 +137,20 @@ def logs(
 ) -> None:
     """Recent requests from the usage databank, newest last."""
     from daemon.config.paths import resolve_paths
-    from daemon.errors import MemproxyError
     from daemon.usage.query import RowFilter, recent_with_cursor
-    from memproxy_cli.output import fail
-    from memproxy_cli.timespec import TimespecError, parse_timespec
+    from memproxy_cli.timespec import parse_timespec
 
-    try:
-        row_filter = RowFilter(
-            project=project,
-            model=model,
-            client=client,
-            since=parse_timespec(since) if since else None,
-            until=parse_timespec(until, end=True) if until else None,
-            errors=errors,
-            search=query,
-        )
-    except TimespecError as exc:
-        fail(str(exc))
+    row_filter = RowFilter(
+        project=project,
+        model=model,
+        client=client,
+        since=parse_timespec(since) if since else None,
+        until=parse_timespec(until, end=True) if until else None,
+        errors=errors,
+        search=query,
+    )
     db_file = resolve_paths().db_file
-    try:
-        rows, cursor = recent_with_cursor(db_file, limit=count, row_filter=row_filter)
-    except MemproxyError as exc:
-        fail(str(exc))
+    rows, cursor = recent_with_cursor(db_file, limit=count, row_filter=row_filter)
 
     if as_json and not follow:
         typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
@@ -168,12 +161,8 @@ def logs(
     else:
         _print_rows(rows, db_file, following=follow, filtered=row_filter != RowFilter())
     if follow:
-        try:
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how following ends
             _follow(db_file, cursor, row_filter, as_json, poll_interval)
-        except MemproxyError as exc:
-            fail(str(exc))
-        except KeyboardInterrupt:
-            pass
 
 
 def _print_rows(rows: list[dict[str, Any]], db_file: Any, *, following: bool, filtered: bool) -> None:

@@ -2,6 +2,7 @@
 
 `memproxy --help`, `status`, `ports`, `logs`, `stats` and `config *` must not import LiteLLM,
 FastAPI or uvicorn: each command module keeps those imports inside the functions that need them.
+Commands let a `MemproxyError` go: the app's `ErrorBoundary` prints it and sets the exit code.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from memproxy_cli.doctor_cmd import doctor
 from memproxy_cli.intercept_cmd import CONTEXT, intercept
 from memproxy_cli.logs_cmd import logs
 from memproxy_cli.memory_cmd import memory_app
+from memproxy_cli.output import ErrorBoundary
 from memproxy_cli.ports_cmd import ports_app
 from memproxy_cli.stats_cmd import stats
 
 app = typer.Typer(
+    cls=ErrorBoundary,
     name="memproxy",
     help="A local LLM gateway: every AI tool, every project, one port each, every request costed.",
     no_args_is_help=True,

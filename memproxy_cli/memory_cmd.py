@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from daemon.errors import MemproxyError
+from memproxy_cli.options import ConfigOption
+from memproxy_cli.output import fail
 
 if TYPE_CHECKING:
     from daemon.memory.base import Memory, MemoryBackend
@@ -32,21 +33,8 @@ UserOption = Annotated[
     str | None,
     typer.Option("--user", help="User id, for `scope: user` or `project_user` (default: default_user_id)."),
 ]
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", metavar="FILE", help="Config file to use (default: $MEMPROXY_CONFIG or config.yaml)."),
-]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON only.")]
 _PREVIEW = 100
-
-
-def _fail(message: str) -> typer.Exit:
-    from rich.markup import escape
-
-    from memproxy_cli.output import err_console
-
-    err_console.print(f"[red]memproxy:[/] {escape(message)}", soft_wrap=True)
-    return typer.Exit(1)
 
 
 def _run(
@@ -69,12 +57,9 @@ def _run(
         finally:
             await backend.close()
 
-    try:
-        import asyncio
+    import asyncio
 
-        return asyncio.run(go())
-    except MemproxyError as exc:
-        raise _fail(str(exc)) from None
+    return asyncio.run(go())
 
 
 def _print_json(data: Any) -> None:
@@ -116,7 +101,7 @@ def add(
     if text == "-":
         text = sys.stdin.read()
     if not text.strip():
-        raise _fail("nothing to remember: TEXT is empty")
+        fail("nothing to remember: TEXT is empty")
     memory, scope = _run(config, project, user, lambda b, scope: b.add(scope, text, {"source": "cli"}))
     if as_json:
         _print_json(memory.as_json())
@@ -172,7 +157,7 @@ def forget(
 ) -> None:
     """Forget one memory (ID) or all of them (--all)."""
     if (memory_id is None) == (not all_):
-        raise _fail("give either a memory ID or --all")
+        fail("give either a memory ID or --all")
 
     async def op(backend: MemoryBackend, scope: str) -> int:
         if all_:
@@ -182,7 +167,7 @@ def forget(
 
     count, scope = _run(config, project, user, op)
     if memory_id is not None and not count:
-        raise _fail(f"no memory {memory_id} in {scope}")
+        fail(f"no memory {memory_id} in {scope}")
     if as_json:
         _print_json({"forgotten": count, "scope": scope})
     elif all_:

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from memproxy_cli.options import ConfigOption
+
 if TYPE_CHECKING:
     from daemon.config.settings import Settings
 
@@ -18,10 +20,6 @@ ports_app = typer.Typer(
     help="Projects and their interceptor ports: one port per project, stable across restarts.",
     no_args_is_help=False,
 )
-
-ConfigOpt = Annotated[
-    str | None, typer.Option("--config", help="Config file (default: MEMPROXY_CONFIG or the user config dir).")
-]
 
 
 @ports_app.callback(invoke_without_command=True)
@@ -32,13 +30,9 @@ def ports(
     """List the registered projects, their ports, whether they listen, and today's requests and cost."""
     if ctx.invoked_subcommand is not None:
         return
-    from daemon.errors import MemproxyError
-    from memproxy_cli.output import console, fail
+    from memproxy_cli.output import console
 
-    try:
-        rows = project_rows()
-    except MemproxyError as exc:
-        fail(str(exc))
+    rows = project_rows()
     if as_json:
         print(json.dumps(rows, indent=2))
         return
@@ -62,17 +56,16 @@ def ports(
 
 def project_rows() -> list[dict[str, Any]]:
     """One row per registered project: name, port, listening, and today's requests and cost."""
-    from datetime import UTC, datetime
-
     from daemon.config.paths import resolve_paths
     from daemon.sockets import port_accepts
     from daemon.usage.query import totals_by_project
+    from daemon.usage.record import iso_utc
     from interceptor.registry import load
+    from memproxy_cli.timespec import parse_timespec
 
     paths = resolve_paths()
     registry = load(paths)
-    midnight = datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
-    since = midnight.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    since = iso_utc(parse_timespec("today"))
     today = {row["project"]: row for row in totals_by_project(paths.db_file, since)} if registry else {}
     return [
         {
@@ -92,18 +85,15 @@ def assign(
     port: Annotated[
         int | None, typer.Option("--port", help="Move the project to this port (within interceptor.port_range).")
     ] = None,
-    config: ConfigOpt = None,
+    config: ConfigOption = None,
 ) -> None:
     """Register a project (or move it to --port), print its port and how to point tools at it."""
-    from daemon.errors import MemproxyError
+    from daemon.config.settings import load_settings
     from interceptor.registry import assign as assign_port
-    from memproxy_cli.output import console, fail
+    from memproxy_cli.output import console
 
-    try:
-        settings = _settings(config)
-        number, created = assign_port(settings.paths, project, settings.interceptor.port_range, port)
-    except MemproxyError as exc:
-        fail(str(exc))
+    settings = load_settings(config_file=config)
+    number, created = assign_port(settings.paths, project, settings.interceptor.port_range, port)
     console.print(f"[bold]{project}[/] → port [bold]{number}[/]" + (" (new)" if created else ""))
     typer.echo(recipe(project, number))
     tell_daemon(settings, project)
@@ -131,15 +121,11 @@ def recipe(project: str, port: int) -> str:
 
 def tell_daemon(settings: Settings, project: str, released: bool = False) -> None:
     """Make the running daemon listen (or stop listening) now; fail if it could not."""
-    from daemon.errors import MemproxyError
     from interceptor.notify import notify_daemon, project_state
     from memproxy_cli.output import console, fail
 
-    try:
-        result = notify_daemon(settings.paths, settings.general_settings.master_key)
-        state = project_state(result, project) if result is not None else None
-    except MemproxyError as exc:
-        fail(str(exc))
+    result = notify_daemon(settings.paths, settings.general_settings.master_key)
+    state = project_state(result, project) if result is not None else None
     if result is None:
         if not released:
             console.print("memproxy is not running; [bold]memproxy up[/] will listen on it")
@@ -155,26 +141,17 @@ def tell_daemon(settings: Settings, project: str, released: bool = False) -> Non
 @ports_app.command()
 def release(
     project: Annotated[str, typer.Argument(help="Project name.")],
-    config: ConfigOpt = None,
+    config: ConfigOption = None,
 ) -> None:
     """Unregister a project; its port stops listening."""
-    from daemon.errors import MemproxyError
+    from daemon.config.settings import load_settings
     from interceptor.registry import release as release_port
-    from memproxy_cli.output import console, fail
+    from memproxy_cli.output import console
 
-    try:
-        settings = _settings(config)
-        port = release_port(settings.paths, project)
-    except MemproxyError as exc:
-        fail(str(exc))
+    settings = load_settings(config_file=config)
+    port = release_port(settings.paths, project)
     if port is None:
         console.print(f"{project} was not registered")
         return
     console.print(f"released {project} (port {port})")
     tell_daemon(settings, project, released=True)
-
-
-def _settings(config: str | None) -> Settings:
-    from daemon.config.settings import load_settings
-
-    return load_settings(config_file=config)

@@ -68,22 +68,15 @@ def stats(
 ) -> None:
     """Requests, tokens, cost, p50/p95 latency and error rate per group, with a total."""
     from daemon.config.paths import resolve_paths
-    from daemon.errors import MemproxyError
     from daemon.usage.stats import usage_stats
     from memproxy_cli.output import fail
-    from memproxy_cli.timespec import TimespecError, parse_timespec
+    from memproxy_cli.timespec import parse_timespec
 
-    try:
-        start = parse_timespec(since)
-        end = parse_timespec(until, end=True) if until else None
-    except TimespecError as exc:
-        fail(str(exc))
+    start = parse_timespec(since)
+    end = parse_timespec(until, end=True) if until else None
     if end is not None and end <= start:
         fail(f"--until ({until}) must come after --since ({since})")
-    try:
-        report = usage_stats(resolve_paths().db_file, by=by.value, since=start, until=end, project=project)
-    except MemproxyError as exc:
-        fail(str(exc))
+    report = usage_stats(resolve_paths().db_file, by=by.value, since=start, until=end, project=project)
     if as_json:
         typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
         return

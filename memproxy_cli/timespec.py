@@ -12,6 +12,8 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import TypeVar
 
+from daemon.errors import MemproxyError
+
 T = TypeVar("T")
 
 _UNITS = {
@@ -31,8 +33,8 @@ _DURATION = re.compile(r"(\d+)\s*([a-z]+)")
 HINT = "use e.g. 30m, 2h, 7d, 1w, today, yesterday, 2025-03-01 or 2025-03-01T14:30"
 
 
-class TimespecError(ValueError):
-    """A `--since`/`--until` value that is not a time."""
+class TimespecError(MemproxyError, ValueError):
+    """A `--since`/`--until` value that is not a time (the CLI's error boundary reports it)."""
 
 
 def parse_timespec(text: str, now: datetime | None = None, *, end: bool = False) -> datetime:

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-import memproxy_cli.daemon_cmd as daemon_cmd
+import daemon.lifecycle as lifecycle
 from daemon.sockets import port_accepts
 from interceptor.registry import assign
 from memproxy_cli.main import app
@@ -41,7 +41,7 @@ def daemon_port(memproxy_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
     (memproxy_home / "config.yaml").write_text(f"interceptor:\n  port_range: [{low}, {high}]\n")
     port, _ = assign(home_paths(), "shop", (low, high))
     started: list[str | None] = []
-    monkeypatch.setattr(daemon_cmd, "ensure_running", lambda config=None: started.append(config))
+    monkeypatch.setattr(lifecycle, "ensure_running", lambda config=None: started.append(config))
     with socket.create_server(("127.0.0.1", port)):
         yield port
     assert started == [None]
@@ -83,7 +83,7 @@ def test_bad_project_name_refused() -> None:
 def test_port_that_never_listens_is_an_error(memproxy_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import memproxy_cli.intercept_cmd as intercept_cmd
 
-    monkeypatch.setattr(daemon_cmd, "ensure_running", lambda config=None: None)
+    monkeypatch.setattr(lifecycle, "ensure_running", lambda config=None: None)
     monkeypatch.setattr(intercept_cmd, "PORT_WAIT_S", 0.2)
     low, high = free_range()
     (memproxy_home / "config.yaml").write_text(f"interceptor:\n  port_range: [{low}, {high}]\n")
