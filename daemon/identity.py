@@ -10,9 +10,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from daemon.errors import InvalidProjectName
+from daemon.errors import InvalidProjectName, InvalidRequest
+
+if TYPE_CHECKING:
+    from daemon.config.settings import Settings
 
 PROJECT_HEADER = "x-memproxy-project"
 DEFAULT_PROJECT = "default"
@@ -71,9 +74,13 @@ def _regex(pattern: str) -> re.Pattern[str]:
 
 
 def resolve_identity(headers: Mapping[str, str], mappings: UserMappings, scope_kind: str = "project") -> Identity:
-    """Attribute a request to a project, a user and a memory scope. `headers` keys are lower-case."""
+    """Attribute a request to a project, a user and a memory scope. `headers` keys are lower-case;
+    a malformed project name is the request's fault (InvalidRequest)."""
     project = headers.get(PROJECT_HEADER) or DEFAULT_PROJECT
-    validate_project_name(project)
+    try:
+        validate_project_name(project)
+    except InvalidProjectName as exc:
+        raise InvalidRequest(str(exc)) from None
     user_id: str | None = headers.get(mappings.custom_header.lower()) or None
     matched: str | None = None
     if user_id is None:
@@ -89,3 +96,8 @@ def resolve_identity(headers: Mapping[str, str], mappings: UserMappings, scope_k
         matched_pattern=matched,
         memory_scope=memory_scope(scope_kind, project, user),
     )
+
+
+def identify(headers: Mapping[str, str], settings: Settings) -> Identity:
+    """`resolve_identity` with the rules `settings` give."""
+    return resolve_identity(headers, settings.user_id_mappings, settings.context_retrieval.scope)

@@ -1,1 +1,8 @@
-"""config"""
+"""Configuration: where files live, the one settings object, and the YAML reader behind it.
+
+    paths       Paths: every file memproxy reads or writes, under `MEMPROXY_HOME` or the platform's dirs
+    settings    Settings and its sections; `load_settings` (flags > environment > file > defaults)
+    file        config.yaml with line numbers, `os.environ/NAME` references, errors naming file and line
+
+Nothing here imports LiteLLM; the CLI reads settings without paying for it.
+"""

@@ -22,6 +22,8 @@ from daemon.gateway.endpoint import Pricer, Tally
 from daemon.gateway.exchange import Exchange, redact
 from daemon.gateway.llm import map_exception
 from daemon.gateway.state import Gateway
+from daemon.identity import identify
+from daemon.usage.record import UsageRecord
 
 log = logging.getLogger("memproxy.gateway")
 
@@ -68,10 +70,20 @@ async def answer_recorded(
     gw: Gateway = request.app.state.gateway
     ex: Exchange | None = None
     try:
-        ex = gw.begin(request, path)
+        ex = begin(request, gw, path)
         return await handle(gw, ex)
     except Exception as exc:
         return error_answer(exc, dialect, _secrets(request, gw), ex)
+
+
+def begin(request: Request, gw: Gateway, path: str) -> Exchange:
+    """Start tracking a request: who it is for, and the row it will leave."""
+    ident = identify(request.headers, gw.settings)
+    record = UsageRecord(
+        project=ident.project, user_id=ident.user_id, client=request.headers.get("user-agent"), endpoint=path
+    )
+    # the live set of keys: a client key seen later in this request is redacted too
+    return Exchange(record, gw.sink or gw.writer, gw.secrets, ident)
 
 
 def _secrets(request: Request, gw: Gateway) -> list[str]:

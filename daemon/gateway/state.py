@@ -14,14 +14,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from starlette.requests import Request
-
 from daemon.cost import Usage, cost_usd, find_prices
-from daemon.errors import InvalidProjectName, InvalidRequest
-from daemon.gateway.exchange import Exchange, RecordSink
+from daemon.gateway.exchange import RecordSink
 from daemon.gateway.llm import find_deployment
-from daemon.identity import Identity, resolve_identity
-from daemon.usage.record import UsageRecord
 
 if TYPE_CHECKING:
     import aiohttp
@@ -60,26 +55,6 @@ class Gateway:
     def secrets(self) -> Iterable[str]:
         """Every key known now, configured or brought by a client: the live set, never a snapshot."""
         return _Secrets(self)
-
-    def identity(self, request: Request) -> Identity:
-        """Who `request` is for; a 400 for a malformed project name."""
-        cr = self.settings.context_retrieval
-        try:
-            return resolve_identity(request.headers, self.settings.user_id_mappings, cr.scope)
-        except InvalidProjectName as exc:
-            raise InvalidRequest(str(exc)) from None
-
-    def begin(self, request: Request, path: str) -> Exchange:
-        """Start tracking a request: who it is for, and the row it will leave."""
-        ident = self.identity(request)
-        record = UsageRecord(
-            project=ident.project,
-            user_id=ident.user_id,
-            client=request.headers.get("user-agent"),
-            endpoint=path,
-        )
-        # the live set: a client key seen later in this request is redacted too
-        return Exchange(record, self.sink or self.writer, self.secrets, ident)
 
     def deployment(self, model: str) -> Any | None:
         """The model_list entry serving `model`, looked up once per model name (wildcards are a scan)."""

@@ -20,6 +20,7 @@ from daemon.gateway.edge import answer
 from daemon.gateway.llm import count_tokens, deployment_target
 from daemon.gateway.state import Gateway
 from daemon.gateway.validation import check_types, refuse_redirect_fields, require_messages, require_model
+from daemon.identity import identify
 from daemon.routes.messages import TYPES
 
 router = APIRouter()
@@ -49,7 +50,7 @@ def system_text(system: Any) -> str | None:
 @router.post("/messages/count_tokens", include_in_schema=False)
 async def count_tokens_route(request: Request) -> Response:
     async def handle(gw: Gateway) -> Response:
-        gw.identity(request)
+        identify(request.headers, gw.settings)
         body = parse_json_object(await read_body(request, gw.settings.general_settings))
         model = validate_count_tokens_request(body)
         entry = gw.deployment(model)

@@ -12,6 +12,7 @@ from daemon import __version__
 from daemon.dialects import Dialect
 from daemon.gateway.edge import answer
 from daemon.gateway.state import Gateway
+from daemon.identity import identify
 
 router = APIRouter()
 
@@ -45,7 +46,7 @@ async def memory_routing_info(request: Request) -> Response:
     """What a request with these headers would be attributed to (project, user, memory scope)."""
 
     async def handle(gw: Gateway) -> Response:
-        ident = gw.identity(request)
+        ident = identify(request.headers, gw.settings)
         return JSONResponse(
             {
                 "project": ident.project,

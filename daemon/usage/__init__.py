@@ -1,1 +1,9 @@
-"""usage"""
+"""The usage databank: one SQLite row per request, written off the request path, read by the CLI.
+
+record      UsageRecord: one row (tokens, cache tokens, cost, latency, project, client, ...)
+store       the schema and its named migrations; open_db, mark_interrupted
+writer      UsageWriter: the one thread that batches rows into SQLite
+query       reading rows for `memproxy logs` (filters, search, follow)
+stats       `memproxy stats`: groups, percentiles, cost per period
+retention   `logging.retention_days`: pruning old rows daily
+"""

@@ -70,13 +70,13 @@ def test_posts_the_sync_with_the_master_key(daemon: _Daemon) -> None:
 
 
 def test_daemon_refusal_is_an_error(daemon: _Daemon) -> None:
-    daemon.status, daemon.gateway.body = 401, b'{"error": {"message": "needs its master key"}}'
+    daemon.status, daemon.body = 401, b'{"error": {"message": "needs its master key"}}'
     with pytest.raises(MemproxyError, match=r"did not take the change: HTTP 401 .*needs its master key"):
         notify_daemon(home_paths())
 
 
 def test_daemon_not_hosting_ports_is_an_error(daemon: _Daemon) -> None:
-    daemon.gateway.body = b'{"projects": {}, "hosting": false}'
+    daemon.body = b'{"projects": {}, "hosting": false}'
     result = notify_daemon(home_paths())
     assert result is not None
     with pytest.raises(MemproxyError, match="does not host project ports; restart it"):
