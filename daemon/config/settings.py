@@ -65,6 +65,11 @@ class ModelEntry(_Section):
         return value
 
 
+class ModelAlias(_Section):
+    model: str = Field(min_length=1)
+    hidden: bool = False
+
+
 class RouterSettings(_Section):
     num_retries: int = Field(default=2, ge=0)
     timeout: float = Field(default=600.0, gt=0)
@@ -73,6 +78,19 @@ class RouterSettings(_Section):
     allowed_fails: int = Field(default=3, ge=0)
     cooldown_time: float = Field(default=30.0, ge=0)
     retry_after: float = Field(default=0.0, ge=0)
+    # LiteLLM's aliases: {"claude-opus-4-8": "claude-sonnet-4-5"} or {name: {"model": ..., "hidden": true}}
+    model_group_alias: dict[str, str | ModelAlias] = Field(default_factory=dict)
+
+    def resolve_alias(self, model: str) -> str:
+        """The model name `model` stands for (itself when it is no alias)."""
+        target = self.model_group_alias.get(model)
+        if target is None:
+            return model
+        return target if isinstance(target, str) else target.model
+
+    def listed_aliases(self) -> list[str]:
+        """The alias names `/v1/models` shows (not the hidden ones)."""
+        return [n for n, t in self.model_group_alias.items() if isinstance(t, str) or not t.hidden]
 
 
 class HeaderPattern(_Section):

@@ -79,6 +79,9 @@ def credentials(gw: Gateway, request: Request, ex: Exchange, model: str) -> dict
     kwargs = upstream_credentials(entry.litellm_params, model, request.headers, gw.settings.general_settings.master_key)
     if "api_key" in kwargs:
         gw.seen_keys.add(kwargs["api_key"])
+    aliased = gw.settings.router_settings.resolve_alias(model)
+    if aliased != model:
+        kwargs["model"] = aliased  # the Router gets the name the alias stands for
     return kwargs
 
 
@@ -119,7 +122,7 @@ def fast_target(
     entry = gw.deployment(model)
     if entry is None or entry.model_name in gw.router_only or model in gw.router_only:
         return None  # several deployments share the name, or a fallback names it: the Router decides
-    target_model, key, _base = deployment_target(entry, model)
+    target_model, key, _base = deployment_target(entry, gw.settings.router_settings.resolve_alias(model))
     return passthrough.plan(
         endpoint.dialect, entry.litellm_params, model, target_model, key or upstream.get("api_key"), request.headers
     )

@@ -57,12 +57,14 @@ class Gateway:
         return _Secrets(self)
 
     def deployment(self, model: str) -> Any | None:
-        """The model_list entry serving `model`, looked up once per model name (wildcards are a scan)."""
+        """The model_list entry serving `model` (or the name it is an alias of), looked up once per
+        model name (wildcards are a scan)."""
         cache = self._deployments
         if model not in cache:
             if len(cache) >= 1024:  # clients choose model names: keep the cache bounded
                 cache.clear()
-            cache[model] = find_deployment(self.settings.model_list, model)
+            name = self.settings.router_settings.resolve_alias(model)
+            cache[model] = find_deployment(self.settings.model_list, name)
         return cache[model]
 
     @cached_property

@@ -56,7 +56,7 @@ async def count_tokens_route(request: Request) -> Response:
         entry = gw.deployment(model)
         if entry is None:
             raise ModelNotFound(f"model '{model}' is not configured")
-        target, api_key, api_base = deployment_target(entry, model)
+        target, api_key, api_base = deployment_target(entry, gw.settings.router_settings.resolve_alias(model))
         if api_key is None:
             # a keyless deployment counts with the client's own key, as it generates with it
             api_key = client_key(request.headers, gw.settings.general_settings.master_key)

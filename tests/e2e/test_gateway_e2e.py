@@ -438,7 +438,7 @@ def test_anthropic_count_tokens(gateway: Daemon, fake: FakeUpstream, claude: ant
 
 
 def test_models_lists_the_configured_names(gateway: Daemon, oai: openai.OpenAI) -> None:
-    assert {m.id for m in oai.models.list()} == {"gpt-*", "claude-*", "byok-*"}
+    assert {"gpt-4o", "claude-sonnet-4-5"} <= {m.id for m in oai.models.list()}
 
 
 # --- credentials -----------------------------------------------------------------------------------

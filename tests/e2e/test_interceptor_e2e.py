@@ -101,7 +101,7 @@ def test_models_and_responses_through_a_project_port(
     gw: Daemon, fake: FakeUpstream, project_ports: dict[str, int]
 ) -> None:
     with openai_at(project_ports["shop"]) as oai:
-        assert {m.id for m in oai.models.list()} == {"gpt-*", "claude-*", "byok-*"}
+        assert {"gpt-4o", "claude-sonnet-4-5"} <= {m.id for m in oai.models.list()}
         fake.script(text("responses through shop"))
         response = oai.responses.create(model="gpt-4o-mini", input="hi")
     assert response.output_text == "responses through shop"

@@ -29,6 +29,7 @@ def gateway_config(
     memory: bool | None = None,
     log_level: str | None = None,
     port_range: tuple[int, int] | None = None,
+    aliases: str = "",
     extra: str = "",
 ) -> str:
     """gpt-* → openai/gpt-* at <fake>/v1, claude-* → anthropic/claude-* at <fake> (keys in config),
@@ -66,6 +67,8 @@ router_settings:
   num_retries: {num_retries}
   timeout: {timeout}
 """
+    if aliases:
+        text += f"  model_group_alias: {aliases}\n"
     if memory is not None:
         text += f"context_retrieval:\n  enabled: {str(memory).lower()}\n"
     if log_level:
