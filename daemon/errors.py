@@ -8,6 +8,9 @@
     ├── RegistryError        the project → port registry cannot be read or changed
     ├── InvalidProjectName   a project name outside SPEC's pattern
     ├── MemoryBackendError   the memory store failed
+    ├── DatabankError        the usage databank cannot be opened, read or written
+    ├── CommandFailed        `intercept` could not start the wrapped command (carries exit_code 126/127)
+    ├── TimespecError        a `--since`/`--until` value that is not a time (also a ValueError)
     └── GatewayError         a request the gateway answers with an error (its class says status and kind)
         ├── InvalidRequest         400  a body, header or field the gateway cannot serve
         ├── AuthenticationFailed   401  no key for the model, or the upstream refused it
@@ -71,6 +74,22 @@ class InvalidProjectName(MemproxyError):
 
 class MemoryBackendError(MemproxyError):
     """The memory backend failed."""
+
+
+class DatabankError(MemproxyError):
+    """The usage databank cannot be opened, read or written."""
+
+
+class CommandFailed(MemproxyError):
+    """The wrapped command could not be started; `exit_code` is what a shell would return (126/127)."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class TimespecError(MemproxyError, ValueError):
+    """A `--since`/`--until` value that is not a time (the CLI's error boundary reports it)."""
 
 
 class GatewayError(MemproxyError):

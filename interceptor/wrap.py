@@ -15,20 +15,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 
-from daemon.errors import MemproxyError
+from daemon.errors import CommandFailed
 from daemon.identity import DEFAULT_PROJECT, validate_project_name
 
 # The gateway recognises this key as "none given" and never forwards it to a provider.
 PLACEHOLDER_KEY = "memproxy"
 _INVALID_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-class CommandFailed(MemproxyError):
-    """The wrapped command could not be started; `exit_code` is what a shell would return (126/127)."""
-
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 def project_name_from(folder_name: str) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import TypeVar
 
-from daemon.errors import MemproxyError
+from daemon.errors import TimespecError
 
 T = TypeVar("T")
 
@@ -31,10 +31,6 @@ _UNITS = {
 }
 _DURATION = re.compile(r"(\d+)\s*([a-z]+)")
 HINT = "use e.g. 30m, 2h, 7d, 1w, today, yesterday, 2025-03-01 or 2025-03-01T14:30"
-
-
-class TimespecError(MemproxyError, ValueError):
-    """A `--since`/`--until` value that is not a time (the CLI's error boundary reports it)."""
 
 
 def parse_timespec(text: str, now: datetime | None = None, *, end: bool = False) -> datetime:

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from daemon import sqlite
+from daemon.errors import DatabankError
 from daemon.usage.record import ERROR_STATUSES, iso_utc
-from daemon.usage.store import DatabankError
 
 # Readers are not blocked by the WAL writer; this only covers an exclusive lock or a checkpoint.
 _READ_BUSY_TIMEOUT_MS = 2000

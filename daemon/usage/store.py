@@ -12,15 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from daemon import sqlite
-from daemon.errors import MemproxyError
 from daemon.sqlite import Migration
 
 MIGRATIONS: sqlite.Migrations = []
 migration = sqlite.registrar(MIGRATIONS)
-
-
-class DatabankError(MemproxyError):
-    """The usage databank cannot be opened, read or written."""
 
 
 @migration

@@ -16,9 +16,10 @@ import threading
 import time
 from pathlib import Path
 
+from daemon.errors import DatabankError
 from daemon.sqlite import transaction
 from daemon.usage.record import COLUMNS, UsageRecord
-from daemon.usage.store import DatabankError, open_db
+from daemon.usage.store import open_db
 
 log = logging.getLogger("memproxy.usage")
 

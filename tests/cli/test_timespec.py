@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from memproxy_cli.timespec import TimespecError, parse_timespec
+from daemon.errors import TimespecError
+from memproxy_cli.timespec import parse_timespec
 
 NOW = datetime(2025, 3, 12, 15, 30, tzinfo=UTC)
 

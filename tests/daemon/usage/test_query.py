@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from daemon.errors import DatabankError
 from daemon.usage.query import RowFilter, recent, where_clause
 from daemon.usage.record import COLUMNS, UsageRecord
-from daemon.usage.store import MIGRATIONS, DatabankError, migrate, open_db
+from daemon.usage.store import MIGRATIONS, migrate, open_db
 
 
 def _write(path: Path, *records: UsageRecord) -> None:

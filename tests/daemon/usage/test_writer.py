@@ -162,7 +162,7 @@ def test_a_bad_row_costs_only_itself_and_the_thread_lives_on(db_path: Path) -> N
 
 
 def test_an_unusable_database_fails_start_loudly(tmp_path: Path) -> None:
-    from daemon.usage.store import DatabankError
+    from daemon.errors import DatabankError
 
     path = tmp_path / "memproxy.db"
     path.write_bytes(b"this is not a database" * 100)
