@@ -1,5 +1,6 @@
 """Shared fixtures: every test gets its own MEMPROXY_HOME and no provider keys from the real environment;
-one fake upstream serves the whole session, fresh for each test that uses it. Helpers live in tests/support/."""
+one fake upstream (and one fake local server) serves the whole session, fresh for each test that uses it.
+Helpers live in tests/support/."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.daemon import PROVIDER_KEY_VARS
+from tests.support.upstream.local import LocalUpstream
 from tests.support.upstream.observing import ObservingUpstream
 
 
@@ -33,16 +35,23 @@ def upstream() -> Iterator[ObservingUpstream]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def local_upstream() -> Iterator[LocalUpstream]:
+    """THE fake local server (Chat Completions only, no key, CRLF stream lines), shared by the session."""
+    with LocalUpstream() as server:
+        yield server
+
+
 @pytest.fixture(autouse=True)
 def _fresh_upstream(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Nothing scripted, recorded or turned by one test reaches the next one that uses the upstream."""
-    if "upstream" not in request.fixturenames:
-        yield
-        return
-    server: ObservingUpstream = request.getfixturevalue("upstream")
-    server.fresh()
+    """Nothing scripted, recorded or turned by one test reaches the next one that uses an upstream."""
+    names = [name for name in ("upstream", "local_upstream") if name in request.fixturenames]
+    servers: list[ObservingUpstream] = [request.getfixturevalue(name) for name in names]
+    for server in servers:
+        server.fresh()
     yield
-    server.fresh()
+    for server in servers:
+        server.fresh()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ what the "provider" answers; nothing is patched, so every byte crosses a real so
         assert upstream.last("/v1/messages").headers["x-api-key"] == "sk-test"
 
 Most tests use the session's shared one through the ``fake`` fixture (tests/conftest.py), reset
-around each test.
+around each test; ``local_upstream`` is the session's ``LocalUpstream``, fresh for each test too.
 
 Routes (each also without the ``/v1`` prefix): ``POST /v1/chat/completions``, ``/v1/messages``,
 ``/v1/messages/count_tokens``, ``/v1/embeddings``, ``/v1/responses`` and ``GET /v1/models``; anything
@@ -26,10 +26,14 @@ Modules:
 - ``replies``: ``Reply`` and the helpers that script one (``text``, ``tool_call``, ``error``, faults).
 - ``recording``: ``Recorded``, one request as the fake saw it.
 - ``rendering``: pure functions from (request, reply) to the bytes each route and dialect sends.
-- ``server``: ``FakeUpstream``, the uvicorn server in a thread, and ``main`` for ``python -m``.
+- ``server``: ``FakeUpstream``, the uvicorn server in a thread.
 - ``observing``: ``ObservingUpstream``, which also notes client hang-ups, and a truncated stream.
+- ``local``: ``LocalUpstream``, a local model server: Chat Completions only, no key, ``\\r\\n`` line ends.
+- ``cli``: ``main`` for ``python -m`` (``--local`` runs a ``LocalUpstream``).
 """
 
+from tests.support.upstream.cli import main
+from tests.support.upstream.local import LocalUpstream
 from tests.support.upstream.recording import Recorded
 from tests.support.upstream.rendering import error_body
 from tests.support.upstream.replies import (
@@ -46,11 +50,12 @@ from tests.support.upstream.replies import (
     tool_call,
     tool_calls,
 )
-from tests.support.upstream.server import FakeUpstream, main
+from tests.support.upstream.server import FakeUpstream
 
 __all__ = [
     "DEFAULT_TEXT",
     "FakeUpstream",
+    "LocalUpstream",
     "Recorded",
     "Reply",
     "ToolCall",

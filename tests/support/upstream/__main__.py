@@ -1,5 +1,5 @@
 """``python -m tests.support.upstream``: the fake upstream in the foreground."""
 
-from tests.support.upstream.server import main
+from tests.support.upstream.cli import main
 
 main()

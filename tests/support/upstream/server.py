@@ -1,8 +1,7 @@
-"""The fake provider's HTTP server: `FakeUpstream` (uvicorn in a daemon thread) and `main` for `python -m`."""
+"""The fake provider's HTTP server: `FakeUpstream`, uvicorn in a daemon thread (or the foreground)."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
@@ -13,7 +12,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import uvicorn
 
@@ -33,7 +32,7 @@ from tests.support.upstream.rendering import (
     plan,
     stream_events,
 )
-from tests.support.upstream.replies import DEFAULT_TEXT, Reply, text
+from tests.support.upstream.replies import Reply
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -61,8 +60,11 @@ class FakeUpstream:
     ``latency_ms`` delays every generation and embedding; ``chunks`` fixes the number of content
     chunks in a stream (default: one a word); ``chunk_interval_ms`` spaces them; ``require_key``
     turns on a 401 for any other key; ``default`` answers when nothing is scripted; ``record=False``
-    keeps long benchmark runs from growing ``requests``.
+    keeps long benchmark runs from growing ``requests``; ``line_end`` ends each SSE line (the SSE
+    spec allows ``\n``, ``\r\n`` and ``\r``).
     """
+
+    line_end = b"\n"
 
     def __init__(
         self,
@@ -133,13 +135,14 @@ class FakeUpstream:
         self._failures.clear()
 
     def fresh(self) -> None:
-        """`reset()`, and the knobs a test may have turned (chunks, latency, key, default) back to none."""
+        """`reset()`, and the knobs a test may have turned (chunks, latency, key, default, line ends) back."""
         self.reset()
         self.latency_ms = self.chunk_interval_ms = 0
         self.chunks = self.require_key = None
         self.default = Reply()
+        self.line_end = type(self).line_end
 
-    def start(self) -> FakeUpstream:
+    def start(self) -> Self:
         """Bind a port and serve in a background thread; returns once it accepts connections."""
         if self._thread is not None:
             raise RuntimeError("FakeUpstream already started")
@@ -175,7 +178,7 @@ class FakeUpstream:
         self._server = uvicorn.Server(self._config())
         self._run(sock)
 
-    def __enter__(self) -> FakeUpstream:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
@@ -243,24 +246,32 @@ class FakeUpstream:
             if task is not None:
                 self._inflight.discard(task)
 
-    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _receive(self, scope: Scope, receive: Receive) -> Recorded | None:
+        """The whole request (recorded unless `record` is off); None when the client hung up first."""
         raw = bytearray()
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                return
+                return None
             raw += message.get("body", b"")
             if not message.get("more_body"):
                 break
-        method, path = scope["method"], scope["path"]
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         try:
             body = json.loads(raw) if raw else None
         except ValueError:
             body = None
+        query = scope.get("query_string", b"").decode("latin-1")
+        request = Recorded(scope["method"], scope["path"], headers, body, bytes(raw), query)
         if self.record:
-            query = scope.get("query_string", b"").decode("latin-1")
-            self.requests.append(Recorded(method, path, headers, body, bytes(raw), query))
+            self.requests.append(request)
+        return request
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = await self._receive(scope, receive)
+        if request is None:
+            return
+        method, path, headers, body = request.method, request.path, request.headers, request.body
 
         route = path.rstrip("/").removeprefix("/v1")
         dialect: Dialect = "anthropic" if route.startswith("/messages") else "openai"
@@ -298,7 +309,9 @@ class FakeUpstream:
             return await send_json(send, reply.status, payload, dialect, reply.headers)
         planned = plan(reply, body, self.chunks)
         if planned.stream:
-            return await self._send_stream(send, stream_events(route, planned), planned, dialect)
+            # the renderers end lines with "\n"; JSON never holds a raw newline, so that is every line end
+            events = [(kind, data.replace(b"\n", self.line_end)) for kind, data in stream_events(route, planned)]
+            return await self._send_stream(send, events, planned, dialect)
         payload = answer(route, planned)
         if reply.fault == "corrupt":
             payload = GARBAGE
@@ -363,33 +376,3 @@ async def send_json(
 ) -> None:
     await start_response(send, status, "application/json", dialect, extra, len(payload))
     await send({"type": "http.response.body", "body": payload})
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Run the fake upstream in the foreground."""
-    parser = argparse.ArgumentParser(
-        prog="python -m tests.support.upstream", description="Fake OpenAI + Anthropic upstream."
-    )
-    parser.add_argument("--port", type=int, default=0, help="0 lets the OS choose")
-    parser.add_argument("--latency-ms", type=float, default=0, help="delay before each answer")
-    parser.add_argument("--chunks", type=int, default=None, help="content chunks per stream (default: one a word)")
-    parser.add_argument("--chunk-interval-ms", type=float, default=0, help="gap between stream chunks")
-    parser.add_argument("--text", default=DEFAULT_TEXT, help="the answer text")
-    parser.add_argument("--require-key", default=None, help="answer 401 unless this API key is sent")
-    args = parser.parse_args(argv)
-    upstream = FakeUpstream(
-        port=args.port,
-        latency_ms=args.latency_ms,
-        chunks=args.chunks,
-        chunk_interval_ms=args.chunk_interval_ms,
-        require_key=args.require_key,
-        default=text(args.text),
-        record=False,  # nobody can read them, and a long benchmark would grow without bound
-    )
-    # uvicorn drains on SIGINT/SIGTERM, then re-raises the signal; Ctrl-C should not print a traceback.
-    with contextlib.suppress(KeyboardInterrupt):
-        upstream.serve_forever()
-
-
-if __name__ == "__main__":
-    main()
