@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from daemon.cost import Usage
 from daemon.errors import GatewayError
+from daemon.gateway.llm import provider_model
 from daemon.usage.record import UsageRecord
 
 if TYPE_CHECKING:
@@ -68,9 +69,10 @@ class Exchange:
         self.record.provider, self.record.resolved_model = provider, resolved_model
 
     def resolved(self, model: str | None) -> None:
-        """The model the upstream says answered (kept as routed when it says none)."""
-        if model:
-            self.record.resolved_model = model
+        """The model the upstream says answered, as the provider names it (kept as routed when it says none)."""
+        bare = provider_model(model, self.record.provider)
+        if bare:
+            self.record.resolved_model = bare
 
     def recalled(self, hits: int) -> None:
         self.record.memory_hits = hits

@@ -118,10 +118,22 @@ def deployment_provider(entry: Any) -> str | None:
     return model.split("/", 1)[0] if "/" in model else None
 
 
-def routed_model(entry: Any) -> str | None:
-    """The concrete model a deployment names (`openai/gpt-4o` → `gpt-4o`); None for a wildcard."""
-    target = str(entry.litellm_params.get("model", ""))
-    return target.split("/", 1)[1] if "/" in target and "*" not in target else None
+# LiteLLM's own route markers after a provider prefix (`bedrock/converse/<model id>`): not the provider's name.
+_ROUTE_MARKERS = {"bedrock": ("converse/", "invoke/")}
+
+
+def provider_model(model: str | None, provider: str | None) -> str | None:
+    """`model` as the provider names it: without LiteLLM's `provider/` prefix (`openai/gpt-4o` → `gpt-4o`).
+
+    LiteLLM prefixes some answers' model with the provider (fireworks_ai, ollama, ollama_chat, ...);
+    only the deployment's own provider is taken off, so `openrouter/anthropic/claude-x` keeps `anthropic/`.
+    """
+    if not model or not provider:
+        return model or None
+    bare = model.removeprefix(f"{provider}/")
+    for marker in _ROUTE_MARKERS.get(provider, ()):
+        bare = bare.removeprefix(marker)
+    return bare or None
 
 
 def map_exception(exc: BaseException) -> GatewayError:

@@ -25,7 +25,7 @@ from daemon.gateway.credentials import upstream_credentials
 from daemon.gateway.edge import answer_recorded, guarded
 from daemon.gateway.endpoint import Endpoint, Pricer, Tally, wants_usage
 from daemon.gateway.exchange import Exchange
-from daemon.gateway.llm import deployment_provider, deployment_target, map_exception, routed_model
+from daemon.gateway.llm import deployment_provider, deployment_target, map_exception, provider_model
 from daemon.gateway.sse import EventStreamResponse
 from daemon.gateway.state import Gateway
 
@@ -75,11 +75,13 @@ def credentials(gw: Gateway, request: Request, ex: Exchange, model: str) -> dict
     if entry is None:
         names = ", ".join(e.model_name for e in gw.settings.model_list) or "none configured"
         raise ModelNotFound(f"model '{model}' is not configured (models: {names})")
-    ex.routed(deployment_provider(entry), routed_model(entry))
+    aliased = gw.settings.router_settings.resolve_alias(model)
+    provider = deployment_provider(entry)
+    # the concrete name even for a wildcard: an error row says which model was asked of the provider
+    ex.routed(provider, provider_model(deployment_target(entry, aliased)[0], provider))
     kwargs = upstream_credentials(entry.litellm_params, model, request.headers, gw.settings.general_settings.master_key)
     if "api_key" in kwargs:
         gw.seen_keys.add(kwargs["api_key"])
-    aliased = gw.settings.router_settings.resolve_alias(model)
     if aliased != model:
         kwargs["model"] = aliased  # the Router gets the name the alias stands for
     return kwargs
