@@ -1,4 +1,5 @@
-"""A streaming response that passes chunks on as they arrive and notices a client hanging up at once.
+"""SSE both ways: framing the events memproxy writes, splitting the events an upstream sends, and a
+streaming response that passes chunks on as they arrive and notices a client hanging up at once.
 
 Starlette's StreamingResponse only learns of a disconnect when it next writes; a stream waiting on
 a slow upstream would keep the upstream request open. Here a second task listens for
@@ -10,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.responses import Response
@@ -31,6 +34,87 @@ def data_event(obj: Any) -> bytes:
 def named_event(name: str, obj: Any) -> bytes:
     """A named SSE event (`event: name` + `data: {...}`), as Anthropic's and the Responses API's are."""
     return b"event: " + name.encode() + b"\ndata: " + compact_json(obj) + b"\n\n"
+
+
+_LINE_END = re.compile(rb"\r\n?|\n")
+_BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True, slots=True)
+class SseEvent:
+    """One event as the upstream sent it: its bytes (blank line included) and what the spec reads in them."""
+
+    raw: bytes
+    name: bytes  # the `event:` field; b"" for an unnamed event
+    data: bytes | None  # the `data:` lines joined with b"\n"; None when there were none (a comment, say)
+
+
+class SseSplitter:
+    """Cuts an SSE byte stream into events as the spec frames them, however the bytes arrive.
+
+    Lines end with `\n`, `\r\n` or `\r`; a blank line ends an event; `data:` lines join with `\n`;
+    lines starting with `:` are comments. Every byte fed comes back in some event's `raw`, unchanged,
+    except an unfinished last event: callers relay the upstream's bytes as they are.
+    """
+
+    __slots__ = ("_buffer", "_data", "_first", "_line", "_name")
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._line = 0  # where in the buffer the first line not yet read starts
+        self._name = b""
+        self._data: list[bytes] | None = None
+        self._first = True  # a byte order mark may open the stream
+
+    def feed(self, chunk: bytes) -> list[SseEvent]:
+        """The events `chunk` completes, in order."""
+        self._buffer += chunk
+        return self._split(final=False)
+
+    def end(self) -> list[SseEvent]:
+        """At the end of the stream: the events a last lone `\r` completes (it could not be told from
+        the first half of `\r\n` before)."""
+        return self._split(final=True)
+
+    def _split(self, *, final: bool) -> list[SseEvent]:
+        buffer, events, start = self._buffer, [], 0
+        while match := _LINE_END.search(buffer, self._line):
+            if match.end() == len(buffer) and match.group() == b"\r" and not final:
+                break  # maybe the first half of "\r\n": wait for the next byte
+            line = buffer[self._line : match.start()]
+            self._line = match.end()
+            if line:
+                self._field(line)
+                continue
+            data = None if self._data is None else b"\n".join(self._data)
+            events.append(SseEvent(buffer[start : self._line], self._name, data))
+            start, self._name, self._data = self._line, b"", None
+        if start:
+            self._buffer, self._line = buffer[start:], self._line - start
+        return events
+
+    def _field(self, line: bytes) -> None:
+        if self._first:
+            self._first, line = False, line.removeprefix(_BOM)
+        if line.startswith(b":"):
+            return  # a comment
+        name, _, value = line.partition(b":")
+        value = value.removeprefix(b" ")
+        if name == b"data":
+            if self._data is None:
+                self._data = [value]
+            else:
+                self._data.append(value)
+        elif name == b"event":
+            self._name = value
+
+
+async def sse_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[SseEvent]]:
+    """The events each chunk of an SSE byte stream completes (lists may be empty), then the last ones."""
+    splitter = SseSplitter()
+    async for chunk in chunks:
+        yield splitter.feed(chunk)
+    yield splitter.end()
 
 
 class EventStreamResponse(Response):

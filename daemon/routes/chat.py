@@ -23,7 +23,7 @@ from daemon.gateway.endpoint import Endpoint, Plain, Tally
 from daemon.gateway.exchange import Exchange
 from daemon.gateway.llm import provider_finished
 from daemon.gateway.pipeline import generate
-from daemon.gateway.sse import data_event
+from daemon.gateway.sse import SseEvent, data_event, sse_events
 from daemon.gateway.validation import check_tools, check_types, refuse_redirect_fields, require_messages, require_model
 
 router = APIRouter()
@@ -110,6 +110,46 @@ async def relay_chat(stream: Any, ex: Exchange, tally: Tally, client_wants_usage
     yield b"data: [DONE]\n\n"
 
 
+class _ChatBytesReader:
+    """Reads an OpenAI chat stream's events as they pass: text, usage, model, first token, its end."""
+
+    __slots__ = ("client_wants_usage", "done", "ex", "finished", "tally")
+
+    def __init__(self, ex: Exchange, tally: Tally, client_wants_usage: bool) -> None:
+        self.ex, self.tally, self.client_wants_usage = ex, tally, client_wants_usage
+        self.finished = self.done = False
+
+    def passes(self, event: SseEvent) -> bool:
+        """Whether the client gets `event` (all but a usage-only chunk it did not ask for)."""
+        if event.data is None:
+            return True  # a comment or an empty event: passed on as it came
+        if event.data.strip() == b"[DONE]":
+            self.done = True
+            return True
+        try:
+            payload = json.loads(event.data)
+        except ValueError:
+            raise UpstreamFailed("the upstream sent a malformed stream event") from None
+        if "error" in payload and not payload.get("choices"):
+            raise UpstreamFailed(str((payload.get("error") or {}).get("message") or "stream error"))
+        tally = self.tally
+        tally.model = tally.model or payload.get("model")
+        choices = payload.get("choices") or []
+        if choices:
+            delta = choices[0].get("delta") or {}
+            content = delta.get("content")
+            if content or delta.get("tool_calls") or delta.get("reasoning_content"):
+                self.ex.first_token()
+            if content:
+                tally.add_text(content)
+            if choices[0].get("finish_reason"):
+                self.finished = True
+        if payload.get("usage"):
+            tally.usage = usage_from_openai(payload["usage"])
+            return self.client_wants_usage or bool(choices)
+        return True
+
+
 async def relay_chat_bytes(
     chunks: AsyncIterator[bytes], ex: Exchange, tally: Tally, client_wants_usage: bool
 ) -> AsyncIterator[bytes]:
@@ -118,47 +158,12 @@ async def relay_chat_bytes(
     The only event ever held back is the usage-only chunk the gateway asked for on the client's
     behalf when the client did not ask for usage itself.
     """
-    finished = done = False
-    buffer = b""
-    async for chunk in chunks:
-        buffer += chunk
-        out: list[bytes] = []
-        while (end := buffer.find(b"\n\n")) >= 0:
-            event, buffer = buffer[: end + 2], buffer[end + 2 :]
-            data = event.strip()
-            if not data.startswith(b"data:"):
-                out.append(event)
-                continue
-            data = data[5:].strip()
-            if data == b"[DONE]":
-                done = True
-                out.append(event)
-                continue
-            try:
-                payload = json.loads(data)
-            except ValueError:
-                raise UpstreamFailed("the upstream sent a malformed stream event") from None
-            if "error" in payload and not payload.get("choices"):
-                raise UpstreamFailed(str((payload.get("error") or {}).get("message") or "stream error"))
-            tally.model = tally.model or payload.get("model")
-            choices = payload.get("choices") or []
-            if choices:
-                delta = choices[0].get("delta") or {}
-                content = delta.get("content")
-                if content or delta.get("tool_calls") or delta.get("reasoning_content"):
-                    ex.first_token()
-                if content:
-                    tally.add_text(content)
-                if choices[0].get("finish_reason"):
-                    finished = True
-            if payload.get("usage"):
-                tally.usage = usage_from_openai(payload["usage"])
-                if not client_wants_usage and not choices:
-                    continue
-            out.append(event)
+    reader = _ChatBytesReader(ex, tally, client_wants_usage)
+    async for events in sse_events(chunks):
+        out = [event.raw for event in events if reader.passes(event)]
         if out:
             yield b"".join(out)
-    if not (finished and done):
+    if not (reader.finished and reader.done):
         raise UpstreamFailed("the upstream stream ended before the answer was complete")
 
 

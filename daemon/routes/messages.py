@@ -24,7 +24,7 @@ from daemon.gateway.endpoint import Endpoint, Plain, Tally
 from daemon.gateway.exchange import Exchange
 from daemon.gateway.passthrough import header_value
 from daemon.gateway.pipeline import generate
-from daemon.gateway.sse import named_event
+from daemon.gateway.sse import SseEvent, SseSplitter, named_event
 from daemon.gateway.validation import check_tools, check_types, refuse_redirect_fields, require_messages, require_model
 
 router = APIRouter()
@@ -90,33 +90,28 @@ def _plain(response: Any) -> Plain:
 class AnthropicStreamWatcher:
     """Reads Anthropic SSE bytes as they pass, without changing them: usage, text, first token, end."""
 
-    __slots__ = ("_buffer", "error", "ex", "malformed", "stopped", "tally")
+    __slots__ = ("_splitter", "error", "ex", "malformed", "stopped", "tally")
 
     def __init__(self, ex: Exchange, tally: Tally) -> None:
         self.ex = ex
         self.tally = tally
-        self._buffer = b""
+        self._splitter = SseSplitter()
         self.stopped = False
         self.error: str | None = None
         self.malformed = False
 
     def feed(self, chunk: bytes) -> None:
-        self._buffer += chunk
-        while True:
-            end = self._buffer.find(b"\n\n")
-            if end < 0:
-                return
-            event, self._buffer = self._buffer[:end], self._buffer[end + 2 :]
+        for event in self._splitter.feed(chunk):
             self._event(event)
 
-    def _event(self, raw: bytes) -> None:
-        name = b""
-        data = b""
-        for line in raw.split(b"\n"):
-            if line.startswith(b"event:"):
-                name = line[6:].strip()
-            elif line.startswith(b"data:"):
-                data = line[5:].strip()
+    def end(self) -> None:
+        """The stream is over: read what a last lone `\r` completes."""
+        for event in self._splitter.end():
+            self._event(event)
+
+    def _event(self, event: SseEvent) -> None:
+        name = event.name.strip()
+        data = (event.data or b"").strip()
         if not data.startswith(b"{") or not name:
             # every Anthropic event is named and carries a JSON object; anything else is a broken stream
             self.malformed = bool(data or name)
@@ -169,6 +164,9 @@ async def relay_messages(stream: Any, ex: Exchange, tally: Tally, _client_wants_
         if watch.malformed:
             raise UpstreamFailed("the upstream sent a malformed stream event")
         yield chunk
+    watch.end()
+    if watch.malformed:
+        raise UpstreamFailed("the upstream sent a malformed stream event")
     if watch.error:
         tally.reported = UpstreamFailed(watch.error)
     elif not watch.stopped:
