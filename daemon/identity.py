@@ -3,6 +3,9 @@
 Project: `x-memproxy-project` (set by the interceptor), else `default`.
 User: `user_id_mappings.custom_header`, else the first `header_patterns` rule whose regex
 matches, else `default_user_id`.
+Client: `x-memproxy-client` (a project port sets it from the `/client/<name>` its base URL carries,
+which `memproxy intercept` puts there for the command it wraps), else a short name for the
+User-Agent (`claude-cli/2.0.1 (external, cli)` -> `claude`, `OpenAI/Python 2.20.0` -> `openai-python`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ if TYPE_CHECKING:
 PROJECT_HEADER = "x-memproxy-project"
 DEFAULT_PROJECT = "default"
 PROJECT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+CLIENT_HEADER = "x-memproxy-client"
+# A project port's base URL may carry the client's name: http://127.0.0.1:P/client/aider/v1
+CLIENT_PATH = "/client/"
 
 
 def validate_project_name(name: str) -> str:
@@ -101,3 +107,60 @@ def resolve_identity(headers: Mapping[str, str], mappings: UserMappings, scope_k
 def identify(headers: Mapping[str, str], settings: Settings) -> Identity:
     """`resolve_identity` with the rules `settings` give."""
     return resolve_identity(headers, settings.user_id_mappings, settings.context_retrieval.scope)
+
+
+_NOT_NAME_CHARS = re.compile(r"[^a-z0-9._-]+")
+# User-Agent product names that are not the name people call the tool by.
+_RENAMED = {
+    "claude-cli": "claude",
+    "claude-code": "claude",
+    "codex_cli_rs": "codex",
+    "codex_exec": "codex",
+    "geminicli": "gemini",
+    "gemini-cli": "gemini",
+    "asyncopenai-python": "openai-python",
+    "asyncanthropic-python": "anthropic-python",
+}
+
+
+def client_label(text: str | None) -> str | None:
+    """`text` as a client name: lower-case letters, digits, `.`, `_`, `-`, at most 64; None if nothing is left."""
+    if not text:
+        return None
+    name = _NOT_NAME_CHARS.sub("-", text.strip().lower())[:64].strip("-._")
+    return name or None
+
+
+def client_from_user_agent(user_agent: str | None) -> str | None:
+    """The tool a User-Agent names, without its version (`claude-cli/2.0.1 (external, cli)` -> `claude`).
+
+    An SDK names its language where a version would be (`OpenAI/Python 2.20.0`): that is kept, as
+    `openai-python`, so the Python and JS SDKs stay apart.
+    """
+    if not user_agent or not user_agent.strip():
+        return None
+    product, _, version = user_agent.split()[0].partition("/")
+    if version and not version[:1].isdigit():
+        product = f"{product}-{version}"
+    return _canonical(client_label(product))
+
+
+def client_name(headers: Mapping[str, str]) -> str | None:
+    """Which tool sent a request: the name `x-memproxy-client` gives, else the User-Agent's tool."""
+    named = _canonical(client_label(headers.get(CLIENT_HEADER)))
+    return named or client_from_user_agent(headers.get("user-agent"))
+
+
+def _canonical(name: str | None) -> str | None:
+    return _RENAMED.get(name, name) if name else None
+
+
+def split_client_path(path: str) -> tuple[str | None, str]:
+    """`/client/aider/v1/chat/completions` -> `("aider", "/v1/chat/completions")`; any other path as it is."""
+    if not path.startswith(CLIENT_PATH):
+        return None, path
+    segment, slash, rest = path[len(CLIENT_PATH) :].partition("/")
+    name = client_label(segment)
+    if name is None:
+        return None, path
+    return name, slash + rest if slash else "/"

@@ -1,7 +1,10 @@
 """The edge forwarder: one project's port, relaying any request to the gateway byte for byte.
 
 It only adds who the request is for (`x-memproxy-project`) and, when the gateway has one, the
-gateway's master key (`x-memproxy-key`), so a tool needs neither. The tool's own credentials
+gateway's master key (`x-memproxy-key`), so a tool needs neither. A base URL that carries a client
+name (`http://127.0.0.1:P/client/aider/v1`, as `memproxy intercept` sets it) loses that part of the
+path here and the gateway gets it as `x-memproxy-client`: one port serves many tools at once, and
+each tool's own base URL says which it is. The tool's own credentials
 (`Authorization`, `x-api-key`) pass untouched. Bodies stream both ways without buffering, so SSE
 chunks reach the tool as the gateway writes them. A raw ASGI app: no framework on the hot path.
 """
@@ -28,7 +31,7 @@ from daemon.errors import (
 )
 from daemon.gateway.body import BodyStalled, paced
 from daemon.guard import host_allowed
-from daemon.identity import PROJECT_HEADER, validate_project_name
+from daemon.identity import CLIENT_HEADER, PROJECT_HEADER, split_client_path, validate_project_name
 
 KEY_HEADER = "x-memproxy-key"
 # RFC 9110 §7.6.1 connection-specific headers, plus `host` (aiohttp writes the gateway's) and
@@ -78,18 +81,23 @@ def make_gateway_client() -> aiohttp.ClientSession:
 
 
 def upstream_headers(
-    raw: Iterable[tuple[bytes, bytes]], project: str, master_key: str | None
+    raw: Iterable[tuple[bytes, bytes]], project: str, master_key: str | None, client: str | None = None
 ) -> list[tuple[bytes, bytes]]:
-    """The request headers the gateway gets: the tool's, minus hop-by-hop ones, plus who it is for."""
+    """The request headers the gateway gets: the tool's, minus hop-by-hop ones, plus who it is for
+    (and which client, when its base URL said so)."""
     drop = set(HOP_BY_HOP) | {PROJECT_HEADER}
     if master_key:
         drop.add(KEY_HEADER)
+    if client:
+        drop.add(CLIENT_HEADER)
     headers = list(raw)
     for name, value in headers:
         if name.lower() == b"connection":  # headers the client named as connection-specific
             drop.update(token.strip().lower() for token in value.decode("latin-1").split(",") if token.strip())
     kept = [(name, value) for name, value in headers if name.decode("latin-1").lower() not in drop]
     kept.append((PROJECT_HEADER.encode(), project.encode()))
+    if client:
+        kept.append((CLIENT_HEADER.encode(), client.encode()))
     if master_key:
         kept.append((KEY_HEADER.encode(), master_key.encode("latin-1")))
     return kept
@@ -118,7 +126,7 @@ def make_forwarder(
     async def forwarder(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        path: str = scope["path"]
+        tool, path = split_client_path(scope["path"])
         dialect = dialect_for_path(path)
         host = next((v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"host"), None)
         if host is None or not host_allowed(host, allowed):
@@ -130,10 +138,11 @@ def make_forwarder(
             # answer before reading the body: the gateway would refuse it anyway, after it was all sent
             await _answer_error(send, dialect, too_big)
             return
-        target = base + (scope.get("raw_path") or path.encode()).decode("latin-1")
+        raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        target = base + split_client_path(raw_path)[1]
         if scope.get("query_string"):
             target += "?" + scope["query_string"].decode("latin-1")
-        headers = upstream_headers(scope["headers"], project, master_key)
+        headers = upstream_headers(scope["headers"], project, master_key, tool)
         body = _Body(receive, body_timeout) if _has_body(scope["headers"]) else None
         try:
             response = await client.request(

@@ -2,6 +2,11 @@
 
 `memproxy intercept -- CMD` behaves like CMD itself: same terminal, same exit code, and the
 signals memproxy receives reach CMD.
+
+CMD's base URLs also say which tool it is: `http://127.0.0.1:P/client/aider/v1`. The project port
+takes `/client/aider` off the path and tells the gateway (`x-memproxy-client`), so a port shared by
+several tools at once still attributes each request to the one that made it: the name travels with
+the tool's own requests, not with the port.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from pathlib import Path
 from types import FrameType
 
 from daemon.errors import CommandFailed
-from daemon.identity import DEFAULT_PROJECT, validate_project_name
+from daemon.identity import CLIENT_PATH, DEFAULT_PROJECT, client_label, validate_project_name
 
 # The gateway recognises this key as "none given" and never forwards it to a provider.
 PLACEHOLDER_KEY = "memproxy"
@@ -38,9 +43,54 @@ def default_project(cwd: Path) -> str:
     return project_name_from(top.name)
 
 
-def wrapped_env(base_env: Mapping[str, str], port: int, project: str) -> dict[str, str]:
-    """`base_env` plus SPEC's variables pointing every OpenAI/Anthropic client at `port`."""
+# Commands that run other commands: the tool is what they run, not them.
+_SHELLS = frozenset({"sh", "bash", "zsh", "fish", "dash", "ksh", "tcsh", "csh", "nu", "pwsh", "xonsh"})
+_LAUNCHERS = frozenset({"env", "npx", "bunx", "pnpx", "uvx", "exec", "nohup", "time", "sudo"})
+_RUN_VERBS = {"uv": "run", "pipx": "run", "poetry": "run", "pdm": "run", "hatch": "run", "npm": "exec", "pnpm": "dlx"}
+_INTERPRETER = re.compile(r"^(python|pypy|node|nodejs|bun|deno|ruby|perl|php)[0-9.]*$")
+_SCRIPT_SUFFIXES = (".py", ".js", ".mjs", ".cjs", ".ts", ".sh", ".rb", ".pl", ".php", ".exe")
+
+
+def command_client(cmd: Sequence[str]) -> str | None:
+    """The client name a wrapped command's requests are logged under: the tool it runs.
+
+    `aider --model x` -> `aider`; `python tools/summarise.py` -> `summarise`; `python -m pkg` -> `pkg`;
+    `uv run aider` and `npx @google/gemini-cli` -> the tool. A shell (`intercept -- bash`) names no
+    one: the tools started in it are known by their User-Agents.
+    """
+    args, runner = list(cmd), None
+    while args:
+        head = Path(args[0]).name.lower()
+        if head in _SHELLS:
+            return None
+        if args[1:2] == [_RUN_VERBS.get(head)]:
+            args = args[2:]
+            continue
+        interpreter = _INTERPRETER.match(head) is not None
+        if not interpreter and head not in _LAUNCHERS:
+            tool = head.split("@", 1)[0]  # npx's `pkg@1.2`
+            return client_label(next((tool.removesuffix(s) for s in _SCRIPT_SUFFIXES if tool.endswith(s)), tool))
+        runner = runner or head
+        if interpreter and args[1:2] == ["-m"] and len(args) > 2:
+            return client_label(args[2])
+        if interpreter and args[1:2] in (["-c"], ["-e"]):
+            break  # code on the command line: the interpreter is all there is to name
+        skip = 1  # the launcher's own options and VAR=value settings
+        while skip < len(args) and (args[skip].startswith("-") or "=" in args[skip]):
+            skip += 1
+        args = args[skip:]
+    return client_label(runner)
+
+
+def client_url(port: int, client: str | None) -> str:
+    """The base URL a tool is given for `port`: with `/client/<name>` when the tool has a name."""
     url = f"http://127.0.0.1:{port}"
+    return f"{url}{CLIENT_PATH}{client}" if client else url
+
+
+def wrapped_env(base_env: Mapping[str, str], port: int, project: str, client: str | None = None) -> dict[str, str]:
+    """`base_env` plus SPEC's variables pointing every OpenAI/Anthropic client at `port` (as `client`)."""
+    url = client_url(port, client)
     env = dict(base_env)
     env.update(
         {
@@ -48,7 +98,7 @@ def wrapped_env(base_env: Mapping[str, str], port: int, project: str) -> dict[st
             "OPENAI_API_BASE": f"{url}/v1",
             "ANTHROPIC_BASE_URL": url,
             "MEMPROXY_PROJECT": project,
-            "MEMPROXY_URL": url,
+            "MEMPROXY_URL": client_url(port, None),  # the project's port itself
         }
     )
     # SDKs refuse to start without a key; a real one the user set is kept (the gateway may pass it on).
@@ -61,7 +111,7 @@ def wrapped_env(base_env: Mapping[str, str], port: int, project: str) -> dict[st
 CODEX_PROVIDER = "memproxy"
 
 
-def wrapped_command(cmd: Sequence[str], port: int, project: str) -> list[str]:
+def wrapped_command(cmd: Sequence[str], port: int, project: str, client: str | None = None) -> list[str]:
     """`cmd`, plus what a tool that does not read the environment needs to reach `port`.
 
     Codex CLI's built-in OpenAI provider no longer follows OPENAI_BASE_URL (0.169 calls the OpenAI
@@ -75,7 +125,7 @@ def wrapped_command(cmd: Sequence[str], port: int, project: str) -> list[str]:
     overrides = (
         f'model_provider="{CODEX_PROVIDER}"',
         f'{table}.name="memproxy ({project})"',
-        f'{table}.base_url="http://127.0.0.1:{port}/v1"',
+        f'{table}.base_url="{client_url(port, client)}/v1"',
         f'{table}.wire_api="responses"',
         f'{table}.env_key="OPENAI_API_KEY"',
     )

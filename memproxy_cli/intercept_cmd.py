@@ -65,7 +65,7 @@ def run_command(settings: Settings, project: str, port: int | None, cmd: list[st
     from daemon.lifecycle import ensure_running
     from interceptor.notify import notify_daemon, project_state
     from interceptor.registry import assign
-    from interceptor.wrap import run_wrapped, wrapped_command, wrapped_env
+    from interceptor.wrap import command_client, run_wrapped, wrapped_command, wrapped_env
 
     validate_project_name(project)
     ensure_running(config)
@@ -76,7 +76,8 @@ def run_command(settings: Settings, project: str, port: int | None, cmd: list[st
         raise MemproxyError(f"the daemon cannot listen on port {number} for {project}: {state['error']}")
     if not wait_for_port(number, PORT_WAIT_S):
         raise MemproxyError(f"port {number} of project {project} does not accept connections after {PORT_WAIT_S:.0f} s")
-    return run_wrapped(wrapped_command(cmd, number, project), wrapped_env(os.environ, number, project))
+    client = command_client(cmd)  # travels in CMD's base URLs, so its rows say which tool it was
+    return run_wrapped(wrapped_command(cmd, number, project, client), wrapped_env(os.environ, number, project, client))
 
 
 def wait_for_port(port: int, timeout: float, host: str = "127.0.0.1") -> bool:

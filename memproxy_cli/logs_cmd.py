@@ -31,12 +31,11 @@ def _local_time(started_at: str, today: date) -> str:
     return moment.strftime("%H:%M:%S" if moment.date() == today else "%Y-%m-%d %H:%M:%S")
 
 
-def _short_client(user_agent: str | None) -> str:
-    # "claude-cli/1.0.83 (external, cli)" -> "claude-cli/1.0.83": the product token says who it was.
-    if not user_agent:
+def _short_client(client: str | None) -> str:
+    # the client's short name (`aider`, `claude`); its User-Agent is in the JSON rows
+    if not client:
         return "–"
-    head = user_agent.split()[0]
-    return head if len(head) <= _CLIENT_WIDTH else head[: _CLIENT_WIDTH - 1] + "…"
+    return client if len(client) <= _CLIENT_WIDTH else client[: _CLIENT_WIDTH - 1] + "…"
 
 
 def human_count(n: int | None) -> str:
@@ -116,7 +115,10 @@ def logs(
     project: Annotated[str | None, typer.Option("--project", "-p", help="Only this project.")] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Only this model (requested or resolved).")] = None,
     client: Annotated[
-        str | None, typer.Option("--client", "-c", help="Only clients whose User-Agent contains this.")
+        str | None,
+        typer.Option(
+            "--client", "-c", help="Only this client: aider, claude, codex, openai-python... (stats --by client)."
+        ),
     ] = None,
     since: Annotated[
         str | None, typer.Option("--since", "-s", help="From: 30m, 2h, 7d, 1w, today, yesterday or a date.")

@@ -22,7 +22,7 @@ from daemon.gateway.endpoint import Pricer, Tally
 from daemon.gateway.exchange import Exchange, redact
 from daemon.gateway.llm import map_exception
 from daemon.gateway.state import Gateway
-from daemon.identity import identify
+from daemon.identity import client_name, identify
 from daemon.usage.record import UsageRecord
 
 log = logging.getLogger("memproxy.gateway")
@@ -79,8 +79,13 @@ async def answer_recorded(
 def begin(request: Request, gw: Gateway, path: str) -> Exchange:
     """Start tracking a request: who it is for, and the row it will leave."""
     ident = identify(request.headers, gw.settings)
+    headers = request.headers
     record = UsageRecord(
-        project=ident.project, user_id=ident.user_id, client=request.headers.get("user-agent"), endpoint=path
+        project=ident.project,
+        user_id=ident.user_id,
+        client=client_name(headers),
+        user_agent=headers.get("user-agent"),
+        endpoint=path,
     )
     # the live set of keys: a client key seen later in this request is redacted too
     return Exchange(record, gw.sink or gw.writer, gw.secrets, ident)

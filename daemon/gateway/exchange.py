@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("memproxy.requests")
 
-_TEXT_COLUMNS = ("model", "resolved_model", "error", "request_json", "response_text", "client")
+_TEXT_COLUMNS = ("model", "resolved_model", "error", "request_json", "response_text", "client", "user_agent")
 
 
 class RecordSink(Protocol):

@@ -33,7 +33,7 @@ class RowFilter:
     since: datetime | None = None  # started at or after (naive is taken as UTC)
     errors: bool = False  # only rows whose status is in ERROR_STATUSES
     search: str | None = None  # words of the request or response (full-text), or a substring without an index
-    client: str | None = None  # substring of the User-Agent, ASCII case-insensitive
+    client: str | None = None  # the client's short name (`aider`, `claude`), ASCII case-insensitive
     until: datetime | None = None  # started before (naive is taken as UTC)
 
 
@@ -67,8 +67,8 @@ def where_clause(row_filter: RowFilter, *, fts: bool = False) -> tuple[str, list
         conditions.append("(model = ? OR resolved_model = ?)")
         params += [row_filter.model, row_filter.model]
     if row_filter.client:
-        conditions.append("client LIKE ? ESCAPE '\\'")
-        params.append(_like_pattern(row_filter.client))
+        conditions.append("client = ? COLLATE NOCASE")
+        params.append(row_filter.client)
     if row_filter.since is not None:
         # started_at has one fixed-width UTC format, so comparing text compares time.
         conditions.append("started_at >= ?")

@@ -39,7 +39,7 @@ class UsageRecord:
     started_at: str = field(default_factory=iso_utc)
     project: str = "default"
     user_id: str | None = None
-    client: str | None = None
+    client: str | None = None  # the tool's short name: `aider`, `claude`, `openai-python` (daemon.identity)
     endpoint: str = ""
     model: str | None = None
     resolved_model: str | None = None
@@ -59,6 +59,7 @@ class UsageRecord:
     error: str | None = None
     request_json: str | None = None
     response_text: str | None = None
+    user_agent: str | None = None  # as the client sent it (m005); last, as ALTER TABLE adds it
 
     def as_row(self) -> tuple[object, ...]:
         """The values in `COLUMNS` order, ready for an INSERT."""

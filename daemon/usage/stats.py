@@ -97,15 +97,6 @@ class _Group:
         }
 
 
-def tool_name(user_agent: str | None) -> str | None:
-    """The tool a User-Agent names, without its version: `claude-cli/1.0.83 (external, cli)` -> `claude-cli`."""
-    if not user_agent or not user_agent.strip():
-        return None
-    product = user_agent.split()[0]
-    name, _, version = product.partition("/")
-    return name if version[:1].isdigit() else product
-
-
 def periods(by: str, since: datetime, until: datetime) -> list[tuple[str, datetime, datetime]]:
     """`(key, start, end)` for each local day, week (from Monday) or month overlapping [since, until)."""
     local_since = since.astimezone()
@@ -233,8 +224,6 @@ def _by_key(
     )
     groups: dict[str | None, _Group] = {}
     for key, bucket, *values in conn.execute(sql, params):
-        if by == "client":
-            key = tool_name(key)  # versions of one tool are one row
         groups.setdefault(key, _Group()).add(bucket, tuple(values))
     return groups
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from daemon import sqlite
+from daemon.identity import client_from_user_agent
 from daemon.sqlite import Migration
 
 MIGRATIONS: sqlite.Migrations = []
@@ -137,6 +138,20 @@ def m004_stats_indexes(conn: sqlite3.Connection) -> None:
     conn.execute(
         f"CREATE INDEX requests_stats_time ON requests ({LATENCY_BUCKET}, started_at, project, {_STATS_COLUMNS})"
     )
+
+
+@migration
+def m005_user_agent(conn: sqlite3.Connection) -> None:
+    # `client` becomes the tool's short name; the User-Agent it held moves to its own column. Older
+    # rows get the names `client_from_user_agent` gives at the time of the upgrade.
+    conn.execute("ALTER TABLE requests ADD COLUMN user_agent TEXT")
+    conn.create_function("memproxy_client_name", 1, client_from_user_agent, deterministic=True)
+    try:
+        conn.execute(
+            "UPDATE requests SET user_agent = client, client = memproxy_client_name(client) WHERE client IS NOT NULL"
+        )
+    finally:
+        conn.create_function("memproxy_client_name", 1, None)
 
 
 def migrate(conn: sqlite3.Connection, migrations: Sequence[tuple[str, Migration]] | None = None) -> list[str]:

@@ -35,7 +35,8 @@ def _three() -> list[UsageRecord]:
             id="r1",
             started_at="2025-03-01T10:00:00.000Z",
             project="alpha",
-            client="claude-cli/1.0.83 (external, cli)",
+            client="claude",
+            user_agent="claude-cli/1.0.83 (external, cli)",
             endpoint="/v1/messages",
             model="claude-sonnet-4",
             input_tokens=1200,
@@ -88,10 +89,10 @@ def test_table_shows_what_a_user_needs() -> None:
     result = runner.invoke(app, ["logs"], env={"COLUMNS": "140"})
     assert result.exit_code == 0, result.output
     out = result.stdout
-    for expected in ("alpha", "claude-cli/1.0.83", "claude-sonnet-4", "1.2k", "5.0k/0", "$0.0012", "812"):
+    for expected in ("alpha", "claude", "claude-sonnet-4", "1.2k", "5.0k/0", "$0.0012", "812"):
         assert expected in out
     assert "error 429" in out
-    assert "(external" not in out  # the client is shortened to its product token
+    assert "claude-cli" not in out  # the client's short name, not its User-Agent
     assert out.index("claude-sonnet-4") < out.index("error 429")  # newest last
 
 
@@ -134,7 +135,8 @@ def _filtered() -> list[UsageRecord]:
             started_at=_local_noon(1),
             project="shop",
             model="gpt-4o",
-            client="OpenAI/Python 1.99",
+            client="aider",
+            user_agent="OpenAI/Python 1.99",
             request_json='{"messages": [{"role": "user", "content": "why is the checkout slow"}]}',
             response_text="Because of the N+1 query.",
         ),
@@ -143,7 +145,8 @@ def _filtered() -> list[UsageRecord]:
             started_at=_local_noon(2),
             project="blog",
             model="claude-sonnet-4",
-            client="claude-cli/1.0.83 (external, cli)",
+            client="claude",
+            user_agent="claude-cli/1.0.83 (external, cli)",
             status="error",
             http_status=529,
         ),
@@ -161,7 +164,9 @@ def test_filters_narrow_the_listing() -> None:
     _write(*_filtered())
     assert _ids("--project", "shop") == ["a", "c"]
     assert _ids("--model", "claude-sonnet-4") == ["b", "c"]
-    assert _ids("--client", "CLAUDE-cli") == ["b"]
+    assert _ids("--client", "CLAUDE") == ["b"]
+    assert _ids("--client", "aider") == ["a"]  # the wrapped command's name, not its SDK's User-Agent
+    assert _ids("--client", "claude-cli") == _ids("--client", "openai") == []  # short names only
     assert _ids("--errors") == ["b"]
     assert _ids("--since", "2025-03-02") == ["b", "c"]
     assert _ids("--until", "2025-03-02") == ["a", "b"]  # a date as --until includes that day

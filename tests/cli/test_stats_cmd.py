@@ -42,7 +42,7 @@ def _traffic() -> list[UsageRecord]:
             started_at=started,
             project=project,
             model=model,
-            client="claude-cli/1.0.83 (external, cli)" if model.startswith("claude") else "OpenAI/Python 1.99",
+            client="claude" if model.startswith("claude") else "openai-python",
             status="error" if i % 7 == 0 else "ok",
             input_tokens=1000 + i,
             output_tokens=10 * i,
@@ -109,7 +109,7 @@ def test_every_grouping_adds_up_to_the_same_total() -> None:
         assert report["total"] == total, by
         assert sum(r["requests"] for r in report["rows"]) == 24
     assert {r["key"] for r in _json("--by", "model")["rows"]} == {"gpt-4o", "claude-sonnet-4"}
-    assert {r["key"] for r in _json("--by", "client")["rows"]} == {"claude-cli", "OpenAI/Python"}
+    assert {r["key"] for r in _json("--by", "client")["rows"]} == {"claude", "openai-python"}
     only_shop = _json("--by", "model", "--project", "shop")
     assert only_shop["total"]["requests"] == 12
     assert _json("--since", "1h")["total"]["requests"] == 1

@@ -5,8 +5,16 @@ from __future__ import annotations
 import pytest
 
 from daemon.config.settings import HeaderPattern, UserIdMappings
-from daemon.errors import InvalidProjectName
-from daemon.identity import memory_scope, resolve_identity, validate_project_name
+from daemon.errors import InvalidProjectName, InvalidRequest
+from daemon.identity import (
+    client_from_user_agent,
+    client_label,
+    client_name,
+    memory_scope,
+    resolve_identity,
+    split_client_path,
+    validate_project_name,
+)
 
 MAPPINGS = UserIdMappings(
     custom_header="X-Memory-User-Id",
@@ -40,7 +48,8 @@ def test_project_from_header_else_default() -> None:
 
 
 def test_invalid_project_header_is_refused() -> None:
-    with pytest.raises(InvalidProjectName):
+    # the request's fault: the gateway answers it with a 400
+    with pytest.raises(InvalidRequest, match="invalid project name"):
         resolve_identity({"x-memproxy-project": "../../etc/passwd"}, MAPPINGS)
 
 
@@ -86,3 +95,73 @@ def test_scopes_of_different_projects_and_users_never_collide() -> None:
         memory_scope(k, p, u) for k in ("project", "user", "project_user") for p in ("a", "b") for u in ("x", "y")
     }
     assert len(scopes) == 2 + 2 + 4
+
+
+@pytest.mark.parametrize(
+    ("user_agent", "client"),
+    [
+        ("claude-cli/2.0.14 (external, cli)", "claude"),
+        ("claude-cli/1.0.83 (external, sdk-ts)", "claude"),
+        ("codex_cli_rs/0.169.0 (Ubuntu 24.4.0; x86_64) xterm-256color", "codex"),
+        ("codex_exec/0.169.0 (Mac OS 15.1.0; arm64)", "codex"),
+        ("opencode/0.15.2 ai-sdk/provider-utils/3.0.9 runtime/bun/1.2.21", "opencode"),
+        ("GeminiCLI/0.9.0 (linux; x64)", "gemini"),
+        ("OpenAI/Python 2.20.0", "openai-python"),
+        ("AsyncOpenAI/Python 1.99.1", "openai-python"),
+        ("OpenAI/JS 5.23.0", "openai-js"),
+        ("Anthropic/Python 0.69.0", "anthropic-python"),
+        ("Anthropic/JS 0.65.0", "anthropic-js"),
+        ("llm/0.27.1", "llm"),
+        ("aider/0.86.1", "aider"),
+        ("curl/8.5.0", "curl"),
+        ("python-httpx/0.28.1", "python-httpx"),
+        ("Go-http-client/1.1", "go-http-client"),
+        ("JetBrains AI Assistant", "jetbrains"),
+        ("", None),
+        ("   ", None),
+        (None, None),
+        ("///", None),
+    ],
+)
+def test_client_from_user_agent(user_agent: str | None, client: str | None) -> None:
+    assert client_from_user_agent(user_agent) == client
+
+
+def test_the_named_client_beats_the_user_agent() -> None:
+    ua = {"user-agent": "OpenAI/Python 2.20.0"}
+    assert client_name({**ua, "x-memproxy-client": "aider"}) == "aider"
+    assert client_name({**ua, "x-memproxy-client": "Claude-Code"}) == "claude"  # one name per tool
+    assert client_name({**ua, "x-memproxy-client": "  "}) == "openai-python"  # empty: the User-Agent decides
+    assert client_name(ua) == "openai-python"
+    assert client_name({}) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("aider", "aider"),
+        ("My Tool!", "my-tool"),
+        ("x" * 90, "x" * 64),
+        ("../etc", "etc"),
+        ("日本", None),
+        (None, None),
+    ],
+)
+def test_client_label_is_safe_anywhere(text: str | None, label: str | None) -> None:
+    assert client_label(text) == label
+
+
+@pytest.mark.parametrize(
+    ("path", "split"),
+    [
+        ("/client/aider/v1/chat/completions", ("aider", "/v1/chat/completions")),
+        ("/client/claude/v1/messages", ("claude", "/v1/messages")),
+        ("/client/codex", ("codex", "/")),
+        ("/client/Some Tool/v1/models", ("some-tool", "/v1/models")),
+        ("/client//v1/models", (None, "/client//v1/models")),
+        ("/v1/chat/completions", (None, "/v1/chat/completions")),
+        ("/clients/x/v1", (None, "/clients/x/v1")),
+    ],
+)
+def test_split_client_path(path: str, split: tuple[str | None, str]) -> None:
+    assert split_client_path(path) == split

@@ -7,6 +7,7 @@ back with `memproxy logs --json`. The module's last test stops and restarts the 
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -124,6 +125,14 @@ def test_the_port_decides_the_project_whatever_the_client_says(
     assert [r["project"] for r in rows] == ["shop"]
 
 
+def _intercept(
+    gw: Daemon, project: str, *cmd: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`memproxy intercept --project <project> -- <cmd>` run to its end."""
+    argv = [str(MEMPROXY), "intercept", "--project", project, "--", *cmd]
+    return subprocess.run(argv, env=env or gw.env, capture_output=True, text=True, timeout=60, cwd=gw.home)
+
+
 def test_intercept_runs_the_command_with_the_spec_environment_and_its_exit_code(
     gw: Daemon, project_ports: dict[str, int]
 ) -> None:
@@ -134,20 +143,15 @@ def test_intercept_runs_the_command_with_the_spec_environment_and_its_exit_code(
         "    print(k + '=' + os.environ.get(k, '<unset>'))\n"
         "sys.exit(3)\n"
     )
-    env = {**gw.env, "ANTHROPIC_API_KEY": "sk-ant-mine"}  # a key the user set is kept
-    result = subprocess.run(
-        [str(MEMPROXY), "intercept", "--project", "shop", "--", sys.executable, "-c", script],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=gw.home,
-    )
+    # a key the user set is kept
+    result = _intercept(gw, "shop", sys.executable, "-c", script, env={**gw.env, "ANTHROPIC_API_KEY": "sk-ant-mine"})
     assert result.returncode == 3, result.stderr
     url = f"http://127.0.0.1:{project_ports['shop']}"
+    tool = f"{url}/client/{Path(sys.executable).name.lower()}"  # `python -c`: the interpreter names the client
     seen = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
-    assert seen["OPENAI_BASE_URL"] == seen["OPENAI_API_BASE"] == f"{url}/v1"
-    assert seen["ANTHROPIC_BASE_URL"] == seen["MEMPROXY_URL"] == url
+    assert seen["OPENAI_BASE_URL"] == seen["OPENAI_API_BASE"] == f"{tool}/v1"
+    assert seen["ANTHROPIC_BASE_URL"] == tool
+    assert seen["MEMPROXY_URL"] == url
     assert seen["MEMPROXY_PROJECT"] == "shop"
     assert seen["OPENAI_API_KEY"] not in ("", "<unset>")  # a placeholder so the SDK starts
     assert seen["ANTHROPIC_API_KEY"] == "sk-ant-mine"
@@ -161,18 +165,37 @@ def test_intercept_assigns_a_port_to_a_new_project_and_the_command_can_use_it(gw
         ".choices[0].message.content)\n"
     )
     fake.script(text("wrapped tool answered"))
-    result = subprocess.run(
-        [str(MEMPROXY), "intercept", "--project", "wrapped", "--", sys.executable, "-c", script],
-        env=gw.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=gw.home,
-    )
+    result = _intercept(gw, "wrapped", sys.executable, "-c", script)
     assert result.returncode == 0, result.stderr
     assert "wrapped tool answered" in result.stdout
     assert ports(gw)["wrapped"]["listening"] is True
     assert gw.project_rows("wrapped")[0]["status"] == "ok"
+
+
+def test_a_wrapped_commands_rows_say_its_name_and_keep_its_user_agent(
+    gw: Daemon, fake: FakeUpstream, tmp_path: Path
+) -> None:
+    script = tmp_path / "ask_model.py"
+    script.write_text(
+        "import anthropic, openai\n"
+        "c = openai.OpenAI(max_retries=0)\n"
+        "c.chat.completions.create(model='gpt-4o-mini', messages=[{'role': 'user', 'content': 'hi'}])\n"
+        "anthropic.Anthropic(max_retries=0).messages.create(\n"
+        "    model='claude-sonnet-4-5', max_tokens=5, messages=[{'role': 'user', 'content': 'hi'}])\n"
+    )
+    fake.script(text("one"), text("two"))
+    result = _intercept(gw, "named", sys.executable, str(script))
+    assert result.returncode == 0, result.stderr
+    rows = gw.project_rows("named", count=2)
+    assert sorted((r["endpoint"], r["client"]) for r in rows) == [
+        ("/v1/chat/completions", "ask_model"),
+        ("/v1/messages", "ask_model"),
+    ]
+    assert {r["user_agent"].split("/")[0] for r in rows} == {"OpenAI", "Anthropic"}
+    found = gw.cli("logs", "--json", "--client", "ask_model")
+    assert found.returncode == 0 and len(json.loads(found.stdout)) == 2, found.stderr
+    by_client = json.loads(gw.cli("stats", "--by", "client", "--project", "named", "--json").stdout)
+    assert [(r["key"], r["requests"]) for r in by_client["rows"]] == [("ask_model", 2)]
 
 
 @pytest.mark.parametrize("argv", [("ports", "assign", "a/b"), ("intercept", "--project", "a/b", "--", "true")])

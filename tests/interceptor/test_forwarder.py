@@ -102,6 +102,28 @@ async def test_any_path_method_and_query_pass(upstream: FakeUpstream) -> None:
     assert missing.json()["error"]["message"] == "Invalid URL (DELETE /v1/nope)"
 
 
+async def test_a_client_named_in_the_base_url_reaches_the_gateway_as_a_header(upstream: FakeUpstream) -> None:
+    async with forwarding(upstream.url) as (port, tool):
+        named = await tool.post(
+            f"http://127.0.0.1:{port}/client/aider/v1/chat/completions?x=1",
+            json=CHAT,
+            headers={"x-memproxy-client": "spoofed", "user-agent": "OpenAI/Python 2.20.0"},
+        )
+        seen_named = upstream.last("/v1/chat/completions")
+        anthropic = await tool.post(f"http://127.0.0.1:{port}/client/claude/v1/messages", json=MESSAGES)
+        seen_anthropic = upstream.last("/v1/messages")
+        own = await tool.post(
+            f"http://127.0.0.1:{port}/v1/chat/completions", json=CHAT, headers={"x-memproxy-client": "my-ide"}
+        )
+        seen_own = upstream.last("/v1/chat/completions")
+    assert named.status_code == anthropic.status_code == own.status_code == 200
+    # the path the gateway sees is the API's; the name is a header, and the base URL's name wins
+    assert (seen_named.query, seen_named.headers["x-memproxy-client"]) == ("x=1", "aider")
+    assert seen_named.headers["user-agent"] == "OpenAI/Python 2.20.0"
+    assert seen_anthropic.headers["x-memproxy-client"] == "claude"
+    assert seen_own.headers["x-memproxy-client"] == "my-ide"  # a tool may name itself
+
+
 async def test_error_status_and_body_kept(upstream: FakeUpstream) -> None:
     upstream.script(error(429, "slow down"))
     async with forwarding(upstream.url) as (port, tool):

@@ -56,10 +56,11 @@ def test_command_sees_spec_env_and_its_exit_code_is_ours(
     result = runner.invoke(app, args)
     assert result.exit_code == 7, result.output
     url = f"http://127.0.0.1:{daemon_port}"
+    tool = f"{url}/client/{Path(sys.executable).name.lower()}"  # `python -c ...`: the interpreter names it
     assert json.loads(out.read_text()) == {
-        "OPENAI_BASE_URL": f"{url}/v1",
-        "OPENAI_API_BASE": f"{url}/v1",
-        "ANTHROPIC_BASE_URL": url,
+        "OPENAI_BASE_URL": f"{tool}/v1",
+        "OPENAI_API_BASE": f"{tool}/v1",
+        "ANTHROPIC_BASE_URL": tool,
         "MEMPROXY_PROJECT": "shop",
         "MEMPROXY_URL": url,
         "OPENAI_API_KEY": "memproxy",

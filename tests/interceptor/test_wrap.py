@@ -13,6 +13,7 @@ import pytest
 
 from interceptor.wrap import (
     CommandFailed,
+    command_client,
     default_project,
     exit_code,
     project_name_from,
@@ -36,6 +37,40 @@ def test_wrapped_env_points_everything_at_the_port() -> None:
         "OPENAI_API_KEY": "memproxy",
         "ANTHROPIC_API_KEY": "memproxy",
     }
+
+
+def test_a_named_client_travels_in_every_base_url_but_not_in_memproxy_url() -> None:
+    env = wrapped_env({}, 8801, "shop", "aider")
+    tool = "http://127.0.0.1:8801/client/aider"
+    assert (env["OPENAI_BASE_URL"], env["OPENAI_API_BASE"]) == (f"{tool}/v1", f"{tool}/v1")
+    assert env["ANTHROPIC_BASE_URL"] == tool
+    assert env["MEMPROXY_URL"] == "http://127.0.0.1:8801"  # the project's port itself
+
+
+@pytest.mark.parametrize(
+    ("cmd", "client"),
+    [
+        (["aider", "--model", "gpt-4o"], "aider"),
+        (["/usr/local/bin/claude", "-p", "hi"], "claude"),
+        (["codex", "exec", "hi"], "codex"),
+        (["python3", "tools/summarise.py", "-v"], "summarise"),
+        (["/usr/bin/python3.12", "-u", "./my_agent.py"], "my_agent"),
+        (["python", "-m", "llm", "prompt"], "llm"),
+        (["python", "-c", "print(1)"], "python"),
+        (["node", "dist/cli.mjs"], "cli"),
+        (["uv", "run", "aider"], "aider"),
+        (["uvx", "--from", "aider-chat", "aider"], "aider-chat"),
+        (["npx", "-y", "@google/gemini-cli"], "gemini-cli"),
+        (["npx", "opencode-ai@latest"], "opencode-ai"),
+        (["env", "FOO=1", "claude"], "claude"),
+        (["uv", "pip", "list"], "uv"),
+        (["bash"], None),
+        (["zsh", "-c", "aider"], None),
+        ([], None),
+    ],
+)
+def test_command_client_names_the_tool_a_command_runs(cmd: list[str], client: str | None) -> None:
+    assert command_client(cmd) == client
 
 
 def test_wrapped_env_keeps_keys_the_user_set() -> None:
@@ -149,6 +184,11 @@ def test_codex_gets_a_provider_for_the_port_because_it_ignores_openai_base_url()
         "model_providers.memproxy.wire_api": '"responses"',
         "model_providers.memproxy.env_key": '"OPENAI_API_KEY"',
     }
+
+
+def test_codex_names_itself_in_its_providers_base_url() -> None:
+    cmd = wrapped_command(["codex", "exec", "hi"], 8800, "shop", "codex")
+    assert 'model_providers.memproxy.base_url="http://127.0.0.1:8800/client/codex/v1"' in cmd
 
 
 @pytest.mark.parametrize(

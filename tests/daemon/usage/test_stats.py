@@ -16,7 +16,7 @@ import pytest
 
 from daemon.usage.query import RowFilter, match_words, recent
 from daemon.usage.record import COLUMNS, UsageRecord
-from daemon.usage.stats import periods, tool_name, usage_stats
+from daemon.usage.stats import periods, usage_stats
 from daemon.usage.store import MIGRATIONS, mark_interrupted, migrate, open_db
 from daemon.usage.writer import UsageWriter
 
@@ -147,20 +147,17 @@ def test_since_and_until_bound_the_rows(db_path: Path) -> None:
     assert usage_stats(db_path, now=datetime(2025, 3, 9, tzinfo=UTC))["total"]["requests"] == 0
 
 
-def test_clients_group_by_tool_without_version(db_path: Path) -> None:
-    assert tool_name("claude-cli/1.0.83 (external, cli)") == "claude-cli"
-    assert tool_name("OpenAI/Python 1.99.1") == "OpenAI/Python"
-    assert tool_name("curl/8.5.0") == "curl"
-    assert tool_name("") is None and tool_name(None) is None
+def test_clients_group_by_their_short_name_whatever_the_user_agent(db_path: Path) -> None:
     _write(
         db_path,
-        _rec(1, client="claude-cli/1.0.83 (external, cli)"),
-        _rec(2, client="claude-cli/1.0.90 (external, cli)"),
-        _rec(3, client="OpenAI/Python 1.99.1"),
-        _rec(4, client=None),
+        _rec(1, client="claude", user_agent="claude-cli/1.0.83 (external, cli)"),
+        _rec(2, client="claude", user_agent="claude-cli/1.0.90 (external, cli)"),
+        _rec(3, client="aider", user_agent="OpenAI/Python 1.99.1"),  # wrapped by `memproxy intercept`
+        _rec(4, client="openai-python", user_agent="OpenAI/Python 1.99.1"),
+        _rec(5, client=None),
     )
     rows = {row["key"]: row["requests"] for row in _stats(db_path, "client")["rows"]}  # type: ignore[attr-defined]
-    assert rows == {"claude-cli": 2, "OpenAI/Python": 1, None: 1}
+    assert rows == {"claude": 2, "aider": 1, "openai-python": 1, None: 1}
 
 
 def _nearest_rank(values: list[float], q: float) -> float:

@@ -31,6 +31,7 @@ def _insert(conn: sqlite3.Connection, record: UsageRecord) -> None:
 def test_empty_database_migrates_to_the_record_columns(tmp_path: Path) -> None:
     conn = open_db(tmp_path / "nested" / "dir" / "memproxy.db")
     assert _columns(conn) == list(COLUMNS)
+    assert _columns(conn)[-1] == "user_agent"  # m005: the User-Agent beside the client's short name
     assert _migrations(conn) == [name for name, _ in MIGRATIONS]
     assert {"requests_started_at", "requests_project", "requests_model", "requests_status"} <= _indexes(conn)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -61,7 +62,7 @@ def test_an_older_database_is_upgraded_on_open(tmp_path: Path) -> None:
     path = tmp_path / "memproxy.db"
     old = sqlite3.connect(path, isolation_level=None)
     assert migrate(old, MIGRATIONS[:1]) == ["m001_requests"]
-    _insert(old, UsageRecord(id="kept", project="alpha"))
+    old.execute("INSERT INTO requests (id, started_at, project) VALUES ('kept', '2025-03-01T00:00:00.000Z', 'alpha')")
     assert _indexes(old) == {"sqlite_autoindex_requests_1"}
     old.close()
 
@@ -69,6 +70,25 @@ def test_an_older_database_is_upgraded_on_open(tmp_path: Path) -> None:
     assert _migrations(conn) == [name for name, _ in MIGRATIONS]
     assert "requests_started_at" in _indexes(conn)
     assert conn.execute("SELECT project FROM requests WHERE id = 'kept'").fetchone() == ("alpha",)
+
+
+def test_m005_moves_the_user_agent_to_its_own_column_and_names_the_client(tmp_path: Path) -> None:
+    path = tmp_path / "memproxy.db"
+    old = sqlite3.connect(path, isolation_level=None)
+    migrate(old, [m for m in MIGRATIONS if m[0] < "m005"])
+    for id_, agent in (("a", "claude-cli/1.0.83 (external, cli)"), ("b", "OpenAI/Python 1.99"), ("c", None)):
+        old.execute(
+            "INSERT INTO requests (id, started_at, client) VALUES (?, '2025-03-01T00:00:00.000Z', ?)", (id_, agent)
+        )
+    old.close()
+
+    conn = open_db(path)
+    rows = {r[0]: r[1:] for r in conn.execute("SELECT id, client, user_agent FROM requests")}
+    assert rows == {
+        "a": ("claude", "claude-cli/1.0.83 (external, cli)"),
+        "b": ("openai-python", "OpenAI/Python 1.99"),
+        "c": (None, None),
+    }
 
 
 def test_a_failing_migration_leaves_no_trace(tmp_path: Path) -> None:
