@@ -5,11 +5,12 @@
     edge         the one error edge: any error → the client's answer, redacted; `guarded` ends every stream
     state        Gateway: the long-lived state (settings, Router, writer, memory, pools, seen keys)
     credentials  which key an upstream call carries (pure)
+    chat_only    which deployments speak only Chat Completions, and how the Router is told (pure)
     exchange     Exchange: one request's databank row, its one writer; `redact`
     body         reading a body: size limit, Content-Length, pacing, JSON
     validation   fields no request may carry; the shape checks routes share
     passthrough  the fast path: the client's bytes to a same-dialect provider, its bytes back
-    sse          EventStreamResponse (streams with disconnect detection), SSE framing
+    sse          EventStreamResponse (streams with disconnect detection), SSE framing and splitting
     llm          the only door to LiteLLM: setup, Router, error mapping, token counting, stream introspection
 
 The pipeline never imports a route (`daemon.routes`): routes import it.

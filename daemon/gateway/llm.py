@@ -22,6 +22,7 @@ from daemon.errors import (
     UpstreamTimeout,
     for_upstream_status,
 )
+from daemon.gateway import chat_only
 
 if TYPE_CHECKING:
     from litellm import Router
@@ -71,7 +72,7 @@ def router_kwargs(settings: Settings) -> dict[str, Any]:
     for entry in settings.model_list:
         deployment: dict[str, Any] = {
             "model_name": entry.model_name,
-            "litellm_params": dict(entry.litellm_params),
+            "litellm_params": chat_only.router_params(entry.litellm_params),
         }
         if entry.model_info:
             deployment["model_info"] = dict(entry.model_info)

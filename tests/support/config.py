@@ -33,6 +33,7 @@ def gateway_config(
     extra: str = "",
 ) -> str:
     """gpt-* → openai/gpt-* at <fake>/v1, claude-* → anthropic/claude-* at <fake> (keys in config),
+    the openai ones declared to speak the Responses API as OpenAI does (the fake has it),
     byok-* → openai at <fake>/v1 with no key (the client's own key is passed on).
 
     `memory` None leaves context retrieval at its default; projects get a private `port_range`
@@ -54,6 +55,7 @@ def gateway_config(
       model: "openai/gpt-*"
       api_base: "{upstream_url}/v1"
       api_key: {OPENAI_KEY}
+      use_chat_completions_api: false
   - model_name: "claude-*"
     litellm_params:
       model: "anthropic/claude-*"
@@ -63,6 +65,7 @@ def gateway_config(
     litellm_params:
       model: "openai/byok-*"
       api_base: "{upstream_url}/v1"
+      use_chat_completions_api: false
 router_settings:
   num_retries: {num_retries}
   timeout: {timeout}
@@ -76,3 +79,19 @@ router_settings:
     low, high = port_range or free_port_range()
     text += f"interceptor:\n  port_range: [{low}, {high}]\n"
     return text + extra
+
+
+def with_local_server(config: str, url: str, *, chat_only: bool | None = None) -> str:
+    """`config` with `local-*` → `openai/local-*` at a local server `url` (a `LocalUpstream`), first in
+    the model list; `chat_only` sets the deployment's `use_chat_completions_api` (None: memproxy's rule).
+
+    It carries a key of no meaning, as a local server ignores it (keyless deployments are tested apart).
+    """
+    setting = "" if chat_only is None else f"\n      use_chat_completions_api: {str(chat_only).lower()}"
+    entry = f"""  - model_name: "local-*"
+    litellm_params:
+      model: "openai/local-*"
+      api_base: "{url}/v1"
+      api_key: any-text-a-local-server-ignores{setting}
+"""
+    return config.replace("model_list:\n", "model_list:\n" + entry, 1)

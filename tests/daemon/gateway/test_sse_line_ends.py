@@ -14,26 +14,18 @@ import openai
 import pytest
 
 from tests.support.app import Served, serve_gateway
-from tests.support.config import gateway_config
+from tests.support.config import gateway_config, with_local_server
 from tests.support.upstream import FakeUpstream, LocalUpstream, text
 
 ANSWER = "Fine thanks, and you there"
 QUESTION = [{"role": "user", "content": "how are you"}]
-LOCAL = """  - model_name: "local-*"
-    litellm_params:
-      model: "openai/local-*"
-      api_base: "{url}/v1"
-      api_key: any-text-the-server-ignores
-"""
 
 
 @pytest.fixture(scope="module")
 def served(
     upstream: FakeUpstream, local_upstream: LocalUpstream, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Served]:
-    config = gateway_config(upstream.url).replace(
-        "model_list:\n", "model_list:\n" + LOCAL.format(url=local_upstream.url)
-    )
+    config = with_local_server(gateway_config(upstream.url), local_upstream.url)
     yield from serve_gateway(tmp_path_factory.mktemp("sse-home"), config)
 
 
