@@ -12,7 +12,8 @@ from typing import Annotated, Any
 
 import typer
 
-from memproxy_cli.logs_cmd import human_count
+from memproxy_cli.logs_cmd import _local_time, human_count
+from memproxy_cli.options import ConfigOption
 
 _BAR_WIDTH = 40
 _EIGHTHS = " ▏▎▍▌▋▊▉"
@@ -65,6 +66,11 @@ def stats(
     until: Annotated[str | None, typer.Option("--until", "-u", help="Up to (same forms as --since).")] = None,
     project: Annotated[str | None, typer.Option("--project", "-p", help="Only this project.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document: {by, rows, total}.")] = False,
+    unrouted: Annotated[
+        bool,
+        typer.Option("--unrouted", help="Instead: the model names no deployment serves, with the alias to add."),
+    ] = False,
+    config: ConfigOption = None,
 ) -> None:
     """Requests, tokens, cost, p50/p95 latency and error rate per group, with a total."""
     from daemon.config.paths import resolve_paths
@@ -76,6 +82,9 @@ def stats(
     end = parse_timespec(until, end=True) if until else None
     if end is not None and end <= start:
         fail(f"--until ({until}) must come after --since ({since})")
+    if unrouted:
+        _unrouted(config, start, end, project, as_json, since)
+        return
     report = usage_stats(resolve_paths().db_file, by=by.value, since=start, until=end, project=project)
     if as_json:
         typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
@@ -105,6 +114,44 @@ def _print(report: dict[str, Any], since: str, until: str | None) -> None:
     console.print(f"[dim]{escape(span)}; latency percentiles rounded down to 1 ms below 1 s, to 1% above[/]")
     if report["by"] == "day":
         _chart(rows)
+
+
+def _unrouted(config: Any, start: Any, end: Any, project: str | None, as_json: bool, since: str) -> None:
+    from datetime import datetime
+
+    from rich.markup import escape
+    from rich.table import Table
+
+    from daemon.config.settings import load_settings
+    from daemon.gateway.llm import find_deployment  # pure; LiteLLM itself is imported only when called for
+    from daemon.usage.unrouted import unrouted_names, unrouted_report
+    from memproxy_cli.output import console
+
+    settings = load_settings(config_file=config)
+    models, aliases = settings.model_list, settings.router_settings
+
+    def routes(name: str) -> bool:
+        return find_deployment(models, aliases.resolve_alias(name)) is not None
+
+    rows = unrouted_names(settings.paths.db_file, start, end, project)
+    report = unrouted_report(rows, [m.model_name for m in models], routes)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
+        return
+    if not report["unrouted"]:
+        console.print(f"every requested model name found a route (since {escape(since)})")
+        return
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for name in ("requested model", "requests", "clients", "projects", "last seen"):
+        table.add_column(name, justify="right" if name == "requests" else "left", overflow="fold")
+    today = datetime.now().astimezone().date()
+    for row in report["unrouted"]:
+        clients, projects = ", ".join(row["clients"]) or "–", ", ".join(row["projects"])
+        cells = (row["model"], f"{row['requests']:,}", clients, projects, _local_time(row["last_seen"], today))
+        table.add_row(*(escape(c) for c in cells))
+    console.print(table)
+    console.print("\n[bold]add to config.yaml[/] (each name served by the model it names; pick another if you like):")
+    console.print(escape(report["config"]), highlight=False, end="")
 
 
 def _chart(rows: list[dict[str, Any]]) -> None:

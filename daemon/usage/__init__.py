@@ -5,5 +5,6 @@ store       the schema and its named migrations; open_db, mark_interrupted
 writer      UsageWriter: the one thread that batches rows into SQLite
 query       reading rows for `memproxy logs` (filters, search, follow)
 stats       `memproxy stats`: groups, percentiles, cost per period
+unrouted    `memproxy stats --unrouted`: requested names no deployment serves, the alias to add
 retention   `logging.retention_days`: pruning old rows daily
 """

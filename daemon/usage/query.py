@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -194,21 +195,27 @@ def _without_rowid(row: sqlite3.Row) -> dict[str, Any]:
     return data
 
 
-def totals_by_project(db_path: str | Path, since: str) -> list[dict[str, Any]]:
-    """Requests and cost per project since the ISO timestamp `since` (for `status` and `ports`)."""
+def fetch_all(db_path: str | Path, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
+    """The rows `sql` selects from the databank; none when it has no `requests` table yet."""
     conn = connect_readonly(db_path)
     if conn is None:
         return []
     try:
         if not has_table(conn, "requests"):
             return []
-        rows = conn.execute(
-            "SELECT project, COUNT(*) AS requests, COALESCE(SUM(cost_usd), 0.0) AS cost_usd"
-            " FROM requests WHERE started_at >= ? AND status != 'in_flight' GROUP BY project ORDER BY project",
-            (since,),
-        ).fetchall()
-        return [dict(row) for row in rows]
+        return conn.execute(sql, params).fetchall()
     except sqlite3.Error as exc:
         raise read_error(db_path, exc) from exc
     finally:
         conn.close()
+
+
+def totals_by_project(db_path: str | Path, since: str) -> list[dict[str, Any]]:
+    """Requests and cost per project since the ISO timestamp `since` (for `status` and `ports`)."""
+    rows = fetch_all(
+        db_path,
+        "SELECT project, COUNT(*) AS requests, COALESCE(SUM(cost_usd), 0.0) AS cost_usd"
+        " FROM requests WHERE started_at >= ? AND status != 'in_flight' GROUP BY project ORDER BY project",
+        (since,),
+    )
+    return [dict(row) for row in rows]

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -173,13 +174,63 @@ def test_a_corrupt_databank_is_one_line_on_stderr() -> None:
     assert "usage databank" in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
+UNROUTED_CONFIG = """model_list:
+  - model_name: claude-sonnet-4-5
+    litellm_params: {model: anthropic/claude-sonnet-4-5}
+  - model_name: "gpt-*"
+    litellm_params: {model: "openai/gpt-*"}
+router_settings:
+  model_group_alias: {claude-haiku-4-5-20251001: claude-sonnet-4-5}
+"""
+
+
+def _unrouted_traffic() -> list[UsageRecord]:
+    now = iso_utc(datetime.now(UTC) - timedelta(minutes=5))
+
+    def unrouted(id_: str, project: str, client: str, model: str) -> UsageRecord:
+        return UsageRecord(
+            id=id_, started_at=now, project=project, client=client, model=model, status="error", http_status=404
+        )
+
+    return [
+        unrouted("o1", "shop", "claude", "claude-opus-4-8"),
+        unrouted("o2", "blog", "claude", "claude-opus-4-8"),
+        unrouted("h1", "shop", "opencode", "claude-haiku-4-5-20251001"),  # aliased since: routed now, not listed
+        UsageRecord(id="ok", project="shop", client="claude", model="claude-sonnet-4-5", provider="anthropic"),
+    ]
+
+
+def test_unrouted_names_come_with_the_alias_to_add(memproxy_home: Path) -> None:
+    (memproxy_home / "config.yaml").write_text(UNROUTED_CONFIG)
+    _write(*_unrouted_traffic())
+    result = runner.invoke(app, ["stats", "--unrouted", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert [(n["model"], n["requests"], n["clients"], n["projects"]) for n in report["unrouted"]] == [
+        ("claude-opus-4-8", 2, ["claude"], ["blog", "shop"])
+    ]
+    assert report["config"] == "router_settings:\n  model_group_alias:\n    claude-opus-4-8: claude-sonnet-4-5\n"
+    table = runner.invoke(app, ["stats", "--unrouted", "--project", "shop"], env={"COLUMNS": "140"})
+    assert table.exit_code == 0, table.output
+    assert "claude-opus-4-8" in table.stdout and "claude-opus-4-8: claude-sonnet-4-5" in table.stdout
+    assert "claude-haiku" not in table.stdout
+
+
+def test_no_unrouted_names_says_so(memproxy_home: Path) -> None:
+    (memproxy_home / "config.yaml").write_text(UNROUTED_CONFIG)
+    result = runner.invoke(app, ["stats", "--unrouted"])
+    assert result.exit_code == 0 and "every requested model name found a route" in result.stdout
+    assert json.loads(runner.invoke(app, ["stats", "--unrouted", "--json"]).stdout) == {"unrouted": [], "config": ""}
+
+
 def test_stats_never_imports_the_gateway_stack() -> None:
     _write(*_traffic())
     code = (
         "import sys\n"
         "from typer.testing import CliRunner\n"
         "from memproxy_cli.main import app\n"
-        "for args in (['stats'], ['stats', '--by', 'day', '--json'], ['logs', '-q', 'question', '--json']):\n"
+        "for args in (['stats'], ['stats', '--by', 'day', '--json'], ['stats', '--unrouted'],"
+        " ['logs', '-q', 'question', '--json']):\n"
         "    result = CliRunner().invoke(app, args)\n"
         "    assert result.exit_code == 0, result.output\n"
         "heavy = {'litellm', 'fastapi', 'uvicorn', 'prometheus_client', 'opentelemetry'} & set(sys.modules)\n"

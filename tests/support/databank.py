@@ -6,6 +6,18 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from daemon.usage.record import UsageRecord
+from daemon.usage.writer import UsageWriter
+
+
+def write_records(db: Path, *records: UsageRecord) -> None:
+    """`records` written to the databank at `db` through the real writer thread."""
+    writer = UsageWriter(db)
+    writer.start()
+    for record in records:
+        writer.submit(record)
+    assert writer.close()
+
 
 def db_rows(home: Path, where: str = "1", args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
     """Rows of the databank read straight from SQLite (in_flight ones too, which `logs` may hide)."""

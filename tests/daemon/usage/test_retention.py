@@ -12,17 +12,9 @@ import pytest
 from daemon.usage.query import RowFilter, recent
 from daemon.usage.record import UsageRecord
 from daemon.usage.retention import prune, prune_daily
-from daemon.usage.writer import UsageWriter
+from tests.support.databank import write_records
 
 NOW = datetime(2025, 3, 31, 12, tzinfo=UTC)
-
-
-def _write(path: Path, *records: UsageRecord) -> None:
-    writer = UsageWriter(path)
-    writer.start()
-    for record in records:
-        writer.submit(record)
-    assert writer.close()
 
 
 def _day(day: int) -> str:
@@ -31,7 +23,7 @@ def _day(day: int) -> str:
 
 def test_rows_older_than_the_retention_go_with_their_index_entries(tmp_path: Path) -> None:
     db = tmp_path / "memproxy.db"
-    _write(
+    write_records(
         db,
         *(
             UsageRecord(id=f"d{day}", started_at=_day(day), request_json=f'{{"c": "word{day} kiwi"}}')
@@ -52,7 +44,7 @@ def test_rows_older_than_the_retention_go_with_their_index_entries(tmp_path: Pat
 def test_no_retention_or_no_databank_prunes_nothing(tmp_path: Path) -> None:
     db = tmp_path / "memproxy.db"
     assert prune(db, 1, NOW) == 0 and not db.exists()
-    _write(db, UsageRecord(started_at=_day(1)))
+    write_records(db, UsageRecord(started_at=_day(1)))
     assert prune(db, None, NOW) == 0 and prune(db, 0, NOW) == 0
     assert len(recent(db)) == 1
 
@@ -60,7 +52,7 @@ def test_no_retention_or_no_databank_prunes_nothing(tmp_path: Path) -> None:
 def test_rows_without_bodies_are_kept_and_counted(tmp_path: Path) -> None:
     # store_prompts: false — the routes record no bodies; everything else is still there.
     db = tmp_path / "memproxy.db"
-    _write(db, UsageRecord(id="quiet", input_tokens=5, cost_usd=0.1, request_json=None, response_text=None))
+    write_records(db, UsageRecord(id="quiet", input_tokens=5, cost_usd=0.1, request_json=None, response_text=None))
     (row,) = recent(db)
     assert (row["request_json"], row["response_text"], row["input_tokens"]) == (None, None, 5)
     assert recent(db, row_filter=RowFilter(search="anything")) == []
@@ -77,10 +69,10 @@ async def _until(db: Path, ids: list[str]) -> None:
 @pytest.mark.asyncio
 async def test_prune_daily_prunes_at_once_then_on_its_interval(tmp_path: Path) -> None:
     db = tmp_path / "memproxy.db"
-    _write(db, UsageRecord(id="old", started_at="2000-01-01T00:00:00.000Z"), UsageRecord(id="new"))
+    write_records(db, UsageRecord(id="old", started_at="2000-01-01T00:00:00.000Z"), UsageRecord(id="new"))
     task = asyncio.create_task(prune_daily(db, 30, interval_s=0.05))
     await _until(db, ["new"])
-    _write(db, UsageRecord(id="older", started_at="1999-01-01T00:00:00.000Z"))
+    write_records(db, UsageRecord(id="older", started_at="1999-01-01T00:00:00.000Z"))
     await _until(db, ["new"])  # the next round took it
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

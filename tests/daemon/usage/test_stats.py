@@ -18,7 +18,7 @@ from daemon.usage.query import RowFilter, match_words, recent
 from daemon.usage.record import COLUMNS, UsageRecord
 from daemon.usage.stats import periods, usage_stats
 from daemon.usage.store import MIGRATIONS, mark_interrupted, migrate, open_db
-from daemon.usage.writer import UsageWriter
+from tests.support.databank import write_records
 
 SINCE = datetime(2025, 1, 1, tzinfo=UTC)
 NOW = datetime(2025, 3, 31, tzinfo=UTC)
@@ -43,14 +43,6 @@ def local_tz() -> Iterator[None]:
     else:
         os.environ["TZ"] = old
     time.tzset()
-
-
-def _write(path: Path, *records: UsageRecord) -> None:
-    writer = UsageWriter(path)
-    writer.start()
-    for record in records:
-        writer.submit(record)
-    assert writer.close()
 
 
 def _insert(path: Path, records: list[UsageRecord]) -> None:
@@ -100,7 +92,7 @@ def test_unknown_grouping_is_a_value_error(db_path: Path) -> None:
 
 
 def test_groups_sum_tokens_cost_errors_and_leave_in_flight_out(db_path: Path) -> None:
-    _write(
+    write_records(
         db_path,
         _rec(1, project="shop", model="gpt-4o", input_tokens=10, output_tokens=5, cost_usd=0.25, cache_read_tokens=7),
         _rec(2, project="shop", model="gpt-4o", input_tokens=20, cache_write_tokens=3, cost_usd=0.5, status="error"),
@@ -134,7 +126,7 @@ def test_groups_sum_tokens_cost_errors_and_leave_in_flight_out(db_path: Path) ->
 
 
 def test_since_and_until_bound_the_rows(db_path: Path) -> None:
-    _write(db_path, *(_rec(n) for n in range(1, 6)))
+    write_records(db_path, *(_rec(n) for n in range(1, 6)))
     report = usage_stats(
         db_path,
         since=datetime(2025, 3, 1, 10, 2, tzinfo=UTC),
@@ -148,7 +140,7 @@ def test_since_and_until_bound_the_rows(db_path: Path) -> None:
 
 
 def test_clients_group_by_their_short_name_whatever_the_user_agent(db_path: Path) -> None:
-    _write(
+    write_records(
         db_path,
         _rec(1, client="claude", user_agent="claude-cli/1.0.83 (external, cli)"),
         _rec(2, client="claude", user_agent="claude-cli/1.0.90 (external, cli)"),
@@ -194,9 +186,10 @@ def test_an_older_databank_without_the_stats_indexes_gives_the_same_report(tmp_p
     _insert(new, records)
     conn = sqlite3.connect(old, isolation_level=None)
     migrate(conn, MIGRATIONS[:2])
+    columns = [row[1] for row in conn.execute("PRAGMA table_info(requests)")]  # that release's columns
     conn.executemany(
-        f"INSERT INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})",
-        [r.as_row() for r in records],
+        f"INSERT INTO requests ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
+        [tuple(getattr(r, c) for c in columns) for r in records],
     )
     conn.close()
     for by in ("project", "model", "client", "day", "week", "month"):
@@ -204,7 +197,7 @@ def test_an_older_databank_without_the_stats_indexes_gives_the_same_report(tmp_p
 
 
 def test_days_weeks_and_months_are_local(db_path: Path, local_tz: None) -> None:
-    _write(
+    write_records(
         db_path,
         _rec(1, started_at="2025-03-01T03:00:00.000Z", cost_usd=1.0),  # Feb 28, 22:00 in New York
         _rec(2, started_at="2025-03-01T06:00:00.000Z", cost_usd=2.0),  # Mar 1
@@ -250,7 +243,9 @@ def _fts_ok(path: Path) -> None:
 
 def test_search_finds_words_of_decoded_json_prompts_and_responses(db_path: Path) -> None:
     body = '{"messages": [{"role": "user", "content": "first line\\nzebra crossing caf\\u00e9"}]}'
-    _write(db_path, _rec(1, request_json=body, response_text="Giraffes are tall."), _rec(2, request_json="plain"))
+    write_records(
+        db_path, _rec(1, request_json=body, response_text="Giraffes are tall."), _rec(2, request_json="plain")
+    )
     assert _ids(db_path, "zebra") == ["r1"]  # after a \n escape, still a word
     assert _ids(db_path, "café") == ["r1"]
     assert _ids(db_path, "giraffe") == ["r1"]  # words match as prefixes
@@ -261,7 +256,7 @@ def test_search_finds_words_of_decoded_json_prompts_and_responses(db_path: Path)
 
 
 def test_search_survives_fts_syntax_in_the_query(db_path: Path) -> None:
-    _write(db_path, _rec(1, request_json='{"q": "NEAR(a b) OR c*"}'))
+    write_records(db_path, _rec(1, request_json='{"q": "NEAR(a b) OR c*"}'))
     for query in ('"', "*", "NEAR(", "a OR", "AND", "col:x", "^", "(", "' OR 1=1 --", "🙂", "-", "x" * 500):
         recent(db_path, row_filter=RowFilter(search=query))  # never an FTS5 syntax error
     assert match_words('say "hi" OR NEAR') == '"say"* "hi"* "OR"* "NEAR"*'
@@ -270,18 +265,20 @@ def test_search_survives_fts_syntax_in_the_query(db_path: Path) -> None:
 
 def test_the_final_row_replaces_the_in_flight_one_in_the_index(db_path: Path) -> None:
     started = _rec(1, status="in_flight", request_json='{"content": "quokka"}')
-    _write(db_path, started)
+    write_records(db_path, started)
     assert _ids(db_path, "quokka") == []  # not indexed while in flight
     final = _rec(1, request_json='{"content": "quokka"}', response_text="wombat")
-    _write(db_path, final)
+    write_records(db_path, final)
     assert _ids(db_path, "quokka") == ["r1"] and _ids(db_path, "wombat") == ["r1"]
-    _write(db_path, _rec(1, request_json='{"content": "quokka"}', response_text="numbat"))  # replaced again
+    write_records(db_path, _rec(1, request_json='{"content": "quokka"}', response_text="numbat"))  # replaced again
     assert _ids(db_path, "wombat") == [] and _ids(db_path, "numbat") == ["r1"]
     _fts_ok(db_path)
 
 
 def test_interrupted_rows_are_indexed_and_deleted_rows_leave_the_index(db_path: Path) -> None:
-    _write(db_path, _rec(1, status="in_flight", request_json='{"content": "axolotl"}'), _rec(2, response_text="x"))
+    write_records(
+        db_path, _rec(1, status="in_flight", request_json='{"content": "axolotl"}'), _rec(2, response_text="x")
+    )
     conn = open_db(db_path)
     assert mark_interrupted(conn) == 1
     conn.close()
