@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -27,6 +26,8 @@ from daemon.config.file import (
     validation_problems,
 )
 from daemon.config.paths import Paths, resolve_paths
+from daemon.config.secrets import collect_secrets, mask_tree
+from daemon.config.secrets import mask_secret as mask_secret
 from daemon.errors import ConfigError
 
 LOOPBACK_NAMES = frozenset({"localhost"})
@@ -230,7 +231,7 @@ class Settings:
 
     def masked_dict(self) -> dict[str, Any]:
         """The resolved config as plain JSON-able data, every secret masked."""
-        masked = _mask_tree(self.file.model_dump(mode="json"), self.secrets)
+        masked = mask_tree(self.file.model_dump(mode="json"), self.secrets)
         assert isinstance(masked, dict)
         return masked
 
@@ -350,56 +351,6 @@ def _apply_flags(file: ConfigFile, raw: RawConfig, *, host: str | None, port: in
 def _invalid(raw: RawConfig, problems: list[str]) -> ConfigError:
     count = f"{len(problems)} problem" + ("s" if len(problems) != 1 else "")
     return ConfigError(f"{raw.label} is not a valid memproxy config ({count})", problems=problems)
-
-
-# litellm_params names that hold credentials. `max_tokens` must not match: values are redacted
-# from logs by value, and redacting "100" everywhere would wreck the logs.
-_SECRET_PARAM = re.compile(r"(^|_)(api_key|key|secret|secret_access_key|token|password|credentials)$")
-# Values shorter than this are not redacted by value: they would match ordinary text.
-_MIN_SECRET_LEN = 4
-
-
-def collect_secrets(file: ConfigFile) -> frozenset[str]:
-    """Every secret value the config resolved to, for redacting logs by value."""
-    found: list[Any] = [
-        file.general_settings.master_key,
-        file.context_retrieval.api_key,
-        file.tool_execution.supermemory_api_key,
-    ]
-    for entry in file.model_list:
-        found += [v for k, v in entry.litellm_params.items() if _SECRET_PARAM.search(k)]
-    return frozenset(v for v in found if isinstance(v, str) and len(v) >= _MIN_SECRET_LEN)
-
-
-def mask_secret(value: object) -> str:
-    """`sk-…yz` for long secrets (first 3, last 2 characters), `****` for anything short."""
-    text = str(value)
-    if len(text) < 12:
-        return "****"
-    return f"{text[:3]}…{text[-2:]}"
-
-
-def _mask_tree(value: Any, secrets: frozenset[str], key: str = "") -> Any:
-    if isinstance(value, dict):
-        return {k: _mask_tree(v, secrets, str(k)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_mask_tree(v, secrets, key) for v in value]
-    if isinstance(value, str):
-        if value in secrets or (_SECRET_PARAM.search(key) and value):
-            return mask_secret(value)
-        return _mask_url_password(value)
-    return value
-
-
-def _mask_url_password(value: str) -> str:
-    """postgres://user:pw@host/db → postgres://user:****@host/db."""
-    if "://" not in value or "@" not in value:
-        return value
-    try:
-        password = urlsplit(value).password
-    except ValueError:
-        return value
-    return value.replace(f":{password}@", ":****@", 1) if password else value
 
 
 def config_json_schema() -> dict[str, Any]:
