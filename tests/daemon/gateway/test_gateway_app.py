@@ -159,7 +159,7 @@ def test_project_and_user_are_recorded(served: Served, fake: FakeUpstream, proje
     assert _post(served.url, "/v1/chat/completions", body, **headers).status_code == 200
     rows = served.wait_final(project)
     assert [r["user_id"] for r in rows] == ["default", "tester", "alice"]
-    assert rows[1]["client"] == "pytest-agent/1.0"
+    assert (rows[1]["client"], rows[1]["user_agent"]) == ("pytest-agent", "pytest-agent/1.0")
 
 
 @pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages"])
