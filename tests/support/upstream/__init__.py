@@ -12,8 +12,9 @@ Most tests use the session's shared one through the ``fake`` fixture (tests/conf
 around each test; ``local_upstream`` is the session's ``LocalUpstream``, fresh for each test too.
 
 Routes (each also without the ``/v1`` prefix): ``POST /v1/chat/completions``, ``/v1/messages``,
-``/v1/messages/count_tokens``, ``/v1/embeddings``, ``/v1/responses`` and ``GET /v1/models``; anything
-else is a 404 in OpenAI's error format. Only the three generating routes consume scripted replies.
+``/v1/messages/count_tokens``, ``/v1/embeddings``, ``/v1/responses`` and ``GET /v1/models``, and
+Google's ``POST /v1beta/models/{model}:generateContent`` and ``:streamGenerateContent``; anything else
+is a 404 in OpenAI's error format. Only the generating routes consume scripted replies.
 
 Token usage: ``input_tokens`` means *uncached* input, as in Anthropic's API. The OpenAI dialects
 report ``prompt_tokens = input + cache_read + cache_write`` with ``cached_tokens = cache_read``.
@@ -27,6 +28,7 @@ Modules:
 - ``recording``: ``Recorded``, one request as the fake saw it.
 - ``rendering``: pure functions from (request, reply) to the bytes each route and dialect sends.
 - ``server``: ``FakeUpstream``, the uvicorn server in a thread.
+- ``gemini``: its Gemini API (``/v1beta/...``): Google's shapes, ``\\r\\n`` SSE, ``x-goog-api-key``.
 - ``observing``: ``ObservingUpstream``, which also notes client hang-ups, and a truncated stream.
 - ``local``: ``LocalUpstream``, a local model server: Chat Completions only, no key, ``\\r\\n`` line ends.
 - ``cli``: ``main`` for ``python -m`` (``--local`` runs a ``LocalUpstream``).

@@ -16,6 +16,7 @@ from typing import Any, Self
 
 import uvicorn
 
+from tests.support.upstream import gemini
 from tests.support.upstream.recording import Recorded
 from tests.support.upstream.rendering import (
     GARBAGE,
@@ -272,6 +273,8 @@ class FakeUpstream:
         if request is None:
             return
         method, path, headers, body = request.method, request.path, request.headers, request.body
+        if path.startswith("/v1beta/"):  # Google's Gemini API
+            return await gemini.serve(self, request, send)
 
         route = path.rstrip("/").removeprefix("/v1")
         dialect: Dialect = "anthropic" if route.startswith("/messages") else "openai"
