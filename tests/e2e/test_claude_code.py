@@ -90,7 +90,7 @@ def test_claude_code_answers_through_the_gateway(
     rows = cc_gateway.wait_rows(lambda r: r["endpoint"] == "/v1/messages", len(messages))
     assert len(rows) >= len(messages)
     assert all(r["status"] == "ok" for r in rows), rows
-    assert all(str(r["client"]).startswith("claude-cli/") for r in rows)
+    assert all(r["client"] == "claude" and str(r["user_agent"]).startswith("claude-cli/") for r in rows), rows
     assert any(r["stream"] for r in rows)
     assert all(r["input_tokens"] > 0 and r["latency_ms"] > 0 for r in rows)
 

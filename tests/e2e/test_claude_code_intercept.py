@@ -72,4 +72,5 @@ def test_claude_code_through_memproxy_intercept_is_attributed_to_the_project(
     rows = gw.wait_rows(lambda r: r["endpoint"] == "/v1/messages", len(messages))
     assert len(rows) >= len(messages)
     assert {r["project"] for r in gw.rows()} == {"shop"}
-    assert all(r["status"] == "ok" and str(r["client"]).startswith("claude-cli/") for r in rows), rows
+    assert all(r["status"] == "ok" and r["client"] == "claude" for r in rows), rows  # `intercept -- claude`
+    assert all(str(r["user_agent"]).startswith("claude-cli/") for r in rows), rows

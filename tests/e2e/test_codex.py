@@ -73,7 +73,7 @@ def test_codex_exec_answers_through_intercept(
     assert isinstance(seen.body, dict) and seen.body["model"] == model and seen.body["stream"] is True
     (row,) = gw.project_rows(project)
     assert (row["endpoint"], row["model"], row["status"]) == ("/v1/responses", model, "ok")
-    assert row["client"] and "codex" in row["client"]
+    assert row["client"] == "codex" and "codex" in str(row["user_agent"])
     assert row["input_tokens"] > 0 and row["output_tokens"] > 0
 
 
