@@ -1,4 +1,9 @@
-"""`memproxy doctor`: one line per check, ✓ or ✗ with the fix. Never imports LiteLLM."""
+"""`memproxy doctor`: one line per check, ✓ or ✗ with the fix.
+
+What each model lacks comes from the decision the gateway makes per request (`key_source`, fed by
+LiteLLM's own `validate_environment`), so doctor pays for importing LiteLLM; it reads this shell's
+environment, which is what a daemon started from it would have.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +16,6 @@ import typer
 
 from memproxy_cli.options import ConfigOption
 from memproxy_cli.output import console
-
-PROVIDER_KEYS = {
-    "openai": "OPENAI_API_KEY",
-    "anthropic": "ANTHROPIC_API_KEY",
-    "gemini": "GEMINI_API_KEY",
-    "mistral": "MISTRAL_API_KEY",
-    "deepseek": "DEEPSEEK_API_KEY",
-    "xai": "XAI_API_KEY",
-    "groq": "GROQ_API_KEY",
-    "openrouter": "OPENROUTER_API_KEY",
-}
 
 
 @dataclass
@@ -48,23 +42,35 @@ def _config_checks(config: Path | None) -> tuple[list[Check], Any]:
 
 
 def _model_checks(settings: Any) -> list[Check]:
-    checks = []
-    for entry in settings.model_list:
-        params = entry.litellm_params
-        if params.get("api_key"):
-            checks.append(Check(f"model {entry.model_name}", True, "key configured"))
-            continue
-        provider = params.get("custom_llm_provider") or str(params.get("model", "")).split("/", 1)[0]
-        var = PROVIDER_KEYS.get(provider, f"{provider.upper()}_API_KEY")
-        checks.append(
-            Check(
-                f"model {entry.model_name}",
-                False,
-                "no key: only clients that send their own key can use it",
-                f"export {var}=... before `memproxy up`, or set api_key in config.yaml",
-            )
-        )
-    return checks
+    return [model_check(entry.model_name, entry.litellm_params) for entry in settings.model_list]
+
+
+def model_check(name: str, params: dict[str, Any]) -> Check:
+    """Where a model's credentials come from, or exactly what it lacks and how to add it."""
+    from daemon.gateway.credentials import KeySource, client_declared, key_source
+    from daemon.gateway.llm import provider_needs
+
+    needs = provider_needs(params)
+    source = key_source(params, needs, has_client_key=False)
+    title = f"model {name}"
+    if source is KeySource.CONFIGURED:
+        return Check(title, True, "key configured")
+    if source is KeySource.NONE:
+        where = params.get("api_base") or f"{needs.provider} takes no key"
+        return Check(title, True, f"no key needed ({where})")
+    if source is KeySource.ENVIRONMENT:
+        found = "found in the environment" if needs.missing == () else "left to LiteLLM (it cannot check them)"
+        return Check(title, True, f"{needs.provider or 'provider'} credentials {found}")
+    if client_declared(params):
+        return Check(title, True, "clients send their own key (configurable_clientside_auth_params)")
+    missing = ", ".join(needs.missing or ())
+    return Check(
+        title,
+        False,
+        f"missing {missing}: only clients that send their own key can use it",
+        f"export {' '.join(f'{var}=...' for var in needs.missing or ())} before `memproxy up`, "
+        "or set api_key in config.yaml",
+    )
 
 
 def _runtime_checks(settings: Any) -> list[Check]:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from litellm import Router
 
     from daemon.config.settings import Settings
+    from daemon.gateway.credentials import Needs
 
 log = logging.getLogger("memproxy.llm")
 
@@ -36,13 +37,34 @@ log = logging.getLogger("memproxy.llm")
 SAFE_LITELLM_SETTINGS = frozenset({"drop_params", "modify_params", "request_timeout", "use_client_cache"})
 
 
+# Set before LiteLLM (and Hugging Face's hub client) is imported: nothing on the request path may
+# reach the network but the upstream. Offline, LiteLLM reads its bundled price map and Anthropic
+# beta-header table, and counts llama/cohere tokens with its bundled tiktoken instead of downloading
+# a Hugging Face tokenizer (with retries, ~23 s on a machine without network, on the event loop).
+OFFLINE_ENV = {
+    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+    "LITELLM_OFFLINE_MODE": "true",
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+}
+
+
 def import_litellm() -> Any:
-    """Import LiteLLM with the local price map and quiet logging."""
-    os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+    """Import LiteLLM offline (local price map, bundled tokenizers) with quiet logging."""
+    os.environ.update(OFFLINE_ENV)
     os.environ.setdefault("LITELLM_LOG", "ERROR")
     import litellm
 
     return litellm
+
+
+class _QuietGenaiLogging(logging.Filter):
+    """LiteLLM's own success logging fails on every generateContent answer its adapter translated (it
+    looks for the HTTP response of a native Gemini call) and logs a traceback each time. memproxy
+    records usage itself; the noise is dropped, LiteLLM's other errors are not."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Google GenAI Generate Content: httpx_response is None" not in record.getMessage()
 
 
 def configure_litellm(settings: Settings) -> list[str]:
@@ -212,6 +234,48 @@ def deployment_target(entry: Any, requested: str) -> tuple[str, str | None, str 
     if provider and not target.startswith(f"{provider}/"):
         target = f"{provider}/{target}"
     return target, params.get("api_key"), params.get("api_base")
+
+
+# litellm_params that stand in for a variable LiteLLM's validate_environment looks for
+_PARAM_FOR_VAR = {
+    "AWS_ACCESS_KEY_ID": "aws_access_key_id",
+    "AWS_SECRET_ACCESS_KEY": "aws_secret_access_key",
+    "VERTEXAI_PROJECT": "vertex_project",
+    "VERTEXAI_LOCATION": "vertex_location",
+}
+# litellm_params that are a whole credential on their own (a profile, a role, a token)
+_CREDENTIAL_PARAMS = ("aws_profile_name", "aws_role_name", "aws_web_identity_token", "vertex_credentials")
+
+
+def provider_needs(params: Mapping[str, Any]) -> Needs:
+    """A deployment's provider and the environment variables LiteLLM looks for to call it that are not
+    set, as `validate_environment` knows them. It reads this process's environment, the one LiteLLM
+    reads when it makes the call; nothing is resolved over the network (github_copilot and chatgpt,
+    which sign in with a device flow when asked for their provider, are not asked)."""
+    from daemon.gateway.credentials import Needs
+
+    litellm = import_litellm()
+    from litellm.litellm_core_utils.get_llm_provider_logic import (
+        PROVIDERS_THAT_AUTHENTICATE_ON_PROVIDER_INFO,
+        inferred_provider,
+    )
+
+    model = str(params.get("model", ""))
+    declared = params.get("custom_llm_provider")
+    if declared and not model.startswith(f"{declared}/"):
+        model = f"{declared}/{model}"
+    provider = inferred_provider(model)
+    if provider is None or provider in PROVIDERS_THAT_AUTHENTICATE_ON_PROVIDER_INFO:
+        return Needs(provider, None)
+    checked = litellm.validate_environment(
+        model=model, api_base=params.get("api_base"), api_version=params.get("api_version")
+    )
+    if any(params.get(name) for name in _CREDENTIAL_PARAMS):
+        return Needs(provider, ())
+    # LiteLLM names a pair (Vertex's project and location) when either is unset: keep the unset one
+    missing = [var for var in checked["missing_keys"] if var not in os.environ]
+    missing = [var for var in missing or checked["missing_keys"] if not params.get(_PARAM_FOR_VAR.get(var, ""))]
+    return Needs(provider, tuple(missing))
 
 
 _param_names: frozenset[str] | None = None

@@ -29,6 +29,7 @@ from daemon.errors import (
     UpstreamTimeout,
     for_upstream_status,
 )
+from daemon.gateway.credentials import AUTH_HEADERS, NO_KEY
 
 PROVIDER_OF_DIALECT = {Dialect.OPENAI: "openai", Dialect.ANTHROPIC: "anthropic"}
 DEFAULT_BASES = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com"}
@@ -82,7 +83,8 @@ def plan(
     if not declared and (not bare or prefix != provider):
         return None
     model = bare if prefix == provider else target_model
-    if not model or "*" in model or not api_key:
+    extra = deployment_headers(params)
+    if not model or "*" in model or not (api_key or AUTH_HEADERS & extra.keys()):
         return None
     base = str(params.get("api_base") or DEFAULT_BASES[provider]).rstrip("/")
     # identity: the fast path passes stream bytes on as they are, so they must not be compressed
@@ -91,14 +93,28 @@ def plan(
         value = client_headers.get(name)
         if value is not None:
             headers[name] = header_value(name, value)
+    # a local server that takes no key gets none (LiteLLM's client would send NO_KEY)
+    key = api_key if api_key != NO_KEY else None
     if provider == "openai":
         url = base if base.endswith("/chat/completions") else f"{base}/chat/completions"
-        headers["authorization"] = f"Bearer {api_key}"
+        if key:
+            headers["authorization"] = f"Bearer {key}"
     else:
         url = base if base.endswith("/v1/messages") else f"{base}/v1/messages"
-        headers["x-api-key"] = api_key
+        if key:
+            headers["x-api-key"] = key
         headers.setdefault("anthropic-version", ANTHROPIC_VERSION)
+    # the deployment's own headers last, as LiteLLM sends them: they may carry its credential
+    headers.update(extra)
     return Target(url=url, model=model, headers=headers, provider=provider)
+
+
+def deployment_headers(params: Mapping[str, Any]) -> dict[str, str]:
+    """A deployment's `litellm_params.extra_headers`, names lower-cased, values as strings."""
+    extra = params.get("extra_headers")
+    if not isinstance(extra, Mapping):
+        return {}
+    return {str(name).lower(): str(value) for name, value in extra.items() if value is not None}
 
 
 def request_bytes(raw: bytes, body: dict[str, Any], original: dict[str, Any], target: Target) -> bytes:

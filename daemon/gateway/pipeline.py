@@ -21,11 +21,17 @@ from daemon.cost import Usage
 from daemon.errors import ModelNotFound, UpstreamTimeout
 from daemon.gateway import passthrough
 from daemon.gateway.body import parse_json_object, read_body
-from daemon.gateway.credentials import upstream_credentials
+from daemon.gateway.credentials import NO_KEY, upstream_credentials
 from daemon.gateway.edge import answer_recorded, guarded
 from daemon.gateway.endpoint import Endpoint, Pricer, Tally, wants_usage
 from daemon.gateway.exchange import Exchange
-from daemon.gateway.llm import deployment_provider, deployment_target, map_exception, provider_model
+from daemon.gateway.llm import (
+    deployment_provider,
+    deployment_target,
+    map_exception,
+    provider_model,
+    provider_needs,
+)
 from daemon.gateway.sse import EventStreamResponse
 from daemon.gateway.state import Gateway
 
@@ -79,8 +85,9 @@ def credentials(gw: Gateway, request: Request, ex: Exchange, model: str) -> dict
     provider = deployment_provider(entry)
     # the concrete name even for a wildcard: an error row says which model was asked of the provider
     ex.routed(provider, provider_model(deployment_target(entry, aliased)[0], provider))
-    kwargs = upstream_credentials(entry.litellm_params, model, request.headers, gw.settings.general_settings.master_key)
-    if "api_key" in kwargs:
+    params, master_key = entry.litellm_params, gw.settings.general_settings.master_key
+    kwargs = upstream_credentials(params, model, request.headers, master_key, provider_needs(params))
+    if kwargs.get("api_key") not in (None, NO_KEY):
         gw.seen_keys.add(kwargs["api_key"])
     if aliased != model:
         kwargs["model"] = aliased  # the Router gets the name the alias stands for

@@ -1,7 +1,8 @@
 """`POST /v1/messages/count_tokens`: Anthropic token counting (Claude Code asks before long turns).
 
-Exact counts from the provider's counting API where it has one, else LiteLLM's local tokenizer. No
-databank row: nothing is generated and nothing is billed.
+Exact counts from the provider's counting API where it has one, else LiteLLM's local tokenizer (in a
+thread, offline). One databank row each, with the tokens counted as its input and no cost: nothing
+is generated and nothing is billed.
 """
 
 from __future__ import annotations
@@ -12,15 +13,16 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
+from daemon.cost import Usage
 from daemon.dialects import Dialect
-from daemon.errors import InvalidRequest, ModelNotFound
+from daemon.errors import InvalidRequest
 from daemon.gateway.body import parse_json_object, read_body
-from daemon.gateway.credentials import client_key
-from daemon.gateway.edge import answer
+from daemon.gateway.edge import answer_recorded
+from daemon.gateway.exchange import Exchange
 from daemon.gateway.llm import count_tokens, deployment_target
+from daemon.gateway.pipeline import credentials
 from daemon.gateway.state import Gateway
 from daemon.gateway.validation import check_types, refuse_redirect_fields, require_messages, require_model
-from daemon.identity import identify
 from daemon.routes.messages import TYPES
 
 router = APIRouter()
@@ -49,27 +51,24 @@ def system_text(system: Any) -> str | None:
 @router.post("/v1/messages/count_tokens")
 @router.post("/messages/count_tokens", include_in_schema=False)
 async def count_tokens_route(request: Request) -> Response:
-    async def handle(gw: Gateway) -> Response:
-        identify(request.headers, gw.settings)
+    async def handle(gw: Gateway, ex: Exchange) -> Response:
         body = parse_json_object(await read_body(request, gw.settings.general_settings))
         model = validate_count_tokens_request(body)
+        ex.requested(model)
+        # the same credentials a generation would carry: a keyless deployment counts with the client's key
+        upstream = credentials(gw, request, ex, model)
         entry = gw.deployment(model)
-        if entry is None:
-            raise ModelNotFound(f"model '{model}' is not configured")
+        assert entry is not None  # credentials() found it
         target, api_key, api_base = deployment_target(entry, gw.settings.router_settings.resolve_alias(model))
-        if api_key is None:
-            # a keyless deployment counts with the client's own key, as it generates with it
-            api_key = client_key(request.headers, gw.settings.general_settings.master_key)
-            if api_key is not None:
-                gw.seen_keys.add(api_key)
         tokens = await count_tokens(
             target,
             body["messages"],
             tools=body.get("tools"),
             system=system_text(body.get("system")),
-            api_key=api_key,
+            api_key=api_key or upstream.get("api_key"),
             api_base=api_base,
         )
+        ex.succeed(Usage(input_tokens=tokens), None)
         return JSONResponse({"input_tokens": tokens})
 
-    return await answer(request, Dialect.ANTHROPIC, handle)
+    return await answer_recorded(request, Dialect.ANTHROPIC, "/v1/messages/count_tokens", handle)

@@ -55,3 +55,30 @@ def test_broken_config_fails_with_file_and_line(memproxy_home: Path) -> None:
     result = runner.invoke(app, ["doctor"])
     assert result.exit_code == 1
     assert "config.yaml:2" in result.output
+
+
+def test_each_model_says_where_its_credentials_come_from(memproxy_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_ROLE_ARN", "VERTEXAI_PROJECT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("VERTEXAI_LOCATION", "europe-west4")
+    (memproxy_home / "config.yaml").write_text(
+        "model_list:\n"
+        "  - {model_name: local, litellm_params: {model: openai/llama3.1, api_base: 'http://localhost:11434/v1'}}\n"
+        "  - {model_name: ollama, litellm_params: {model: ollama_chat/llama3.1}}\n"
+        "  - {model_name: bedrock, litellm_params: {model: bedrock/anthropic.claude-3-5-sonnet-20240620-v1:0}}\n"
+        "  - {model_name: vertex, litellm_params: {model: vertex_ai/gemini-1.5-pro}}\n"
+        "  - model_name: own\n"
+        "    litellm_params: {model: openai/gpt-4o, configurable_clientside_auth_params: [api_key]}\n"
+    )
+    checks = {c["name"]: c for c in json.loads(runner.invoke(app, ["doctor", "--json"]).stdout)}
+    assert checks["model local"]["ok"] and "no key needed" in checks["model local"]["detail"]
+    assert checks["model ollama"]["ok"] and "ollama_chat takes no key" in checks["model ollama"]["detail"]
+    bedrock = checks["model bedrock"]
+    assert not bedrock["ok"] and "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY" in bedrock["detail"]
+    assert "export AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=..." in bedrock["fix"]
+    # only what is missing: the location is set
+    assert not checks["model vertex"]["ok"] and checks["model vertex"]["detail"].startswith("missing VERTEXAI_PROJECT:")
+    assert checks["model own"]["ok"] and "their own key" in checks["model own"]["detail"]
+    monkeypatch.setenv("AWS_PROFILE", "dev")
+    checks = {c["name"]: c for c in json.loads(runner.invoke(app, ["doctor", "--json"]).stdout)}
+    assert checks["model bedrock"]["ok"] and "found in the environment" in checks["model bedrock"]["detail"]

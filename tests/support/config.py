@@ -34,7 +34,8 @@ def gateway_config(
 ) -> str:
     """gpt-* → openai/gpt-* at <fake>/v1, claude-* → anthropic/claude-* at <fake> (keys in config),
     the openai ones declared to speak the Responses API as OpenAI does (the fake has it),
-    byok-* → openai at <fake>/v1 with no key (the client's own key is passed on).
+    byok-* → openai at <fake>/v1 with no key, declared bring-your-own-key (the client's key is passed on;
+    a loopback server with no key declared would get none).
 
     `memory` None leaves context retrieval at its default; projects get a private `port_range`
     (a random free one unless given), never memproxy's default 8800-8899.
@@ -66,6 +67,7 @@ def gateway_config(
       model: "openai/byok-*"
       api_base: "{upstream_url}/v1"
       use_chat_completions_api: false
+      configurable_clientside_auth_params: [api_key]
 router_settings:
   num_retries: {num_retries}
   timeout: {timeout}
