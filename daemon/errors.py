@@ -20,18 +20,22 @@
         ├── RateLimited            429  the upstream's rate limit
         ├── InternalError          500  memproxy itself failed
         ├── UpstreamFailed         502  the upstream failed, broke off or could not be reached
+        │   └── UpstreamEndpointMissing  502  its 404 was about the URL, not a model (a chat-only server)
         ├── UpstreamUnavailable    503  the upstream says it is overloaded
         └── UpstreamTimeout        504  no answer (or a stalled stream) within the budget
 
 Only `memproxy_cli` turns these into exit codes; library code raises them. `for_upstream_status` is the
 one table from an upstream's HTTP status to the error the client gets, for LiteLLM's exceptions and the
-fast path alike.
+fast path alike. When the URL that answered is known, the message names it and the status
+(`upstream http://127.0.0.1:8000/v1/responses answered 404: Not Found`).
 """
 
 from __future__ import annotations
 
 import copy
+import json
 from typing import ClassVar
+from urllib.parse import urlsplit
 
 
 class MemproxyError(Exception):
@@ -156,6 +160,11 @@ class UpstreamFailed(GatewayError):
     kind = "upstream"
 
 
+class UpstreamEndpointMissing(UpstreamFailed):
+    """The upstream answered 404 about the endpoint, not the model: it has no such API. Not a 404 for
+    the client, which would read it as "no such model" (Claude Code says so)."""
+
+
 class UpstreamUnavailable(GatewayError):
     status = 503
     kind = "unavailable"
@@ -176,14 +185,47 @@ _CLIENT_FAULTS: dict[int, type[GatewayError]] = {
 }
 
 
-def for_upstream_status(status: int, message: str) -> GatewayError:
-    """The error a client gets for an upstream that answered `status` saying `message`."""
+def upstream_message(status: int, payload: bytes) -> str:
+    """What an upstream's error body says: OpenAI's and Anthropic's `error.message`, a bare `error`
+    string (Ollama, LM Studio), FastAPI's `detail` (vLLM), else the text itself."""
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return payload[:500].decode("utf-8", "replace").strip() or f"HTTP {status}"
+    if isinstance(data, dict):
+        error = data.get("error")
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])
+        for said in (error, data.get("detail"), data.get("message")):
+            if isinstance(said, str) and said:
+                return said
+    return str(data)[:500]
+
+
+def _public(url: str) -> str:
+    # scheme, host, port and path only: a query or user info may carry a credential
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+def for_upstream_status(status: int, message: str, url: str | None = None) -> GatewayError:
+    """The error a client gets for an upstream at `url` (when known) that answered `status` saying `message`."""
+    said = f"upstream {_public(url)} answered {status}: {message}" if url else ""
+    if status == 404 and "model" not in message.lower():
+        # an unknown model is named in the answer (OpenAI, Anthropic, vLLM, Ollama all do); a missing
+        # endpoint is "Not Found", "Invalid URL (POST /v1/responses)", "404 page not found"
+        where = said or f"upstream answered 404: {message}"
+        return UpstreamEndpointMissing(f"{where} (the server has no such endpoint)")
     if status == 401:
-        return AuthenticationFailed(f"upstream refused the key: {message}")
+        return AuthenticationFailed(f"{said} (the key was refused)" if said else f"upstream refused the key: {message}")
     if status in _CLIENT_FAULTS:
-        return _CLIENT_FAULTS[status](message)
+        return _CLIENT_FAULTS[status](said or message)
     if status in (503, 529):
-        return UpstreamUnavailable(f"upstream unavailable: {message}")
+        return UpstreamUnavailable(said or f"upstream unavailable: {message}")
     if 400 <= status < 500:
-        return InvalidRequest(message, status=status)
-    return UpstreamFailed(f"upstream failed ({status}): {message}")
+        return InvalidRequest(said or message, status=status)
+    return UpstreamFailed(said or f"upstream failed ({status}): {message}")

@@ -21,6 +21,7 @@ from daemon.errors import (
     UpstreamFailed,
     UpstreamTimeout,
     for_upstream_status,
+    upstream_message,
 )
 from daemon.gateway import chat_only
 
@@ -167,10 +168,11 @@ def map_exception(exc: BaseException) -> GatewayError:
 
     message = _clean_message(exc)
     status = getattr(exc, "status_code", None)
+    url, said = _upstream_answer(exc)
     # LiteLLM sometimes wraps a provider's 401/403/429 in a class that says otherwise
     # (a BadRequestError with status_code 401): the provider's status decides
     if status in (401, 403, 429):
-        return for_upstream_status(status, message)
+        return for_upstream_status(status, said or message, url)
     if _local_failure(exc, litellm.APIConnectionError):
         # LiteLLM failing on a field it could not translate (it may wrap that as a connection error):
         # the request's fault, not the upstream's
@@ -184,11 +186,31 @@ def map_exception(exc: BaseException) -> GatewayError:
     ):
         return ModelNotFound(message)
     if isinstance(status, int) and 400 <= status < 600:
-        return for_upstream_status(status, message)
+        return for_upstream_status(status, said or message, url)
     if isinstance(exc, litellm.APIError):
         return UpstreamFailed(f"upstream failed: {message}")
     log.exception("unexpected error calling the upstream", exc_info=exc)
     return UpstreamFailed(f"upstream call failed: {type(exc).__name__}: {message}")
+
+
+def _upstream_answer(exc: BaseException) -> tuple[str | None, str | None]:
+    """The URL that answered with an error status and what its body said, from the httpx error
+    LiteLLM wraps (its own exceptions carry a placeholder request)."""
+    import httpx
+
+    current: BaseException | None = exc
+    for _ in range(8):
+        if current is None:
+            break
+        if isinstance(current, httpx.HTTPStatusError):
+            response = current.response
+            try:
+                said = upstream_message(response.status_code, response.content)
+            except httpx.ResponseNotRead:
+                said = None
+            return str(current.request.url), said
+        current = current.__cause__ or current.__context__
+    return None, None
 
 
 _LOCAL = (TypeError, AttributeError, KeyError, ValueError)

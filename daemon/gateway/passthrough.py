@@ -28,6 +28,7 @@ from daemon.errors import (
     UpstreamFailed,
     UpstreamTimeout,
     for_upstream_status,
+    upstream_message,
 )
 from daemon.gateway.credentials import AUTH_HEADERS, NO_KEY
 
@@ -124,15 +125,6 @@ def request_bytes(raw: bytes, body: dict[str, Any], original: dict[str, Any], ta
     return json.dumps({**body, "model": target.model}).encode()
 
 
-def _status_error(status: int, payload: bytes) -> GatewayError:
-    try:
-        data = json.loads(payload)
-        message = str((data.get("error") or {}).get("message") or data)
-    except (ValueError, AttributeError):
-        message = payload[:500].decode("utf-8", "replace") or f"HTTP {status}"
-    return for_upstream_status(status, message)
-
-
 def _retry_delay(response: aiohttp.ClientResponse | None, attempt: int) -> float:
     if response is not None:
         after = response.headers.get("retry-after")
@@ -164,7 +156,7 @@ async def send(
             if response.status < 400:
                 return response
             payload = await _read_quietly(response)
-            failure = _status_error(response.status, payload)
+            failure = for_upstream_status(response.status, upstream_message(response.status, payload), target.url)
             if response.status not in (408, 409, 429) and response.status < 500:
                 raise failure
         delay = _retry_delay(response, attempt)
