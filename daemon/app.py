@@ -152,10 +152,10 @@ def create_app(
         app.state.gateway = gateway
         app.state.metrics = gateway.metrics
 
-    from daemon.routes import chat, count_tokens, embeddings, info, messages, metrics, models, responses
+    from daemon.routes import chat, count_tokens, embeddings, gemini, info, messages, metrics, models, responses
 
     # one module per endpoint; adding one is a module and a name here
-    for route in (chat, messages, count_tokens, responses, embeddings, models, info, metrics):
+    for route in (chat, messages, count_tokens, responses, gemini, embeddings, models, info, metrics):
         app.include_router(route.router)
 
     @app.exception_handler(Exception)

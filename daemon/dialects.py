@@ -1,8 +1,9 @@
-"""The two HTTP dialects the gateway speaks, and how each one writes an error.
+"""The HTTP dialects the gateway speaks, and how each one writes an error.
 
 OpenAI routes answer `{"error": {"message", "type", "code"}}`; Anthropic routes answer
-`{"type": "error", "error": {"type", "message"}}`. A dialect-neutral `GatewayError.kind`
-maps to each dialect's own vocabulary here, in one table.
+`{"type": "error", "error": {"type", "message"}}`; Gemini routes (`/v1beta/...`) answer Google's
+`{"error": {"code", "message", "status"}}`. A dialect-neutral `GatewayError.kind` maps to each
+dialect's own vocabulary here, in one table (Google's status names in one more).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from daemon.errors import GatewayError
 class Dialect(StrEnum):
     OPENAI = "openai"
     ANTHROPIC = "anthropic"
+    GEMINI = "gemini"
 
 
 # kind -> (OpenAI error type, OpenAI error code, Anthropic error type)
@@ -35,9 +37,28 @@ _KINDS: dict[str, tuple[str, str | None, str]] = {
 }
 
 
+# kind -> Google's canonical status name (google.rpc.Code), as the Gemini API reports it
+_GOOGLE_STATUS: dict[str, str] = {
+    "invalid_request": "INVALID_ARGUMENT",
+    "authentication": "UNAUTHENTICATED",
+    "permission": "PERMISSION_DENIED",
+    "not_found": "NOT_FOUND",
+    "payload_too_large": "INVALID_ARGUMENT",
+    "rate_limit": "RESOURCE_EXHAUSTED",
+    "upstream": "UNAVAILABLE",
+    "unavailable": "UNAVAILABLE",
+    "timeout": "DEADLINE_EXCEEDED",
+    "internal": "INTERNAL",
+}
+
+
 def dialect_for_path(path: str) -> Dialect:
-    """Anthropic for `/v1/messages...`, OpenAI for everything else."""
-    return Dialect.ANTHROPIC if path.startswith(("/v1/messages", "/messages")) else Dialect.OPENAI
+    """Anthropic for `/v1/messages...`, Gemini for `/v1beta/...`, OpenAI for everything else."""
+    if path.startswith(("/v1/messages", "/messages")):
+        return Dialect.ANTHROPIC
+    if path.startswith("/v1beta/"):
+        return Dialect.GEMINI
+    return Dialect.OPENAI
 
 
 def error_body(dialect: Dialect, err: GatewayError) -> dict[str, object]:
@@ -45,6 +66,9 @@ def error_body(dialect: Dialect, err: GatewayError) -> dict[str, object]:
     openai_type, code, anthropic_type = _KINDS.get(err.kind, _KINDS["internal"])
     if dialect is Dialect.ANTHROPIC:
         return {"type": "error", "error": {"type": anthropic_type, "message": err.message}}
+    if dialect is Dialect.GEMINI:
+        status = _GOOGLE_STATUS.get(err.kind, "INTERNAL")
+        return {"error": {"code": err.status, "message": err.message, "status": status}}
     return {"error": {"message": err.message, "type": openai_type, "code": code}}
 
 
@@ -59,10 +83,16 @@ def error_response(dialect: Dialect, err: GatewayError) -> Response:
 
 
 def stream_error_event(dialect: Dialect, err: GatewayError) -> bytes:
-    """An SSE event that tells a streaming client the stream failed (never a silent partial success)."""
+    """An SSE event that tells a streaming client the stream failed (never a silent partial success).
+
+    A Gemini stream gets Google's error object bare, not as a `data:` event: the google-genai SDK
+    raises an ApiError (with the code and message) on a stream chunk that is such an object, and
+    would take a `data:` event for an answer with no candidates."""
     payload = json.dumps(error_body(dialect, err))
     if dialect is Dialect.ANTHROPIC:
         return b"event: error\ndata: " + payload.encode() + b"\n\n"
+    if dialect is Dialect.GEMINI:
+        return payload.encode() + b"\n\n"
     return b"data: " + payload.encode() + b"\n\n"
 
 

@@ -66,6 +66,10 @@ def _no_extra(_: Any) -> dict[str, Any]:
     return {}
 
 
+def _as_sent(_: Request, body: dict[str, Any]) -> dict[str, Any]:
+    return body
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """One generating endpoint, as the pipeline sees it."""
@@ -86,6 +90,8 @@ class Endpoint:
     stream_kwargs: Callable[[dict[str, Any]], dict[str, Any]] = _no_extra
     # the SSE event that tells a streaming client its stream failed
     error_event: Callable[[GatewayError], bytes] | None = None
+    # the body as the pipeline handles it (`model`, `stream`): Gemini names both in the URL instead
+    framed: Callable[[Request, dict[str, Any]], dict[str, Any]] = _as_sent
 
     def stream_error(self, err: GatewayError) -> bytes:
         if self.error_event is not None:

@@ -78,6 +78,9 @@ def configure_litellm(settings: Settings) -> list[str]:
     litellm.success_callback = []
     litellm.failure_callback = []
     litellm.drop_params = True
+    quiet = logging.getLogger("LiteLLM")
+    if not any(isinstance(f, _QuietGenaiLogging) for f in quiet.filters):
+        quiet.addFilter(_QuietGenaiLogging())
     warnings = []
     for key, value in settings.litellm_settings.items():
         if key in SAFE_LITELLM_SETTINGS:
@@ -360,3 +363,17 @@ def responses_provider_finished(stream: Any) -> bool:
     source = getattr(stream, "_billing_source", stream)
     chat_stream = getattr(source, "litellm_custom_stream_wrapper", None)
     return chat_stream is None or provider_finished(chat_stream)
+
+
+def genai_chat_stream(stream: Any) -> Any | None:
+    """The chat stream inside a `generateContent` stream LiteLLM translates from another provider
+    (Anthropic, OpenAI, ...); None for a native Gemini stream.
+
+    LiteLLM's adapter is an async generator over the chat stream, ending with `finishReason` however
+    that stream ended; the Router wraps it as `inner`. Take it before reading the stream: a
+    generator's frame (which holds it) is gone once the generator has finished.
+    """
+    inner = getattr(stream, "inner", stream)
+    frame = getattr(inner, "ag_frame", None)
+    adapter = frame.f_locals.get("self") if frame is not None else None
+    return getattr(adapter, "completion_stream", None)

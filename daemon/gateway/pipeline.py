@@ -50,7 +50,7 @@ async def generate(request: Request, endpoint: Endpoint) -> Response:
 
 async def _generate(request: Request, endpoint: Endpoint, gw: Gateway, ex: Exchange) -> Response:
     raw = await read_body(request, gw.settings.general_settings)
-    body = parse_json_object(raw)
+    body = endpoint.framed(request, parse_json_object(raw))
     model = endpoint.validate(body)
     stored = raw.decode("utf-8", "replace") if gw.settings.logging.store_prompts else None
     ex.requested(model, stream=bool(body.get("stream")), request_json=stored)

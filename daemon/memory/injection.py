@@ -11,10 +11,14 @@ deep-copied on every request.
   that has text. Anthropic user turns that only carry `tool_result` blocks are passed over (text
   there would not be the user's, and a tool result must lead its message). A conversation without
   any user text gets the block in the system prompt instead, so it is never silently dropped.
+- Gemini: `system` appends a text part to `systemInstruction` (after its parts, for the same cache
+  reason); the user strategies work on the last `user` entry of `contents` with text parts, the
+  block going before its first text part (a `functionResponse` part stays first) or after all.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from daemon.dialects import Dialect
@@ -84,30 +88,75 @@ def _anthropic_system(body: dict[str, Any], context: str) -> dict[str, Any]:
     return {**body, "system": new_system}
 
 
-def inject_openai(body: dict[str, Any], context: str, strategy: str) -> dict[str, Any]:
-    """A Chat Completions body with `context` placed by `strategy`; `body` is not modified."""
+# (body, context, prefix?) -> the body with context in its last user turn, None when none has text
+UserPlacer = Callable[[dict[str, Any], str, bool], "dict[str, Any] | None"]
+SystemPlacer = Callable[[dict[str, Any], str], dict[str, Any]]
+
+
+def _placed(
+    body: dict[str, Any], context: str, strategy: str, user: UserPlacer, system: SystemPlacer
+) -> dict[str, Any]:
+    """`context` in the last user turn for the user strategies (when one has text), else by `system`."""
     if not context:
         return dict(body)
     if strategy in ("user_prefix", "user_suffix"):
-        placed = _into_user(body, context, prefix=strategy == "user_prefix")
+        placed = user(body, context, strategy == "user_prefix")
         if placed is not None:
             return placed
-    return _openai_system(body, context)
+    return system(body, context)
+
+
+def inject_openai(body: dict[str, Any], context: str, strategy: str) -> dict[str, Any]:
+    """A Chat Completions body with `context` placed by `strategy`; `body` is not modified."""
+    return _placed(body, context, strategy, _into_user, _openai_system)
 
 
 def inject_anthropic(body: dict[str, Any], context: str, strategy: str) -> dict[str, Any]:
     """A Messages body with `context` placed by `strategy`; `body` is not modified."""
-    if not context:
-        return dict(body)
-    if strategy in ("user_prefix", "user_suffix"):
-        placed = _into_user(body, context, prefix=strategy == "user_prefix")
-        if placed is not None:
-            return placed
-    return _anthropic_system(body, context)
+    return _placed(body, context, strategy, _into_user, _anthropic_system)
+
+
+def _gemini_user(body: dict[str, Any], context: str, prefix: bool) -> dict[str, Any] | None:
+    contents = list(body.get("contents") or [])
+    for index in range(len(contents) - 1, -1, -1):
+        content = contents[index]
+        if not isinstance(content, dict) or content.get("role", "user") != "user":
+            continue
+        if not message_text(content, Dialect.GEMINI):
+            continue
+        parts = list(content.get("parts") or [])
+        if prefix:
+            first = next(i for i, p in enumerate(parts) if isinstance(p, dict) and isinstance(p.get("text"), str))
+            parts.insert(first, {"text": context})
+        else:
+            parts.append({"text": context})
+        contents[index] = {**content, "parts": parts}
+        return {**body, "contents": contents}
+    return None
+
+
+def _gemini_system(body: dict[str, Any], context: str) -> dict[str, Any]:
+    snake = "system_instruction" in body and "systemInstruction" not in body
+    key = "system_instruction" if snake else "systemInstruction"
+    system = body.get(key)
+    if isinstance(system, dict):
+        new_system: Any = {**system, "parts": [*(system.get("parts") or []), {"text": context}]}
+    elif isinstance(system, str) and system:
+        new_system = f"{system}\n\n{context}"
+    else:
+        new_system = {"parts": [{"text": context}]}
+    return {**body, key: new_system}
+
+
+def inject_gemini(body: dict[str, Any], context: str, strategy: str) -> dict[str, Any]:
+    """A generateContent body with `context` placed by `strategy`; `body` is not modified."""
+    return _placed(body, context, strategy, _gemini_user, _gemini_system)
 
 
 def inject(body: dict[str, Any], context: str, strategy: str, dialect: Dialect) -> dict[str, Any]:
-    """`inject_openai` or `inject_anthropic`, by `dialect`."""
+    """`inject_openai`, `inject_anthropic` or `inject_gemini`, by `dialect`."""
     if dialect == Dialect.ANTHROPIC:
         return inject_anthropic(body, context, strategy)
+    if dialect == Dialect.GEMINI:
+        return inject_gemini(body, context, strategy)
     return inject_openai(body, context, strategy)

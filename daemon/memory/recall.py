@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from daemon.dialects import Dialect
 from daemon.memory.base import Memory, MemoryBackend
 from daemon.memory.injection import inject
-from daemon.memory.retrieval import build_query, format_context, last_user_text, model_enabled, select
+from daemon.memory.retrieval import build_query, conversation, format_context, last_user_text, model_enabled, select
 
 if TYPE_CHECKING:
     from daemon.config.settings import ContextRetrieval
@@ -64,7 +64,7 @@ async def augment(
     and the question to capture; memory off for `model` means neither."""
     if not cr.enabled or not model_enabled(cr.enabled_for_models, model):
         return Augmented(body)
-    messages = body.get("messages") or []
+    messages = conversation(body, dialect)
     question = last_user_text(messages, dialect) or None
     query = build_query(cr.query_strategy, messages, dialect)
     if not query:

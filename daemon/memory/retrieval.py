@@ -1,9 +1,11 @@
 """What to search memory with, which memories to keep, and how they read in a prompt: pure functions.
 
-Messages come in two dialects. OpenAI: `content` is a string or a list of parts, of which
+Messages come in three dialects. OpenAI: `content` is a string or a list of parts, of which
 `{"type": "text", "text": ...}` count. Anthropic: `content` is a string or a list of blocks, of which
 only `text` blocks count (`tool_use`, `tool_result`, `image`, `thinking` are not something the user
-asked); Anthropic's `system` is outside `messages` and never part of a query.
+asked); Anthropic's `system` is outside `messages` and never part of a query. Gemini: the
+conversation is `contents`, each with `parts`, of which `{"text": ...}` count (not a model's
+`thought`); its roles are `user` (the default) and `model`.
 """
 
 from __future__ import annotations
@@ -20,8 +22,34 @@ DEFAULT_HEADING = "Relevant memories for this project:"
 _ELLIPSIS = "…"
 
 
+def conversation(body: Mapping[str, Any], dialect: Dialect) -> list[Any]:
+    """The messages of a request body: `messages`, or Gemini's `contents`."""
+    found = body.get("contents" if dialect is Dialect.GEMINI else "messages")
+    return found if isinstance(found, list) else []
+
+
+def _gemini_text(parts: Any) -> str:
+    if not isinstance(parts, list):
+        return ""
+    texts = [
+        part["text"]
+        for part in parts
+        if isinstance(part, Mapping) and isinstance(part.get("text"), str) and not part.get("thought")
+    ]
+    return "\n".join(t.strip() for t in texts if t.strip())
+
+
+def _role(message: Mapping[str, Any], dialect: Dialect) -> Any:
+    role = message.get("role")
+    if dialect is Dialect.GEMINI:
+        return "assistant" if role == "model" else role or "user"
+    return role
+
+
 def message_text(message: Mapping[str, Any], dialect: Dialect = Dialect.OPENAI) -> str:
     """The plain text of one message (text parts or blocks joined by newlines); "" if it has none."""
+    if dialect is Dialect.GEMINI:
+        return _gemini_text(message.get("parts"))
     content = message.get("content")
     if isinstance(content, str):
         return content.strip()
@@ -38,7 +66,7 @@ def message_text(message: Mapping[str, Any], dialect: Dialect = Dialect.OPENAI) 
 def _texts(messages: Iterable[Any], role: str, dialect: Dialect) -> list[str]:
     found = []
     for message in messages:
-        if isinstance(message, Mapping) and message.get("role") == role:
+        if isinstance(message, Mapping) and _role(message, dialect) == role:
             text = message_text(message, dialect)
             if text:
                 found.append(text)

@@ -4,6 +4,7 @@
     messages      POST /v1/messages           validation, the Anthropic stream watcher and relay, replay
     count_tokens  POST /v1/messages/count_tokens
     responses     POST /v1/responses          validation, usage, the Responses relay and error event
+    gemini        POST /v1beta/models/{model}:generateContent, :streamGenerateContent   the key, usage, relay
     embeddings    POST /v1/embeddings
     models        GET  /v1/models
     info          GET  /health, /memory-routing/info; POST /memproxy/ports/sync
