@@ -139,7 +139,7 @@ def test_rows_land_after_another_connection_held_an_exclusive_lock(
         writer.close()
     assert len(_rows(db_path)) == 20
     assert writer.dropped == 0
-    retried = any("locked; retrying" in r.getMessage() for r in caplog.records)
+    retried = any("write lock" in r.getMessage() and "retrying" in r.getMessage() for r in caplog.records)
     assert retried == (busy_timeout_ms < 500)
 
 
