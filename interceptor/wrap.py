@@ -25,6 +25,11 @@ from daemon.identity import CLIENT_PATH, DEFAULT_PROJECT, client_label, validate
 
 # The gateway recognises this key as "none given" and never forwards it to a provider.
 PLACEHOLDER_KEY = "memproxy"
+# gemini-cli's lowest settings layer (below the user's own ~/.gemini/settings.json), selecting its
+# API-key auth. gemini-cli 0.61 infers a "gateway" auth type from GOOGLE_GEMINI_BASE_URL and then
+# refuses to start with it ("Invalid auth method selected", exit 41; google-gemini/gemini-cli#27550);
+# an auth type chosen in settings comes first, and the API-key type honours the base URL too.
+GEMINI_SETTINGS = Path(__file__).with_name("gemini_settings.json")
 _INVALID_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -89,7 +94,7 @@ def client_url(port: int, client: str | None) -> str:
 
 
 def wrapped_env(base_env: Mapping[str, str], port: int, project: str, client: str | None = None) -> dict[str, str]:
-    """`base_env` plus SPEC's variables pointing every OpenAI/Anthropic client at `port` (as `client`)."""
+    """`base_env` plus SPEC's variables pointing every OpenAI/Anthropic/Gemini client at `port` (as `client`)."""
     url = client_url(port, client)
     env = dict(base_env)
     env.update(
@@ -97,14 +102,16 @@ def wrapped_env(base_env: Mapping[str, str], port: int, project: str, client: st
             "OPENAI_BASE_URL": f"{url}/v1",
             "OPENAI_API_BASE": f"{url}/v1",
             "ANTHROPIC_BASE_URL": url,
+            "GOOGLE_GEMINI_BASE_URL": url,
             "MEMPROXY_PROJECT": project,
             "MEMPROXY_URL": client_url(port, None),  # the project's port itself
         }
     )
     # SDKs refuse to start without a key; a real one the user set is kept (the gateway may pass it on).
-    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
+    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"):
         if not env.get(name):
             env[name] = PLACEHOLDER_KEY
+    env.setdefault("GEMINI_CLI_SYSTEM_DEFAULTS_PATH", str(GEMINI_SETTINGS))
     return env
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from interceptor.wrap import (
+    GEMINI_SETTINGS,
     CommandFailed,
     command_client,
     default_project,
@@ -32,18 +34,31 @@ def test_wrapped_env_points_everything_at_the_port() -> None:
         "OPENAI_BASE_URL": "http://127.0.0.1:8801/v1",
         "OPENAI_API_BASE": "http://127.0.0.1:8801/v1",
         "ANTHROPIC_BASE_URL": "http://127.0.0.1:8801",
+        "GOOGLE_GEMINI_BASE_URL": "http://127.0.0.1:8801",
         "MEMPROXY_PROJECT": "shop",
         "MEMPROXY_URL": "http://127.0.0.1:8801",
         "OPENAI_API_KEY": "memproxy",
         "ANTHROPIC_API_KEY": "memproxy",
+        "GEMINI_API_KEY": "memproxy",
+        "GEMINI_CLI_SYSTEM_DEFAULTS_PATH": str(GEMINI_SETTINGS),
     }
+
+
+def test_gemini_cli_gets_api_key_auth_from_a_settings_layer_the_user_can_override() -> None:
+    """gemini-cli 0.61 refuses the auth type it infers from GOOGLE_GEMINI_BASE_URL; the lowest
+    settings layer selects the API-key type instead (the user's own settings still win)."""
+    assert json.loads(GEMINI_SETTINGS.read_text()) == {"security": {"auth": {"selectedType": "gemini-api-key"}}}
+    # gemini-cli skips a settings file in a folder others can write to
+    assert not GEMINI_SETTINGS.parent.stat().st_mode & 0o022
+    mine = wrapped_env({"GEMINI_CLI_SYSTEM_DEFAULTS_PATH": "/etc/mine.json", "GEMINI_API_KEY": "AIza-real"}, 1, "p")
+    assert (mine["GEMINI_CLI_SYSTEM_DEFAULTS_PATH"], mine["GEMINI_API_KEY"]) == ("/etc/mine.json", "AIza-real")
 
 
 def test_a_named_client_travels_in_every_base_url_but_not_in_memproxy_url() -> None:
     env = wrapped_env({}, 8801, "shop", "aider")
     tool = "http://127.0.0.1:8801/client/aider"
     assert (env["OPENAI_BASE_URL"], env["OPENAI_API_BASE"]) == (f"{tool}/v1", f"{tool}/v1")
-    assert env["ANTHROPIC_BASE_URL"] == tool
+    assert env["ANTHROPIC_BASE_URL"] == env["GOOGLE_GEMINI_BASE_URL"] == tool
     assert env["MEMPROXY_URL"] == "http://127.0.0.1:8801"  # the project's port itself
 
 
