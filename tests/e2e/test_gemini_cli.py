@@ -14,17 +14,22 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.config import ANTHROPIC_KEY, OPENAI_KEY, gateway_config
+from tests.support.config import ANTHROPIC_KEY, GEMINI_KEY, OPENAI_KEY, gateway_config, with_gemini
 from tests.support.daemon import MEMPROXY, Daemon, start_daemon
 from tests.support.npm import npm_tool
-from tests.support.upstream import FakeUpstream, text
+from tests.support.upstream import FakeUpstream, Recorded, text
 
 pytestmark = pytest.mark.e2e
 
 CACHE = Path("/tmp/gemini-cli")
 SCRIPTED = "Hello from the fake upstream via memproxy, for gemini"
-# (model, the upstream route it reaches, the key the upstream must see)
-MODELS = [("claude-sonnet-4-5", "/v1/messages", ANTHROPIC_KEY), ("gpt-4o", "/v1/chat/completions", OPENAI_KEY)]
+# (model, the upstream route it reaches, the key the upstream must see): Gemini natively, the others
+# translated by LiteLLM
+MODELS = [
+    ("gemini-2.5-flash", "/v1beta/models/gemini-2.5-flash:streamGenerateContent", GEMINI_KEY),
+    ("claude-sonnet-4-5", "/v1/messages", ANTHROPIC_KEY),
+    ("gpt-4o", "/v1/chat/completions", OPENAI_KEY),
+]
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +39,8 @@ def gemini_bin() -> Path:
 
 @pytest.fixture(scope="module")
 def gw(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
-    daemon = start_daemon(tmp_path_factory.mktemp("gemini-home"), gateway_config(upstream.url, timeout=30))
+    config = with_gemini(gateway_config(upstream.url, timeout=30), upstream.url)
+    daemon = start_daemon(tmp_path_factory.mktemp("gemini-home"), config)
     try:
         yield daemon
     finally:
@@ -60,18 +66,23 @@ def _gemini(gemini_bin: Path, gw: Daemon, project: str, model: str, prompt: str)
     )
 
 
+def _key_seen(request: Recorded) -> str | None:
+    auth = request.headers.get("authorization", "")
+    return request.headers.get("x-goog-api-key") or request.headers.get("x-api-key") or auth.removeprefix("Bearer ")
+
+
 @pytest.mark.parametrize(("model", "upstream_path", "key"), MODELS)
 def test_gemini_cli_answers_through_intercept(
     gemini_bin: Path, gw: Daemon, fake: FakeUpstream, model: str, upstream_path: str, key: str
 ) -> None:
-    project = f"gemini-{model.split('-')[0]}"
+    project = f"gemini-cli-{model.split('-')[0]}"
     fake.default = text(SCRIPTED, usage={"input_tokens": 40, "output_tokens": 9})
     result = _gemini(gemini_bin, gw, project, model, "say hi")
     assert result.returncode == 0, result.stdout + result.stderr[-3000:] + gw.log_tail()
     assert SCRIPTED in result.stdout, result.stdout + result.stderr[-3000:]
     calls = [r for r in fake.requests if r.path == upstream_path]
-    assert calls and all(isinstance(r.body, dict) and r.body["model"] == model for r in calls)
-    assert all(key in (r.headers.get("x-api-key"), r.headers.get("authorization", "")[7:]) for r in calls)
+    assert calls and all(isinstance(r.body, dict) and r.body.get("model", model) == model for r in calls)
+    assert all(_key_seen(r) == key for r in calls), [r.headers for r in calls]
     rows = gw.project_rows(project, len(calls))
     streamed = [r for r in rows if r["endpoint"] == "/v1beta/models/{model}:streamGenerateContent"]
     assert streamed, rows

@@ -17,7 +17,7 @@ import pytest
 from daemon.cost import Usage
 from daemon.routes.gemini import GENERATE_PATH, STREAM_PATH, usage_from_gemini
 from tests.support.app import Served, serve_gateway
-from tests.support.config import ANTHROPIC_KEY, OPENAI_KEY, gateway_config
+from tests.support.config import ANTHROPIC_KEY, GEMINI_KEY, OPENAI_KEY, gateway_config, with_gemini
 from tests.support.upstream import FakeUpstream, Recorded, cut_stream, error, text
 
 ASKED = {
@@ -25,7 +25,6 @@ ASKED = {
     "systemInstruction": {"parts": [{"text": "be brief"}]},
     "generationConfig": {"temperature": 0.2, "maxOutputTokens": 50},
 }
-GEMINI_KEY = "AIza-test-CONFIGURED-gemini-0c5e7d"
 # (model, the upstream path it reaches, the key the upstream gets): Gemini natively, the others
 # through LiteLLM's adapter
 DEPLOYMENTS = [
@@ -36,15 +35,7 @@ DEPLOYMENTS = [
 
 
 def _config(upstream_url: str, **options: Any) -> str:
-    """The tests' gateway config plus a gemini/ deployment on the fake's Gemini API."""
-    gemini = f"""model_list:
-  - model_name: "gemini-*"
-    litellm_params:
-      model: "gemini/gemini-*"
-      api_base: "{upstream_url}/v1beta"
-      api_key: {GEMINI_KEY}
-"""
-    return gateway_config(upstream_url, **options).replace("model_list:\n", gemini, 1)
+    return with_gemini(gateway_config(upstream_url, **options), upstream_url)
 
 
 def _seen(fake: FakeUpstream, path: str) -> Recorded:
