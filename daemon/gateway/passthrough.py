@@ -8,14 +8,15 @@ cost and the databank stay exact.
 
 It applies only where nothing of the Router is lost: one deployment serves the model, no fallbacks
 name it, and `general_settings.fast_path` is on. Retries (connect errors, 429 with Retry-After, 5xx
-before the first byte) and timeouts follow `router_settings`, as the Router's would.
+before the first byte) and timeouts follow `router_settings`, as the Router's would; the waits are
+`retry.Backoff`'s (full jitter, or what the server asks within the budget).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,11 +32,12 @@ from daemon.errors import (
     upstream_message,
 )
 from daemon.gateway.credentials import AUTH_HEADERS, NO_KEY
+from daemon.gateway.retry import Backoff
 
 PROVIDER_OF_DIALECT = {Dialect.OPENAI: "openai", Dialect.ANTHROPIC: "anthropic"}
 DEFAULT_BASES = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com"}
 ANTHROPIC_VERSION = "2023-06-01"
-MAX_RETRY_AFTER_S = 20.0
+BACKOFF = Backoff()
 # headers of the client's request that select provider features; never credentials or routing
 CLIENT_HEADERS = {"anthropic-version", "anthropic-beta", "openai-beta"}
 
@@ -125,19 +127,15 @@ def request_bytes(raw: bytes, body: dict[str, Any], original: dict[str, Any], ta
     return json.dumps({**body, "model": target.model}).encode()
 
 
-def _retry_delay(response: aiohttp.ClientResponse | None, attempt: int) -> float:
-    if response is not None:
-        after = response.headers.get("retry-after")
-        if after:
-            try:
-                return min(max(float(after), 0.0), MAX_RETRY_AFTER_S)
-            except ValueError:
-                pass
-    return min(0.25 * 2**attempt, 4.0)
-
-
 async def send(
-    client: aiohttp.ClientSession, target: Target, content: bytes, *, retries: int, timeout: float
+    client: aiohttp.ClientSession,
+    target: Target,
+    content: bytes,
+    *,
+    retries: int,
+    timeout: float,
+    backoff: Backoff = BACKOFF,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> aiohttp.ClientResponse:
     """POST with the Router's retry rules; the open (streamed) response on a 2xx, GatewayError otherwise."""
     attempt = 0
@@ -159,10 +157,10 @@ async def send(
             failure = for_upstream_status(response.status, upstream_message(response.status, payload), target.url)
             if response.status not in (408, 409, 429) and response.status < 500:
                 raise failure
-        delay = _retry_delay(response, attempt)
-        if attempt >= retries or delay > timeout:
+        delay = backoff.delay(attempt, response.headers if response is not None else None)
+        if attempt >= retries or delay is None or delay > timeout:
             raise failure  # a Retry-After beyond the budget: the client hears now, not after the wait
-        await asyncio.sleep(delay)
+        await sleep(delay)
         attempt += 1
 
 
