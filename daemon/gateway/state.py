@@ -2,13 +2,16 @@
 
 `Gateway` holds things, not decisions: the settings, the Router, the databank writer and the record
 sinks, the memory backend and its capturer, the fast path's connection pool, the keys clients
-brought (so they can be redacted by value) and a cache of deployment lookups. What a request does
+brought (so they can be redacted by value; the most recently used few thousand) and a cache of
+deployment lookups. What a request does
 with them is decided by the pipeline and the pure functions it calls.
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -17,6 +20,10 @@ from typing import TYPE_CHECKING, Any
 from daemon.cost import Usage, cost_usd, find_prices
 from daemon.gateway.exchange import RecordSink
 from daemon.gateway.llm import find_deployment
+
+# How many client keys are held for redaction by value. Every new key a client brings is one entry; a
+# daemon serving a team can meet thousands in a month, and a set kept them all for its whole life.
+SEEN_KEYS_MAX = 4096
 
 if TYPE_CHECKING:
     import aiohttp
@@ -47,8 +54,8 @@ class Gateway:
     metrics: Metrics | None = None
     telemetry: Telemetry | None = None
     started_at: float = field(default_factory=time.time)
-    # keys clients brought, so they can be redacted by value like configured ones
-    seen_keys: set[str] = field(default_factory=set)
+    # keys clients brought, so they can be redacted by value like configured ones (bounded: RecentKeys)
+    seen_keys: RecentKeys = field(default_factory=lambda: RecentKeys(SEEN_KEYS_MAX))
     _deployments: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
 
     @property
@@ -86,6 +93,40 @@ class Gateway:
 
     def price(self, usage: Usage, model: str | None, provider: str | None) -> float | None:
         return cost_usd(usage, find_prices(self.model_cost, model, provider))
+
+
+class RecentKeys:
+    """The client keys used most recently, at most `maxsize`; adding one that is held refreshes it.
+
+    The trade-off: a key evicted (idle while `maxsize` newer ones came) is no longer redacted by value
+    in *another* request's error. Its own requests still are (the pipeline adds the key again on each
+    use, and the edge redacts the keys a request presents), so what is lost is an upstream echoing a
+    long-idle key in an error of a request that did not carry it. Held keys live only in memory.
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._keys: OrderedDict[str, None] = OrderedDict()
+        # iterated by the databank writer's thread while requests add keys on the event loop
+        self._lock = threading.Lock()
+
+    def add(self, key: str) -> None:
+        with self._lock:
+            self._keys[key] = None
+            self._keys.move_to_end(key)
+            while len(self._keys) > self.maxsize:
+                self._keys.popitem(last=False)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __iter__(self) -> Iterator[str]:
+        with self._lock:
+            held = tuple(self._keys)
+        return iter(held)
 
 
 class _Secrets:
