@@ -20,6 +20,7 @@ from tests.support.upstream import FakeUpstream, error
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 MESSAGES = {"model": "claude-sonnet-4-5", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
+GEMINI = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
 
 
 @asynccontextmanager
@@ -175,6 +176,8 @@ async def test_request_body_streams_up(upstream: FakeUpstream) -> None:
         ("/v1/chat/completions", CHAT, "openai"),
         ("/v1/messages", MESSAGES, "anthropic"),
         ("/v1/models", None, "openai"),
+        ("/v1beta/models/gemini-2.5-flash:streamGenerateContent", GEMINI, "gemini"),
+        ("/client/gemini/v1beta/models/gemini-2.5-flash:generateContent", GEMINI, "gemini"),
     ],
 )
 async def test_gateway_down_is_502_in_the_dialect(path: str, payload: object, shape: str) -> None:
@@ -185,6 +188,9 @@ async def test_gateway_down_is_502_in_the_dialect(path: str, payload: object, sh
     data = r.json()
     if shape == "anthropic":
         assert data["type"] == "error"
+        message = data["error"]["message"]
+    elif shape == "gemini":  # Google's error object
+        assert (data["error"]["code"], data["error"]["status"]) == (502, "UNAVAILABLE")
         message = data["error"]["message"]
     else:
         assert data["error"]["type"] == "api_error"

@@ -18,7 +18,7 @@ from daemon.cost import Usage
 from daemon.routes.gemini import GENERATE_PATH, STREAM_PATH, usage_from_gemini
 from tests.support.app import Served, serve_gateway
 from tests.support.config import ANTHROPIC_KEY, GEMINI_KEY, OPENAI_KEY, gateway_config, with_gemini
-from tests.support.upstream import FakeUpstream, Recorded, cut_stream, error, text
+from tests.support.upstream import FakeUpstream, Recorded, cut_stream, error, text, tool_call
 
 ASKED = {
     "contents": [{"role": "user", "parts": [{"text": "say hello to gemini"}]}],
@@ -216,3 +216,24 @@ def test_usage_metadata_counts_cached_tokens_apart_and_thoughts_as_output() -> N
     }
     assert usage_from_gemini(metadata) == Usage(input_tokens=200, output_tokens=170, cache_read_tokens=800)
     assert usage_from_gemini(None) == Usage()
+
+
+@pytest.mark.parametrize("action", ["generateContent", "streamGenerateContent?alt=sse"])
+@pytest.mark.parametrize(("model", "upstream_path", "key"), DEPLOYMENTS)
+def test_a_tool_call_comes_back_as_a_function_call(
+    served: Served, fake: FakeUpstream, project: str, model: str, upstream_path: str, key: str, action: str
+) -> None:
+    """gemini-cli's tools go out as function declarations and the model's call comes back as a
+    `functionCall` part, whichever provider serves the model."""
+    declared = {"name": "list_directory", "description": "List a folder", "parameters": {"type": "object"}}
+    asked = {**ASKED, "tools": [{"functionDeclarations": [declared]}]}
+    fake.script(tool_call("list_directory", {"path": "/tmp"}))
+    r = _post(served, model, action, project, body=asked)
+    assert r.status_code == 200, r.text
+    chunks = _events(r) if action.startswith("stream") else [r.json()]
+    parts = [p for chunk in chunks for cand in chunk["candidates"] for p in cand["content"]["parts"]]
+    calls = [{k: v for k, v in p["functionCall"].items() if k != "id"} for p in parts if "functionCall" in p]
+    assert calls == [{"name": "list_directory", "args": {"path": "/tmp"}}], chunks
+    assert "list_directory" in json.dumps(_seen(fake, upstream_path).body["tools"])
+    (row,) = served.wait_final(project)
+    assert row["status"] == "ok"
