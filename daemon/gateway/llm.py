@@ -24,6 +24,7 @@ from daemon.errors import (
     upstream_message,
 )
 from daemon.gateway import chat_only
+from daemon.gateway.answers import unreadable
 
 if TYPE_CHECKING:
     from litellm import Router
@@ -176,6 +177,9 @@ def map_exception(exc: BaseException) -> GatewayError:
     # (a BadRequestError with status_code 401): the provider's status decides
     if status in (401, 403, 429):
         return for_upstream_status(status, said or message, url)
+    unparsed = unreadable(exc)
+    if unparsed is not None:
+        return unparsed  # an answer no parser takes (LiteLLM wraps it as a local or connection error)
     if _local_failure(exc, litellm.APIConnectionError):
         # LiteLLM failing on a field it could not translate (it may wrap that as a connection error):
         # the request's fault, not the upstream's

@@ -31,6 +31,7 @@ from daemon.errors import (
     for_upstream_status,
     upstream_message,
 )
+from daemon.gateway.answers import loads
 from daemon.gateway.credentials import AUTH_HEADERS, NO_KEY
 from daemon.gateway.retry import Backoff
 
@@ -183,10 +184,7 @@ async def read_json(response: aiohttp.ClientResponse, timeout: float) -> tuple[b
         raise UpstreamFailed(f"the upstream answer broke off: {type(exc).__name__}") from exc
     finally:
         response.release()
-    try:
-        data = json.loads(payload)
-    except ValueError:
-        raise UpstreamFailed("the upstream answered with something that is not JSON") from None
+    data = loads(payload)
     if not isinstance(data, dict):
         raise UpstreamFailed("the upstream answered with something that is not a JSON object")
     return payload, data

@@ -19,6 +19,7 @@ from starlette.responses import Response
 from daemon.cost import usage_from_openai
 from daemon.dialects import Dialect
 from daemon.errors import UpstreamFailed
+from daemon.gateway.answers import loads, reported_error
 from daemon.gateway.endpoint import Endpoint, Plain, Tally
 from daemon.gateway.exchange import Exchange
 from daemon.gateway.llm import provider_finished
@@ -60,6 +61,9 @@ def validate_chat_request(body: Mapping[str, Any]) -> str:
 
 def _plain(response: Any) -> Plain:
     if isinstance(response, dict):  # the fast path and the tool loop hand back plain dicts
+        reported = reported_error(response, ("choices",))
+        if reported is not None:
+            raise UpstreamFailed(reported)
         choices = response.get("choices") or [{}]
         text = (choices[0].get("message") or {}).get("content")
         return Plain(response, usage_from_openai(response.get("usage")), text, response.get("model"))
@@ -126,10 +130,9 @@ class _ChatBytesReader:
         if event.data.strip() == b"[DONE]":
             self.done = True
             return True
-        try:
-            payload = json.loads(event.data)
-        except ValueError:
-            raise UpstreamFailed("the upstream sent a malformed stream event") from None
+        payload = loads(event.data, "stream event")
+        if not isinstance(payload, dict):
+            raise UpstreamFailed("the upstream sent a malformed stream event")
         if "error" in payload and not payload.get("choices"):
             raise UpstreamFailed(str((payload.get("error") or {}).get("message") or "stream error"))
         tally = self.tally

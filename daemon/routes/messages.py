@@ -127,7 +127,7 @@ class AnthropicStreamWatcher:
             return
         try:
             payload = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past the parser's depth
             self.malformed = True
             return
         tally = self.tally

@@ -33,9 +33,12 @@ class Reply:
     error_type: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     stall_seconds: float = 0.0
-    fault: Literal["stall", "cut", "corrupt"] | None = None
+    fault: Literal["stall", "cut", "corrupt", "malformed"] | None = None
     fault_after: int = 0
     fault_seconds: float = 0.0
+    # exactly these bytes as the answer's body (status and content type as given), whatever was asked
+    raw_body: bytes | None = None
+    content_type: str = "application/json"
 
     def __post_init__(self) -> None:
         unknown = set(self.usage or ()) - USAGE_KEYS
@@ -109,3 +112,14 @@ def cut_stream(after_chunks: int, then: Reply | None = None) -> Reply:
 def corrupt_stream(after_chunks: int, then: Reply | None = None) -> Reply:
     """Send ``after_chunks`` content chunks, then a non-JSON data line, then drop the connection."""
     return replace(then or Reply(), fault="corrupt", fault_after=after_chunks)
+
+
+def malformed_event(after_chunks: int, then: Reply | None = None) -> Reply:
+    """Send ``after_chunks`` content chunks, then one content event whose data is not JSON in place of the
+    next, then the rest of the stream to its proper end: one event broken, the stream otherwise whole."""
+    return replace(then or Reply(), fault="malformed", fault_after=after_chunks)
+
+
+def raw(body: bytes, status: int = 200, content_type: str = "application/json") -> Reply:
+    """Exactly ``body`` as the answer (``text/event-stream`` for a stream of bytes the test wrote)."""
+    return Reply(text=None, status=status, raw_body=body, content_type=content_type)

@@ -307,6 +307,9 @@ class FakeUpstream:
             reply = self.default
         if reply.stall_seconds:
             await asyncio.sleep(reply.stall_seconds)
+        if reply.raw_body is not None:
+            await start_response(send, reply.status, reply.content_type, dialect, reply.headers, len(reply.raw_body))
+            return await send({"type": "http.response.body", "body": reply.raw_body})
         if reply.status >= 400:
             payload = error_body(dialect, reply.status, reply.error_message, reply.error_type)
             return await send_json(send, reply.status, payload, dialect, reply.headers)
@@ -344,10 +347,13 @@ class FakeUpstream:
             if fault is not None and (kind == "tail" or (kind == "content" and sent == reply.fault_after)):
                 if fault == "cut":
                     raise Disconnect
-                if fault == "corrupt":
+                if fault in ("corrupt", "malformed"):
                     prefix = b"event: content_block_delta\n" if dialect == "anthropic" else b""
                     await send({"type": "http.response.body", "body": prefix + b"data: " + GARBAGE + b"\n\n"})
-                    raise Disconnect
+                    if fault == "corrupt":
+                        raise Disconnect
+                    fault, sent = None, sent + 1
+                    continue  # the content event it stands for is never sent
                 await asyncio.sleep(reply.fault_seconds)
                 fault = None
             if kind == "content":

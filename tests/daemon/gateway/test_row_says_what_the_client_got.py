@@ -1,0 +1,122 @@
+"""The row says what the client got: an upstream's error in a 200, a body no parser should take, and a
+malformed event in a stream are errors for the client (in its dialect) and in the databank alike.
+
+Each case runs with the fast path on (the provider's bytes relayed as they are) and off (LiteLLM's
+Router parses the answer), against the real fake upstream, which sends exactly the bytes scripted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.app import Served, serve_gateway
+from tests.support.config import gateway_config
+from tests.support.upstream import FakeUpstream, raw
+from tests.support.wire import sse_events
+
+USER = [{"role": "user", "content": "hi"}]
+# (route, model, body): same dialect as the provider, so the fast path serves it when it is on
+SAME_DIALECT = {
+    "chat<-gpt": ("/v1/chat/completions", "gpt-4o", {"messages": USER}),
+    "messages<-claude": ("/v1/messages", "claude-sonnet-4-5", {"messages": USER, "max_tokens": 20}),
+}
+# translated by LiteLLM whatever the fast path says
+TRANSLATED = {
+    "chat<-claude": ("/v1/chat/completions", "claude-sonnet-4-5", {"messages": USER}),
+    "messages<-gpt": ("/v1/messages", "gpt-4o", {"messages": USER, "max_tokens": 20}),
+    "responses<-gpt": ("/v1/responses", "gpt-4o", {"input": "hi"}),
+    "responses<-claude": ("/v1/responses", "claude-sonnet-4-5", {"input": "hi"}),
+}
+CASES = {**SAME_DIALECT, **TRANSLATED}
+OPENAI_ERROR = b'{"error": {"message": "quota exhausted for org-7", "type": "insufficient_quota", "code": null}}'
+ANTHROPIC_ERROR = b'{"type": "error", "error": {"type": "overloaded_error", "message": "quota exhausted for org-7"}}'
+DEEP = b'{"id": "x", "choices": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"
+PATHOLOGICAL = {
+    "nested-50000": DEEP,
+    "huge-number": b'{"id": "x", "usage": {"prompt_tokens": 1' + b"0" * 100_000 + b"}}",
+    "invalid-utf8": b'{"id": "x", "choices": [{"message": {"role": "assistant", "content": "\xff\xfe\xc3"}}]}',
+}
+
+
+@pytest.fixture(scope="module", params=[True, False], ids=["fast", "router"])
+def served(request: pytest.FixtureRequest, upstream: FakeUpstream, tmp_path_factory: Any) -> Iterator[Served]:
+    config = gateway_config(upstream.url, fast_path=request.param)
+    yield from serve_gateway(tmp_path_factory.mktemp("row-says-home"), config)
+
+
+def _error_message(route: str, payload: Any) -> str:
+    assert isinstance(payload, dict), payload
+    if route == "/v1/messages":
+        assert payload.get("type") == "error", payload
+    return str(payload["error"]["message"])
+
+
+def _post(served: Served, case: str, project: str, **extra: Any) -> tuple[str, httpx.Response]:
+    route, model, body = CASES[case]
+    r = httpx.post(
+        f"{served.url}{route}",
+        json={"model": model, **body, **extra},
+        headers={"x-memproxy-project": project},
+        timeout=20,
+    )
+    return route, r
+
+
+@pytest.mark.regression(reason="an upstream's 200 with an {'error': ...} body was passed on as a 200 and an ok row")
+@pytest.mark.parametrize("case", list(CASES))
+def test_an_error_body_in_a_200_is_an_error(served: Served, fake: FakeUpstream, project: str, case: str) -> None:
+    fake.script(raw(ANTHROPIC_ERROR if case.endswith("claude") else OPENAI_ERROR))
+    route, r = _post(served, case, project)
+    assert r.status_code == 502, r.text
+    assert "quota exhausted for org-7" in _error_message(route, r.json())
+    (row,) = served.wait_final(project)
+    assert (row["status"], row["http_status"]) == ("error", 502)
+    assert "quota exhausted for org-7" in row["error"]
+
+
+@pytest.mark.regression(reason="an answer nested 50,000 deep was a 500 RecursionError, a traceback and no row")
+@pytest.mark.parametrize("shape", list(PATHOLOGICAL))
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_pathological_answer_is_a_502_with_a_row_and_no_traceback(
+    served: Served, fake: FakeUpstream, project: str, case: str, shape: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.script(raw(PATHOLOGICAL[shape]))
+    with caplog.at_level(logging.WARNING):
+        route, r = _post(served, case, project)
+    assert r.status_code == 502, r.text[:300]
+    assert _error_message(route, r.json())
+    (row,) = served.wait_final(project)
+    assert (row["status"], row["http_status"]) == ("error", 502)
+    assert not _tracebacks(caplog)
+
+
+def _tracebacks(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """Tracebacks memproxy or its server logged (LiteLLM's own logging of what it failed to bill is its own)."""
+    return [r.getMessage() for r in caplog.records if r.exc_info and not r.name.startswith("LiteLLM")]
+
+
+@pytest.mark.parametrize("shape", ["nested-50000", "invalid-utf8"])
+@pytest.mark.parametrize("case", list(SAME_DIALECT))
+def test_a_pathological_stream_event_ends_the_stream_with_an_error(
+    served: Served, fake: FakeUpstream, project: str, case: str, shape: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    payload = PATHOLOGICAL[shape]
+    if case.startswith("messages"):
+        body = b"event: content_block_delta\ndata: " + payload + b"\n\n"
+    else:
+        body = b"data: " + payload + b"\n\n"
+    fake.script(raw(body, content_type="text/event-stream"))
+    with caplog.at_level(logging.WARNING):
+        route, r = _post(served, case, project, stream=True)
+    assert r.status_code in (200, 502), r.text[:300]
+    if r.status_code == 200:
+        events = sse_events(r.content)
+        assert events and _error_message(route, events[-1][1])
+    (row,) = served.wait_final(project)
+    assert (row["status"], row["http_status"]) == ("error", 502)
+    assert not _tracebacks(caplog)
