@@ -116,7 +116,7 @@ def read_daemon_info(paths: Paths) -> DaemonInfo | None:
 
 
 def probe_health(url: str, timeout: float = 1.0) -> dict[str, Any] | None:
-    """GET /health; the JSON body if the gateway answers healthy, else None."""
+    """GET /health; the JSON body if the gateway answers (healthy, or degraded: serving, rows waiting), else None."""
     host_port = url.split("://", 1)[-1]
     host, _, port = host_port.rpartition(":")
     conn = http.client.HTTPConnection(host.strip("[]"), int(port), timeout=timeout)
@@ -126,7 +126,7 @@ def probe_health(url: str, timeout: float = 1.0) -> dict[str, Any] | None:
         if response.status != 200:
             return None
         data: dict[str, Any] = json.loads(response.read())
-        return data if data.get("status") == "healthy" else None
+        return data if data.get("status") in ("healthy", "degraded") else None
     except (OSError, ValueError, http.client.HTTPException):
         return None
     finally:
@@ -203,6 +203,7 @@ def start_daemon(
     from filelock import FileLock
 
     from daemon.config.settings import load_settings
+    from daemon.usage.integrity import refuse_if_damaged
 
     settings = load_settings(config_file=config, host=host, port=port)  # a broken config is refused here
     paths = settings.paths.ensure()
@@ -218,6 +219,8 @@ def start_daemon(
                 f"a memproxy daemon (pid {stale.pid}) is running but not answering on {stale.url}; "
                 "run `memproxy down` first"
             )
+        # A damaged databank would take no row: refuse before spawning, in one sentence, not a traceback.
+        refuse_if_damaged(paths.db_file)
         if not port_is_free(general.host, general.port):
             raise PortInUse(f"port {general.port} on {general.host} is already in use by {who_holds(general.port)}")
         proc = spawn_daemon(paths, server_args(config, host, port))

@@ -45,11 +45,13 @@ def serve(settings: Settings) -> None:
     import uvicorn
 
     from daemon.app import Hosted, create_app, start_gateway
+    from daemon.usage.integrity import refuse_if_damaged
 
     setup_logging(settings.logging.level)
     for warning in settings.warnings:
         log.warning(warning)
     general = settings.general_settings
+    refuse_if_damaged(settings.paths.db_file)  # `up` checked too; this covers `up --foreground` and a race
     sock = bind_listener(general.host, general.port)
     port = sock.getsockname()[1]
     gateway = start_gateway(settings)
@@ -99,7 +101,8 @@ def serve(settings: Settings) -> None:
     try:
         server.run(sockets=[sock])
     finally:
-        gateway.writer.close()
+        # Longer than one write's busy_timeout, so rows a lock held back still reach the spool.
+        gateway.writer.close(timeout=15.0)
         clear_daemon_info(settings.paths, info.pid)
         log.info("memproxy stopped")
 

@@ -11,6 +11,7 @@ import typer
 
 from memproxy_cli import daemon_cmd
 from memproxy_cli.config_cmd import config_app
+from memproxy_cli.db_cmd import db_app
 from memproxy_cli.doctor_cmd import doctor
 from memproxy_cli.intercept_cmd import CONTEXT, intercept
 from memproxy_cli.logs_cmd import logs
@@ -38,4 +39,5 @@ app.command(help="Recent requests from the usage databank, newest last.")(logs)
 app.add_typer(ports_app, name="ports")
 app.command(context_settings=CONTEXT)(intercept)
 app.add_typer(memory_app, name="memory")
+app.add_typer(db_app, name="db")
 app.command(help="Requests, tokens, cost, p50/p95 latency and error rate per group, with a total.")(stats)

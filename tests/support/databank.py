@@ -38,3 +38,20 @@ def integrity(home: Path) -> str:
         return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
     finally:
         conn.close()
+
+
+def damage_indexes(db: Path, names: tuple[str, ...] = ("requests_started_at", "requests_status")) -> None:
+    """Overwrite the root pages of the databank's indexes `names` with noise (a damaged file, as a disk leaves it)."""
+    import random
+
+    conn = sqlite3.connect(db)
+    try:
+        roots = dict(conn.execute("SELECT name, rootpage FROM sqlite_master WHERE type = 'index'").fetchall())
+        (page_size,) = conn.execute("PRAGMA page_size").fetchone()
+    finally:
+        conn.close()
+    noise = random.Random(14)
+    with open(db, "r+b") as f:
+        for name in names:
+            f.seek((roots[name] - 1) * page_size)
+            f.write(noise.randbytes(page_size))
