@@ -65,6 +65,7 @@ def run_command(settings: Settings, project: str, port: int | None, cmd: list[st
     from daemon.lifecycle import ensure_running
     from interceptor.notify import notify_daemon, project_state
     from interceptor.registry import assign
+    from interceptor.tool_config import tool_env
     from interceptor.wrap import command_client, run_wrapped, wrapped_command, wrapped_env
 
     validate_project_name(project)
@@ -77,7 +78,10 @@ def run_command(settings: Settings, project: str, port: int | None, cmd: list[st
     if not wait_for_port(number, PORT_WAIT_S):
         raise MemproxyError(f"port {number} of project {project} does not accept connections after {PORT_WAIT_S:.0f} s")
     client = command_client(cmd)  # travels in CMD's base URLs, so its rows say which tool it was
-    return run_wrapped(wrapped_command(cmd, number, project, client), wrapped_env(os.environ, number, project, client))
+    env = wrapped_env(os.environ, number, project, client)
+    # opencode and llm know only the models they are told of: given the port's, in their own terms
+    env.update(tool_env(env, number, project, client, settings.paths.state_dir))
+    return run_wrapped(wrapped_command(cmd, number, project, client), env)
 
 
 def wait_for_port(port: int, timeout: float, host: str = "127.0.0.1") -> bool:

@@ -63,5 +63,5 @@ def test_cell(
     assert ANSWER in result.stdout, f"{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
     asked = gw.wait_rows(lambda r: r["project"] == project and r["model"] == model)
     assert asked, gw.rows()
-    assert {r["endpoint"] for r in asked} >= {client.endpoint}, asked
+    assert {r["endpoint"] for r in asked} >= {client.endpoint_for(model)}, asked
     assert all(r["status"] == "ok" and r["client"] == client.name for r in asked), asked

@@ -13,12 +13,13 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.support.daemon import MEMPROXY, Daemon
 from tests.support.npm import npm_tool
+from tests.support.pypi import pypi_tool
 
 Runner = Callable[[Daemon, str, str, Path], subprocess.CompletedProcess[str]]
 
@@ -31,6 +32,11 @@ class Client:
     run: Runner
     # the gateway route its requests arrive on
     endpoint: str
+    # models whose requests arrive on another route (the tool picks the API by the model's name)
+    endpoints: Mapping[str, str] = field(default_factory=dict)
+
+    def endpoint_for(self, model: str) -> str:
+        return self.endpoints.get(model, self.endpoint)
 
 
 def intercept(
@@ -128,10 +134,47 @@ def _codex(gw: Daemon, project: str, model: str, work: Path) -> subprocess.Compl
     return intercept(gw, project, cmd, work, CODEX_HOME=str(work / "codex"))
 
 
+AIDER_FLAGS = (
+    "--yes-always",
+    "--no-git",
+    "--no-check-update",
+    "--no-analytics",
+    "--no-show-model-warnings",
+    "--no-pretty",
+    "--no-fancy-input",
+    "--no-detect-urls",
+    "--map-tokens",
+    "0",
+)
+
+
+def _aider(gw: Daemon, project: str, model: str, work: Path) -> subprocess.CompletedProcess[str]:
+    aider = pypi_tool("aider-chat", Path("/tmp/matrix-aider"), "aider")
+    # LiteLLM, inside aider, knows Claude and GPT names by their provider; any other name is told
+    # its API with a prefix, as aider's docs say (`openai/<name>` for an OpenAI-compatible server)
+    name = model if model.startswith(("claude-", "gpt-")) else f"openai/{model}"
+    cmd = [str(aider), *AIDER_FLAGS, "--model", name, "--message", "say hi"]
+    return intercept(gw, project, cmd, work)
+
+
+def _llm(gw: Daemon, project: str, model: str, work: Path) -> subprocess.CompletedProcess[str]:
+    llm = pypi_tool("llm", Path("/tmp/matrix-llm"), "llm")
+    return intercept(gw, project, [str(llm), "-m", model, "say hi"], work)
+
+
+def _opencode(gw: Daemon, project: str, model: str, work: Path) -> subprocess.CompletedProcess[str]:
+    opencode = npm_tool("opencode-ai", Path("/tmp/opencode"), "opencode")
+    cmd = [str(opencode), "run", "-m", f"memproxy/{model}", "say hi"]
+    return intercept(gw, project, cmd, work, OPENCODE_DISABLE_AUTOUPDATE="1")
+
+
 CLIENTS: dict[str, Client] = {
     "openai-chat": Client("openai_chat", _openai_chat, "/v1/chat/completions"),
     "openai-responses": Client("openai_responses", _openai_responses, "/v1/responses"),
     "anthropic": Client("anthropic_messages", _anthropic, "/v1/messages"),
     "claude-code": Client("claude", _claude, "/v1/messages"),
     "codex": Client("codex", _codex, "/v1/responses"),
+    "aider": Client("aider", _aider, "/v1/chat/completions", {"claude-sonnet-4-5": "/v1/messages"}),
+    "llm": Client("llm", _llm, "/v1/chat/completions"),
+    "opencode": Client("opencode", _opencode, "/v1/chat/completions"),
 }

@@ -1,4 +1,4 @@
-"""Real coding tools (Claude Code, Codex) from npm, installed once into a cache; the test is skipped without npm."""
+"""Real coding tools (Claude Code, Codex, opencode) from npm, installed once into a cache; skipped without npm."""
 
 from __future__ import annotations
 
