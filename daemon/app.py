@@ -57,6 +57,7 @@ def start_gateway(settings: Settings) -> Gateway:
     from daemon.observe.telemetry import start_telemetry
 
     metrics = Metrics(secrets=settings.secrets)
+    metrics.watch_databank(writer.health)
     telemetry = start_telemetry(settings.otel_endpoint) if settings.otel_endpoint else None
     return Gateway(
         sink=FanOut(writer, metrics, telemetry),

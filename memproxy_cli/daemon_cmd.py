@@ -127,10 +127,11 @@ def status(
 def _status_report(config: Path | None) -> dict[str, Any]:
     from daemon import __version__
     from daemon.config.paths import resolve_paths
-    from daemon.errors import ConfigError
+    from daemon.errors import ConfigError, DatabankError
     from daemon.lifecycle import running_daemon
     from daemon.usage.query import totals_by_project
     from daemon.usage.record import iso_utc
+    from daemon.usage.spool import count_rows, spool_path
     from memproxy_cli.timespec import parse_timespec
 
     paths = resolve_paths(config_file=config)
@@ -142,9 +143,17 @@ def _status_report(config: Path | None) -> dict[str, Any]:
         host, port = settings.general_settings.host, settings.general_settings.port
     except ConfigError:
         host, port = "127.0.0.1", 8764
-    today = totals_by_project(paths.db_file, iso_utc(parse_timespec("today")))
+    unreadable = None
+    try:
+        today = totals_by_project(paths.db_file, iso_utc(parse_timespec("today")))
+    except DatabankError as exc:  # still say what runs: a damaged databank is one more thing to report
+        today, unreadable = [], str(exc)
+    spooled = count_rows(spool_path(paths.db_file))
     report: dict[str, Any] = {
         "running": found is not None,
+        "status": "not running",
+        "reason": unreadable,
+        "databank": {"rows_spooled": spooled, "spool": str(spool_path(paths.db_file))},
         "pid": None,
         "url": f"http://{host}:{port}",
         "port": port,
@@ -166,8 +175,15 @@ def _status_report(config: Path | None) -> dict[str, Any]:
         info, health = found
         report.update(pid=info.pid, url=info.url, port=info.port, version=health.get("version", info.version))
         report["uptime_s"] = round(time.time() - info.started_at, 1)
+        # healthy, or degraded with the reason and the rows waiting (daemon.usage.writer.health)
+        report["status"] = health.get("status", "healthy")
+        report["reason"] = health.get("reason") or unreadable
+        report["databank"] = health.get("databank", report["databank"])
         if info.config_path:
             report["config_path"] = info.config_path
+    elif spooled:
+        waiting = f"{spooled} usage row(s) wait in the spool; the next `memproxy up` writes them"
+        report["reason"] = f"{unreadable}; {waiting}" if unreadable else waiting
     return report
 
 
@@ -177,6 +193,10 @@ def _print_status(report: dict[str, Any]) -> None:
         console.print(f"[green]●[/] memproxy {report['version']} is running at {where}")
     else:
         console.print("[red]○[/] memproxy is not running — start it with [bold]memproxy up[/]")
+    if report["status"] == "degraded":
+        console.print(f"  [yellow]degraded:[/] {report['reason']}")
+    elif report["reason"]:
+        console.print(f"  [yellow]note:[/] {report['reason']}")
     config_note = "" if report["config_exists"] else " (not found: built-in defaults)"
     console.print(f"  config:   {report['config_path']}{config_note}")
     console.print(f"  databank: {report['db_path']}")

@@ -3,17 +3,19 @@
 `Metrics` is a record sink like the usage writer: the exchange hands it each finished
 `UsageRecord`. It keeps its own `CollectorRegistry`, so two apps in one process (tests) never
 share counters. Labels are project, model and status only: never a key, a user or a prompt.
-`FanOut` hands one record to several sinks (writer, metrics, telemetry).
+`FanOut` hands one record to several sinks (writer, metrics, telemetry). `watch_databank` adds the
+writer's own state, read at each scrape: rows waiting for the databank, write failures, rows lost.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
-from typing import Protocol
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from daemon.usage.record import ERROR_STATUSES, UsageRecord
 
@@ -68,6 +70,10 @@ class Metrics:
         )
         self.ttft = Histogram("memproxy_ttft_seconds", "Time to first token.", pm, buckets=TTFT_BUCKETS_S, registry=r)
 
+    def watch_databank(self, health: Callable[[], Mapping[str, Any]]) -> None:
+        """Export the usage writer's state (`UsageWriter.health`) on every scrape."""
+        self.registry.register(_DatabankCollector(health))
+
     def submit(self, record: UsageRecord) -> None:
         """Count a finished request (in-flight records are skipped: their final record follows)."""
         if record.status == "in_flight":
@@ -108,3 +114,36 @@ class Metrics:
                     return project, "other"
                 self._series.add((project, model))
         return project, model
+
+
+class _DatabankCollector:
+    """Reads the writer's counts when /metrics is scraped: they change off the request path."""
+
+    def __init__(self, health: Callable[[], Mapping[str, Any]]) -> None:
+        self._health = health
+
+    def describe(self) -> list[Metric]:
+        return []  # nothing to read at registration: the writer may not have started yet
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            state = self._health()
+        except Exception:  # a scrape must never fail for this
+            log.exception("could not read the usage writer's state")
+            return
+        yield GaugeMetricFamily(
+            "memproxy_databank_rows_waiting",
+            "Usage rows the databank has not taken yet (in memory or in the spool file).",
+            value=state["rows_waiting"],
+        )
+        yield GaugeMetricFamily(
+            "memproxy_databank_degraded", "1 while the databank is not taking rows.", value=state["status"] != "healthy"
+        )
+        yield CounterMetricFamily(
+            "memproxy_databank_write_failures",
+            "Usage-row transactions the databank refused.",
+            value=state["write_failures"],
+        )
+        yield CounterMetricFamily(
+            "memproxy_databank_rows_lost", "Usage rows neither written nor kept.", value=state["rows_lost"]
+        )

@@ -20,14 +20,18 @@ router = APIRouter()
 @router.get("/health")
 async def health(request: Request) -> JSONResponse:
     gw: Gateway = request.app.state.gateway
+    # "degraded": serving, but the databank is not taking rows (they wait in memory or the spool)
+    databank = gw.writer.health()
     return JSONResponse(
         {
-            "status": "healthy",
+            "status": databank["status"],
+            "reason": databank["reason"],
             "version": __version__,
             "uptime_s": round(time.time() - gw.started_at, 3),
             "pid": os.getpid(),
             "sessions": gw.memory.sessions() if gw.memory is not None else {},
             "rows_written": gw.writer.written,
+            "databank": databank,
         }
     )
 

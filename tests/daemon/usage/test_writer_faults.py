@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import random
 import sqlite3
 import stat
 import threading
@@ -19,7 +18,7 @@ from daemon.usage.record import UsageRecord
 from daemon.usage.spool import Spool, spool_path
 from daemon.usage.store import open_db
 from daemon.usage.writer import UsageWriter
-from tests.support.databank import db_rows, write_records
+from tests.support.databank import damage_indexes, db_rows, write_records
 from tests.support.polling import wait_for
 
 
@@ -101,24 +100,10 @@ def test_rows_a_lock_held_past_the_busy_timeout_kept_out_are_written_after_it(
     assert _fts_sound(db_path)
 
 
-def _damage_indexes(db: Path, names: tuple[str, ...]) -> None:
-    conn = sqlite3.connect(db)
-    try:
-        roots = dict(conn.execute("SELECT name, rootpage FROM sqlite_master WHERE type = 'index'").fetchall())
-        (page_size,) = conn.execute("PRAGMA page_size").fetchone()
-    finally:
-        conn.close()
-    noise = random.Random(14)
-    with open(db, "r+b") as f:
-        for name in names:
-            f.seek((roots[name] - 1) * page_size)
-            f.write(noise.randbytes(page_size))
-
-
 def test_a_damaged_databank_spools_the_rows_and_recover_then_writes_them(db_path: Path) -> None:
     before = [UsageRecord(project="before") for _ in range(30)]
     write_records(db_path, *before)
-    _damage_indexes(db_path, ("requests_started_at", "requests_status"))
+    damage_indexes(db_path)
     assert integrity.damage(db_path) is not None
 
     writer = UsageWriter(db_path)
