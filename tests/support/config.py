@@ -83,32 +83,17 @@ router_settings:
     return text + extra
 
 
-def with_local_server(config: str, url: str, *, chat_only: bool | None = None) -> str:
+def with_local_server(config: str, url: str, *, chat_only: bool | None = None, api_key: str | None = None) -> str:
     """`config` with `local-*` → `openai/local-*` at a local server `url` (a `LocalUpstream`), first in
-    the model list; `chat_only` sets the deployment's `use_chat_completions_api` (None: memproxy's rule).
-
-    It carries a key of no meaning, as a local server ignores it (keyless deployments are tested apart).
+    the model list, with no key unless `api_key` (a local server takes none); `chat_only` sets the
+    deployment's `use_chat_completions_api` (None: memproxy's rule decides).
     """
-    setting = "" if chat_only is None else f"\n      use_chat_completions_api: {str(chat_only).lower()}"
+    lines = [f"      api_key: {api_key}"] if api_key else []
+    if chat_only is not None:
+        lines.append(f"      use_chat_completions_api: {str(chat_only).lower()}")
     entry = f"""  - model_name: "local-*"
     litellm_params:
       model: "openai/local-*"
       api_base: "{url}/v1"
-      api_key: any-text-a-local-server-ignores{setting}
 """
-    return config.replace("model_list:\n", "model_list:\n" + entry, 1)
-
-
-GEMINI_KEY = "AIza-test-CONFIGURED-gemini-0c5e7d"
-
-
-def with_gemini(config: str, url: str) -> str:
-    """`config` with `gemini-*` → `gemini/gemini-*` on the fake's Gemini API at `url` (its key in the
-    config), first in the model list."""
-    entry = f"""  - model_name: "gemini-*"
-    litellm_params:
-      model: "gemini/gemini-*"
-      api_base: "{url}/v1beta"
-      api_key: {GEMINI_KEY}
-"""
-    return config.replace("model_list:\n", "model_list:\n" + entry, 1)
+    return config.replace("model_list:\n", "model_list:\n" + entry + "".join(f"{line}\n" for line in lines), 1)
