@@ -97,3 +97,18 @@ def with_local_server(config: str, url: str, *, chat_only: bool | None = None, a
       api_base: "{url}/v1"
 """
     return config.replace("model_list:\n", "model_list:\n" + entry + "".join(f"{line}\n" for line in lines), 1)
+
+
+GEMINI_KEY = "AIza-test-CONFIGURED-gemini-0c5e7d"
+
+
+def with_gemini(config: str, url: str) -> str:
+    """`config` with `gemini-*` → `gemini/gemini-*` on the fake's Gemini API at `url` (its key in the
+    config), first in the model list."""
+    entry = f"""  - model_name: "gemini-*"
+    litellm_params:
+      model: "gemini/gemini-*"
+      api_base: "{url}/v1beta"
+      api_key: {GEMINI_KEY}
+"""
+    return config.replace("model_list:\n", "model_list:\n" + entry, 1)
