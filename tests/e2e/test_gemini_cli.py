@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.clients import intercept
 from tests.support.config import ANTHROPIC_KEY, GEMINI_KEY, OPENAI_KEY, gateway_config, with_gemini
-from tests.support.daemon import MEMPROXY, Daemon, start_daemon
+from tests.support.daemon import Daemon, start_daemon
 from tests.support.npm import npm_tool
 from tests.support.upstream import FakeUpstream, Recorded, text
 
@@ -49,21 +50,10 @@ def gw(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 def _gemini(gemini_bin: Path, gw: Daemon, project: str, model: str, prompt: str) -> subprocess.CompletedProcess[str]:
     """`memproxy intercept --project PROJECT -- gemini -m MODEL -p PROMPT`, in its own home."""
-    home = gw.home / f"gemini-{project}"
-    work = home / "work"
-    work.mkdir(parents=True, exist_ok=True)
-    env = {**gw.env, "HOME": str(home), "GEMINI_CLI_TRUST_WORKSPACE": "true", "NO_COLOR": "1"}
-    env.pop("GEMINI_API_KEY", None)
-    gemini = [str(gemini_bin), "-m", model, "-p", prompt]
-    return subprocess.run(
-        [str(MEMPROXY), "intercept", "--project", project, "--", *gemini],
-        env=env,
-        cwd=work,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=150,
-    )
+    work = gw.home / f"gemini-{project}"
+    work.mkdir(exist_ok=True)
+    cmd = [str(gemini_bin), "-m", model, "-p", prompt]
+    return intercept(gw, project, cmd, work, timeout=150, GEMINI_CLI_TRUST_WORKSPACE="true")
 
 
 def _key_seen(request: Recorded) -> str | None:
