@@ -143,12 +143,15 @@ def running_daemon(paths: Paths) -> tuple[DaemonInfo, dict[str, Any]] | None:
 
 
 def spawn_daemon(paths: Paths, args: list[str]) -> subprocess.Popen[bytes]:
-    """Start `python -m daemon.server ARGS` detached, its output appended to the daemon log."""
+    """Start `python -m daemon.server ARGS` detached. Its raw output goes to `daemon.out` (fresh each start),
+    never to the daemon log: the daemon rotates that itself, and a second writer would defeat rotation."""
     paths.ensure()
-    log = open(paths.log_file, "ab")  # noqa: SIM115 - handed to the child, closed right after
+    fd = os.open(paths.out_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.chmod(paths.out_file, 0o600)
+    log = os.fdopen(fd, "wb")  # handed to the child, closed right after
     try:
         return subprocess.Popen(
-            [sys.executable, "-m", "daemon.server", *args],
+            [sys.executable, "-m", "daemon.server", *args, "--background"],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -235,11 +238,16 @@ def ensure_running(config: str | Path | None = None) -> DaemonInfo:
 
 
 def log_tail(paths: Paths, lines: int = 15) -> str:
+    """The daemon log's last lines, then what the daemon printed before its logging was set up."""
+    from daemon.observe.logfile import tail
+
+    logged = tail(paths.log_file, lines)
     try:
-        text = paths.log_file.read_text(errors="replace")
+        printed = paths.out_file.read_text(errors="replace").splitlines()[-lines:]
     except OSError:
-        return "(no daemon log)"
-    return "\n".join(text.splitlines()[-lines:])
+        printed = []
+    found = logged + printed
+    return "\n".join(found) if found else "(no daemon log)"
 
 
 def stop_daemon(paths: Paths, timeout: float = 10.0) -> int | None:

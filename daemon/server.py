@@ -28,26 +28,30 @@ GRACEFUL_SECONDS = 30
 KEEP_ALIVE_SECONDS = 120
 
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-        force=True,
+def setup_logging(settings: Settings, *, background: bool = False) -> None:
+    """Every record to the rotating daemon log (daemon.observe.logfile), and to stderr in the foreground."""
+    from daemon.observe.logfile import setup_daemon_logging
+
+    cfg = settings.logging
+    setup_daemon_logging(
+        cfg.level,
+        settings.paths.log_file,
+        max_bytes=cfg.max_bytes,
+        backups=cfg.backups,
+        secrets=settings.secrets,
+        background=background,
     )
-    # LiteLLM logs request details (and at debug, headers) itself; keep it to warnings.
-    for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "httpx"):
-        logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def serve(settings: Settings) -> None:
-    """Serve the gateway in this process until told to stop."""
+def serve(settings: Settings, *, background: bool = False) -> None:
+    """Serve the gateway in this process until told to stop (`background`: spawned by `memproxy up`)."""
     import uvicorn
 
     from daemon.app import Hosted, create_app, start_gateway
+    from daemon.observe.logfile import drop_foreign_handlers
     from daemon.usage.integrity import refuse_if_damaged
 
-    setup_logging(settings.logging.level)
+    setup_logging(settings, background=background)
     for warning in settings.warnings:
         log.warning(warning)
     general = settings.general_settings
@@ -55,6 +59,7 @@ def serve(settings: Settings) -> None:
     sock = bind_listener(general.host, general.port)
     port = sock.getsockname()[1]
     gateway = start_gateway(settings)
+    drop_foreign_handlers()  # LiteLLM, imported just now, gave its loggers a second, raw stderr handler
 
     def listeners() -> Hosted:
         from interceptor.listeners import Listeners
@@ -73,6 +78,7 @@ def serve(settings: Settings) -> None:
     config = uvicorn.Config(
         app,
         log_level=settings.logging.level if settings.logging.level == "debug" else "warning",
+        log_config=None,  # uvicorn's records reach the rotating daemon log like every other (no own handlers)
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
@@ -122,11 +128,13 @@ def _gateway_url_for_interceptors(host: str, port: int) -> str:
     return f"http://[{address}]:{port}" if address.version == 6 else f"http://{address}:{port}"
 
 
-def run(config: str | Path | None = None, host: str | None = None, port: int | None = None) -> None:
+def run(
+    config: str | Path | None = None, host: str | None = None, port: int | None = None, *, background: bool = False
+) -> None:
     """Load the settings (these flags over the file) and serve in this process until told to stop."""
     settings = load_settings(config_file=config, host=host, port=port)
     settings.paths.ensure()
-    serve(settings)
+    serve(settings, background=background)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,9 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config")
     parser.add_argument("--host")
     parser.add_argument("--port", type=int)
+    # spawned by `memproxy up`: log to the file alone, stdout/stderr into it too
+    parser.add_argument("--background", action="store_true")
     args = parser.parse_args(argv)
     try:
-        run(args.config, args.host, args.port)
+        run(args.config, args.host, args.port, background=args.background)
     except MemproxyError as exc:
         print(f"memproxy: {exc}", file=sys.stderr)
         return 1

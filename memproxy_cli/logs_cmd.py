@@ -136,9 +136,18 @@ def logs(
         bool, typer.Option("--follow", "-f", help="Keep printing requests as they finish, until Ctrl-C.")
     ] = False,
     poll_interval: Annotated[float, typer.Option("--poll-interval", hidden=True, min=0.01)] = 1.0,
+    daemon: Annotated[
+        bool, typer.Option("--daemon", help="The daemon's own log instead (its last -n lines; --follow works).")
+    ] = False,
 ) -> None:
     """Recent requests from the usage databank, newest last."""
     from daemon.config.paths import resolve_paths
+
+    if daemon:
+        from memproxy_cli.daemon_log import show_daemon_log
+
+        show_daemon_log(resolve_paths().log_file, count, follow=follow, poll_interval=poll_interval)
+        return
     from daemon.usage.query import RowFilter, recent_with_cursor
     from memproxy_cli.timespec import parse_timespec
 

@@ -286,6 +286,8 @@ logging:
   store_prompts: true     # keep request and response bodies in the databank
   retention_days: null    # delete rows older than this many days; null keeps everything
   level: info             # debug | info | warning | error | critical
+  max_bytes: 10485760     # daemon.log rotates at this size (10 MB) ...
+  backups: 5              # ... keeping this many old files (daemon.log.1 ... .5)
 
 # Passed to LiteLLM where memproxy allows it (drop_params, modify_params, request_timeout).
 litellm_settings:

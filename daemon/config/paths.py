@@ -49,6 +49,11 @@ class Paths:
         return self.state_dir / "daemon.log"
 
     @property
+    def out_file(self) -> Path:
+        """The daemon's raw stdout/stderr: what is printed before its logging is set up (per start)."""
+        return self.state_dir / "daemon.out"
+
+    @property
     def registry_file(self) -> Path:
         return self.state_dir / "ports.json"
 

@@ -153,6 +153,9 @@ class LoggingSettings(_Section):
     store_prompts: bool = True
     retention_days: int | None = Field(default=None, ge=1)
     level: str = "info"
+    # daemon.log rotates at this size, keeping this many old files (daemon.log.1 ... .N)
+    max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    backups: int = Field(default=5, ge=1)
     # OpenTelemetry traces go here; OTEL_EXPORTER_OTLP_ENDPOINT in the environment wins
     otel_endpoint: str | None = None
 
