@@ -11,9 +11,10 @@ deep-copied on every request.
   that has text. Anthropic user turns that only carry `tool_result` blocks are passed over (text
   there would not be the user's, and a tool result must lead its message). A conversation without
   any user text gets the block in the system prompt instead, so it is never silently dropped.
-- Gemini: `system` appends a text part to `systemInstruction` (after its parts, for the same cache
-  reason); the user strategies work on the last `user` entry of `contents` with text parts, the
-  block going before its first text part (a `functionResponse` part stays first) or after all.
+- Gemini: `system` puts the block at the end of `systemInstruction` (after its text, for the same
+  cache reason; inside its last text part, as LiteLLM's adapter reads only a system's first part);
+  the user strategies work on the last `user` entry of `contents` with text parts, the block going
+  before its first text part (a `functionResponse` part stays first) or after all.
 """
 
 from __future__ import annotations
@@ -140,7 +141,14 @@ def _gemini_system(body: dict[str, Any], context: str) -> dict[str, Any]:
     key = "system_instruction" if snake else "systemInstruction"
     system = body.get(key)
     if isinstance(system, dict):
-        new_system: Any = {**system, "parts": [*(system.get("parts") or []), {"text": context}]}
+        parts = list(system.get("parts") or [])
+        last = parts[-1] if parts else None
+        if isinstance(last, dict) and isinstance(last.get("text"), str) and set(last) == {"text"}:
+            # after the text, in the same part: LiteLLM's adapter reads only a system's first part
+            parts[-1] = {"text": f"{last['text']}\n\n{context}"}
+        else:
+            parts.append({"text": context})
+        new_system: Any = {**system, "parts": parts}
     elif isinstance(system, str) and system:
         new_system = f"{system}\n\n{context}"
     else:

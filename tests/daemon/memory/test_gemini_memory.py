@@ -45,9 +45,13 @@ def test_the_question_is_read_from_contents() -> None:
     assert conversation({"messages": [{"role": "user"}]}, Dialect.GEMINI) == []
 
 
-def test_system_appends_a_part_after_the_existing_ones() -> None:
+def test_system_puts_the_block_after_the_existing_text() -> None:
+    """In the same text part: LiteLLM's adapter (any non-Gemini deployment) reads only the first one."""
     out = _injected(_gemini(), "system")
-    assert out["systemInstruction"] == {"parts": [{"text": "You are terse."}, {"text": CTX}]}
+    assert out["systemInstruction"] == {"parts": [{"text": f"You are terse.\n\n{CTX}"}]}
+    signed = {"parts": [{"text": "You are terse.", "thoughtSignature": "abc"}]}
+    out = _injected(_gemini(systemInstruction=signed), "system")
+    assert out["systemInstruction"]["parts"] == [*signed["parts"], {"text": CTX}]
     assert out["contents"] == _gemini()["contents"]
     bare = _injected({"contents": _gemini()["contents"]}, "system")
     assert bare["systemInstruction"] == {"parts": [{"text": CTX}]}

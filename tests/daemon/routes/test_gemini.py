@@ -188,7 +188,11 @@ def test_what_gemini_was_told_is_recalled_into_the_next_request(
     fake.script(text("Noted: you deploy on Fridays"))
     r = _post(remembering, "claude-sonnet-4-5", "streamGenerateContent?alt=sse", project, body=told)
     assert r.status_code == 200 and "Noted" in r.text
-    asked = {"contents": [{"role": "user", "parts": [{"text": "when do I deploy?"}]}]}
+    # gemini-cli's shape: a system instruction of its own, which LiteLLM's adapter reads one part of
+    asked = {
+        "contents": [{"role": "user", "parts": [{"text": "when do I deploy?"}]}],
+        "systemInstruction": {"role": "user", "parts": [{"text": "You are an interactive CLI agent."}]},
+    }
     deadline = time.monotonic() + 5
     while True:  # capture is written off the request path
         fake.clear()
@@ -198,7 +202,7 @@ def test_what_gemini_was_told_is_recalled_into_the_next_request(
         if "I deploy on Fridays" in system or time.monotonic() > deadline:
             break
         time.sleep(0.1)
-    assert "I deploy on Fridays" in system
+    assert "I deploy on Fridays" in system and "You are an interactive CLI agent." in system
     assert fake.last("/v1/messages").body["messages"][-1]["content"] in (
         "when do I deploy?",
         [{"type": "text", "text": "when do I deploy?"}],
