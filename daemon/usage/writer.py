@@ -4,8 +4,8 @@ The request path calls `submit()`, which only puts the record on a queue. A back
 (a real thread, not a task: SQLite calls block) drains the queue in batches and writes each batch
 in one `BEGIN IMMEDIATE` transaction. A request is submitted twice, as `in_flight` when it starts
 and with its final status when it ends. A final row replaces whatever the id had (`INSERT OR
-REPLACE`); a provisional one (`in_flight`, or `interrupted` from a dead daemon's spool) is written
-only if the id has no row yet, so a replayed provisional row never undoes a final one.
+REPLACE`); a provisional one (`in_flight`, or `interrupted` from a dead daemon's spool) replaces
+only a less final one, so a replayed provisional row never undoes a final one.
 
 When SQLite cannot take a batch (disk full, damaged file, a lock held past `busy_timeout`), the
 rows are kept in a `Backlog` (memory, then the spool file beside the databank), every later row
@@ -38,12 +38,18 @@ log = logging.getLogger("memproxy.usage")
 _COLS = ", ".join(COLUMNS)
 _MARKS = ", ".join("?" for _ in COLUMNS)
 _REPLACE = f"INSERT OR REPLACE INTO requests ({_COLS}) VALUES ({_MARKS})"
-# A SELECT that yields nothing inserts nothing, so no trigger fires (INSERT OR IGNORE would still
-# run the FTS BEFORE INSERT trigger and drop the existing row's index entry).
-_INSERT_IF_ABSENT = (
-    f"INSERT INTO requests ({_COLS}) SELECT {_MARKS} WHERE NOT EXISTS (SELECT 1 FROM requests WHERE id = ?)"
+# A provisional row replaces only a row less final than itself: `in_flight` nothing but its own
+# kind, `interrupted` (a dead daemon's, replayed from its spool) an `in_flight`. A SELECT that
+# yields nothing inserts nothing, so no trigger fires (INSERT OR IGNORE would still run the FTS
+# BEFORE INSERT trigger and drop the existing row's index entry).
+_GUARDED = (
+    f"INSERT OR REPLACE INTO requests ({_COLS}) SELECT {_MARKS} "
+    "WHERE NOT EXISTS (SELECT 1 FROM requests WHERE id = ? AND status NOT IN ({kept}))"
 )
-_PROVISIONAL = frozenset({"in_flight", "interrupted"})
+_PROVISIONAL = {
+    "in_flight": _GUARDED.format(kept="'in_flight'"),
+    "interrupted": _GUARDED.format(kept="'in_flight', 'interrupted'"),
+}
 # Retries of a backlog: soon at first, then every few seconds while the databank keeps refusing.
 _BACKOFF_START_S = 0.1
 _BACKOFF_MAX_S = 2.0
@@ -345,10 +351,10 @@ class UsageWriter:
 
     def _insert(self, batch: Sequence[UsageRecord]) -> None:
         with transaction(self._connection()) as conn:
-            # Runs of provisional and final rows, in order: a batch may hold both rows of a request.
-            for provisional, run in groupby(batch, key=lambda r: r.status in _PROVISIONAL):
-                if provisional:
-                    conn.executemany(_INSERT_IF_ABSENT, [(*r.as_row(), r.id) for r in run])
+            # Runs of rows of one kind, in order: a batch may hold both rows of a request.
+            for status, run in groupby(batch, key=lambda r: r.status if r.status in _PROVISIONAL else ""):
+                if status:
+                    conn.executemany(_PROVISIONAL[status], [(*r.as_row(), r.id) for r in run])
                 else:
                     conn.executemany(_REPLACE, [r.as_row() for r in run])
         self.transactions += 1

@@ -140,4 +140,11 @@ def test_a_replayed_in_flight_row_never_undoes_the_final_one(db_path: Path) -> N
     rows = _rows(db_path)
     assert (rows[record.id]["status"], rows[record.id]["output_tokens"]) == ("ok", 5)
     assert set(rows) == {record.id, fresh.id}  # written once, not twice
+    # an interrupted row ends an in_flight one, never a final one
+    cut = UsageRecord(status="in_flight")
+    write_records(
+        db_path, cut, dataclasses.replace(cut, status="interrupted"), dataclasses.replace(final, status="interrupted")
+    )
+    rows = _rows(db_path)
+    assert (rows[cut.id]["status"], rows[record.id]["status"]) == ("interrupted", "ok")
     assert _fts_sound(db_path)
