@@ -2,7 +2,10 @@
 
 record      UsageRecord: one row (tokens, cache tokens, cost, latency, project, client, ...)
 store       the schema and its named migrations; open_db, mark_interrupted
-writer      UsageWriter: the one thread that batches rows into SQLite
+writer      UsageWriter: the one thread that batches rows into SQLite; health() for /health and status
+backlog     rows SQLite has not taken yet (disk full, damaged, locked): memory, then the spool
+spool       the JSON-lines file beside the databank those rows wait in, replayed at start
+integrity   quick_check at start (`up` refuses a damaged databank); `memproxy db recover`
 query       reading rows for `memproxy logs` (filters, search, follow)
 stats       `memproxy stats`: groups, percentiles, cost per period
 unrouted    `memproxy stats --unrouted`: requested names no deployment serves, the alias to add
