@@ -41,7 +41,11 @@ def start_gateway(settings: Settings) -> Gateway:
         conn.close()
     if interrupted:
         log.warning("marked %d request(s) left by a previous daemon as interrupted", interrupted)
-    writer = UsageWriter(settings.paths.db_file)
+    from daemon.usage.pricing import Prices, RecordPricer
+
+    # Priced in the writer thread just before the insert; Prometheus and traces get the priced record there.
+    pricer = RecordPricer(Prices.from_settings(settings, import_litellm()))
+    writer = UsageWriter(settings.paths.db_file, prepare=pricer)
     writer.start()
     if not settings.general_settings.fast_path:
         # every request goes through LiteLLM: pay its lazy imports now, not on a first request
@@ -53,14 +57,14 @@ def start_gateway(settings: Settings) -> Gateway:
 
         memory = open_backend(settings)
         capturer = Capturer.from_settings(memory, settings.context_retrieval)
-    from daemon.observe.metrics import FanOut, Metrics
+    from daemon.observe.metrics import Metrics
     from daemon.observe.telemetry import start_telemetry
 
     metrics = Metrics(secrets=settings.secrets)
     metrics.watch_databank(writer.health)
     telemetry = start_telemetry(settings.otel_endpoint) if settings.otel_endpoint else None
+    pricer.observe(metrics, telemetry)
     return Gateway(
-        sink=FanOut(writer, metrics, telemetry),
         metrics=metrics,
         telemetry=telemetry,
         settings=settings,

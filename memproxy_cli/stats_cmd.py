@@ -51,6 +51,8 @@ def _cells(row: dict[str, Any]) -> list[str]:
         human_count(row["output_tokens"]),
         human_count(row["cache_read_tokens"]),
         human_count(row["cache_write_tokens"]),
+        human_count(row.get("cache_write_1h_tokens") or 0),
+        human_count(row.get("reasoning_tokens") or 0),
         f"${row['cost_usd']:,.4f}",
         _ms(row["latency_p50_ms"]),
         _ms(row["latency_p95_ms"]),
@@ -104,7 +106,8 @@ def _print(report: dict[str, Any], since: str, until: str | None) -> None:
         return
     table = Table(box=None, header_style="bold", pad_edge=False, title_justify="left")
     table.add_column(report["by"], overflow="fold")
-    for name in ("requests", "in", "out", "cache r", "cache w", "cost", "p50 ms", "p95 ms", "errors"):
+    columns = ("requests", "in", "out", "cache r", "cache w", "of it 1h", "reasoning", "cost", "p50 ms", "p95 ms")
+    for name in (*columns, "errors"):
         table.add_column(name, justify="right", no_wrap=True)
     rows = report["rows"]
     for i, row in enumerate(rows):

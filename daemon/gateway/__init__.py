@@ -1,7 +1,7 @@
 """The gateway pipeline: what every request goes through, whatever its endpoint.
 
     pipeline     generate(): read → validate → credentials → memory → LiteLLM / fast path / tool loop → answer
-    endpoint     Endpoint (the seam a route hands in), Plain, Tally, Pricer
+    endpoint     Endpoint (the seam a route hands in), Plain, Tally (the usage noted; priced later)
     edge         the one error edge: any error → the client's answer, redacted; `guarded` ends every stream
     state        Gateway: the long-lived state (settings, Router, writer, memory, pools, seen keys)
     credentials  which key an upstream call carries (pure)

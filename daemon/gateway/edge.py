@@ -17,8 +17,9 @@ from starlette.responses import Response
 
 from daemon.dialects import Dialect, error_response
 from daemon.errors import GatewayError, InternalError
+from daemon.gateway.answers import unreadable
 from daemon.gateway.credentials import presented_keys
-from daemon.gateway.endpoint import Pricer, Tally
+from daemon.gateway.endpoint import Tally
 from daemon.gateway.exchange import Exchange, redact
 from daemon.gateway.llm import map_exception
 from daemon.gateway.state import Gateway
@@ -100,35 +101,45 @@ async def guarded(
     relay: AsyncIterator[bytes],
     ex: Exchange,
     tally: Tally,
-    price: Pricer,
     error_event: Callable[[GatewayError], bytes],
 ) -> AsyncIterator[bytes]:
     """`relay`'s bytes passed on; however the stream ends, the exchange ends once, the same way.
 
     A relay that returns ended properly (ok); one that raises broke (an error event in the client's
     dialect, then the row); a client hanging up cancels it (client_disconnected). Tokens seen
-    before the end are recorded and priced in every case.
+    before the end, and the model that answered, are recorded in every case (and so priced by the
+    writer thread).
     """
     try:
         async for chunk in relay:
             yield chunk
     except (asyncio.CancelledError, GeneratorExit):
-        ex.disconnected(tally.usage, price(tally.usage, tally.model))
+        if tally.complete:
+            # the terminal event was handed on before the hang-up: the client has the whole answer
+            _ended(ex, tally)
+        else:
+            ex.resolved(tally.model)
+            ex.disconnected(tally.usage)
         raise
     except Exception as exc:
         # whatever broke the stream, it broke while reading the upstream (LiteLLM's iterator or ours)
-        err = map_exception(exc)
-        ex.fail(err, tally.usage, price(tally.usage, tally.model))
+        err = unreadable(exc, json_errors=True) or map_exception(exc)
+        ex.resolved(tally.model)
+        ex.fail(err, tally.usage)
         yield error_event(redacted(err, ex.secrets))
     else:
-        cost = price(tally.usage, tally.model)
-        if tally.reported is not None:
-            # the upstream's own error event already reached the client: record it, add nothing
-            ex.fail(tally.reported, tally.usage, cost)
-        else:
-            ex.resolved(tally.model)
-            ex.succeed(tally.usage, cost, tally.answer())
+        _ended(ex, tally)
     finally:
         aclose = getattr(relay, "aclose", None)
         if aclose is not None:
             await aclose()
+
+
+def _ended(ex: Exchange, tally: Tally) -> None:
+    """A stream that ended properly: ok, or the error the upstream itself reported in it."""
+    ex.resolved(tally.model)
+    if tally.reported is not None:
+        # the upstream's own error event already reached the client: record it, add nothing
+        ex.fail(tally.reported, tally.usage)
+    else:
+        ex.succeed(tally.usage, tally.answer())

@@ -26,8 +26,6 @@ if TYPE_CHECKING:
 
     from daemon.gateway.exchange import Exchange
 
-Pricer = Callable[[Usage, str | None], float | None]
-
 
 @dataclass(frozen=True)
 class Plain:
@@ -49,6 +47,9 @@ class Tally:
     pieces: list[str] = field(default_factory=list)
     # an error the upstream already reported in the stream itself (passed on as it came)
     reported: GatewayError | None = None
+    # the relay has handed on the stream's terminal event ([DONE], message_stop, response.completed):
+    # the client has the whole answer, so the exchange is ok whatever the client does next
+    complete: bool = False
 
     def add_text(self, text: str) -> None:
         if self.keep_text and text:

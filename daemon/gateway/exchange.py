@@ -22,7 +22,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("memproxy.requests")
 
-_TEXT_COLUMNS = ("model", "resolved_model", "error", "request_json", "response_text", "client", "user_agent")
+_TEXT_COLUMNS = (
+    "model",
+    "resolved_model",
+    "error",
+    "request_json",
+    "response_text",
+    "client",
+    "user_agent",
+    "service_tier",
+)
 
 
 class RecordSink(Protocol):
@@ -92,11 +101,9 @@ class Exchange:
         if self.record.ttft_ms is None:
             self.record.ttft_ms = self.elapsed_ms()
 
-    def succeed(
-        self, usage: Usage, cost: float | None, response_text: str | None = None, http_status: int = 200
-    ) -> None:
+    def succeed(self, usage: Usage, response_text: str | None = None, http_status: int = 200) -> None:
         r = self.record
-        self.succeed_usage(usage, cost)
+        self.noted_usage(usage)
         if response_text is not None and r.request_json is not None:
             r.response_text = response_text
         first = not self.done
@@ -104,21 +111,23 @@ class Exchange:
         if first and response_text and self.after_success is not None:
             self.after_success(response_text)
 
-    def fail(self, err: GatewayError, usage: Usage | None = None, cost: float | None = None) -> None:
+    def fail(self, err: GatewayError, usage: Usage | None = None) -> None:
         self.record.error = redact(err.message, self.secrets)[:4000]
         if usage is not None:
-            self.succeed_usage(usage, cost)
+            self.noted_usage(usage)
         self._finish("error", err.status)
 
-    def succeed_usage(self, usage: Usage, cost: float | None) -> None:
+    def noted_usage(self, usage: Usage) -> None:
+        """The tokens as the provider reported them; the writer thread prices them (daemon.usage.pricing)."""
         r = self.record
         r.input_tokens, r.output_tokens = usage.input_tokens, usage.output_tokens
         r.cache_read_tokens, r.cache_write_tokens = usage.cache_read_tokens, usage.cache_write_tokens
-        r.cost_usd = cost
+        r.cache_write_1h_tokens, r.reasoning_tokens = usage.cache_write_1h_tokens, usage.reasoning_tokens
+        r.service_tier = usage.service_tier
 
-    def disconnected(self, usage: Usage | None = None, cost: float | None = None) -> None:
+    def disconnected(self, usage: Usage | None = None) -> None:
         if usage is not None:
-            self.succeed_usage(usage, cost)
+            self.noted_usage(usage)
         self._finish("client_disconnected", 499)
 
     def _finish(self, status: str, http_status: int) -> None:

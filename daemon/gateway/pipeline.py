@@ -17,13 +17,12 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from daemon.cost import Usage
 from daemon.errors import ModelNotFound, UpstreamTimeout
 from daemon.gateway import passthrough
 from daemon.gateway.body import parse_json_object, read_body
 from daemon.gateway.credentials import NO_KEY, upstream_credentials
 from daemon.gateway.edge import answer_recorded, guarded
-from daemon.gateway.endpoint import Endpoint, Pricer, Tally, wants_usage
+from daemon.gateway.endpoint import Endpoint, Tally, wants_usage
 from daemon.gateway.exchange import Exchange
 from daemon.gateway.llm import (
     deployment_provider,
@@ -57,12 +56,11 @@ async def _generate(request: Request, endpoint: Endpoint, gw: Gateway, ex: Excha
     upstream = {**credentials(gw, request, ex, model), **endpoint.headers(request)}
     original = body
     body = await remember(gw, body, endpoint, model, ex)
-    price = pricer(gw, ex, model)
     if endpoint.replay is not None and gw.settings.tool_execution.enabled and gw.memory is not None:
-        return await _with_memory_tools(gw, endpoint, ex, body, upstream, price)
+        return await _with_memory_tools(gw, endpoint, ex, body, upstream)
     target = fast_target(gw, endpoint, model, request, upstream)
     if target is not None:
-        return await _fast(gw, endpoint, ex, raw, original, body, target, price)
+        return await _fast(gw, endpoint, ex, raw, original, body, target)
     stream = bool(body.get("stream"))
     if stream:
         ex.mark_in_flight()
@@ -71,8 +69,8 @@ async def _generate(request: Request, endpoint: Endpoint, gw: Gateway, ex: Excha
     if stream:
         tally = Tally(ex.wants_text)
         relay = endpoint.relay(response, ex, tally, wants_usage(body))
-        return _streamed(relay, ex, tally, price, endpoint)
-    return _answered(endpoint.plain(response), ex, price)
+        return _streamed(relay, ex, tally, endpoint)
+    return _answered(endpoint.plain(response), ex)
 
 
 def credentials(gw: Gateway, request: Request, ex: Exchange, model: str) -> dict[str, Any]:
@@ -137,16 +135,6 @@ def fast_target(
     )
 
 
-def pricer(gw: Gateway, ex: Exchange, model: str) -> Pricer:
-    """Prices usage for this request: the model that answered, else the routed one, else the requested one."""
-    record = ex.record
-
-    def price(usage: Usage, answered_by: str | None) -> float | None:
-        return gw.price(usage, answered_by or record.resolved_model or model, record.provider)
-
-    return price
-
-
 async def call_llm(
     gw: Gateway, call: Callable[[Router, dict[str, Any]], Awaitable[Any]], kwargs: dict[str, Any]
 ) -> Any:
@@ -163,16 +151,16 @@ async def call_llm(
         raise map_exception(exc) from exc
 
 
-def _streamed(relay: Any, ex: Exchange, tally: Tally, price: Pricer, endpoint: Endpoint) -> Response:
-    chunks = guarded(relay, ex, tally, price, endpoint.stream_error)
+def _streamed(relay: Any, ex: Exchange, tally: Tally, endpoint: Endpoint) -> Response:
+    chunks = guarded(relay, ex, tally, endpoint.stream_error)
     return EventStreamResponse(chunks, on_disconnect=ex.disconnected)
 
 
-def _answered(plain: Any, ex: Exchange, price: Pricer, content: bytes | None = None) -> Response:
+def _answered(plain: Any, ex: Exchange, content: bytes | None = None) -> Response:
     """A finished answer: recorded, then sent (the upstream's own bytes when given)."""
     ex.resolved(plain.model)
     ex.first_token()
-    ex.succeed(plain.usage, price(plain.usage, plain.model), plain.text)
+    ex.succeed(plain.usage, plain.text)
     if content is None:
         content = plain.body if isinstance(plain.body, bytes) else json.dumps(plain.body).encode()
     return Response(content, media_type="application/json")
@@ -184,7 +172,6 @@ async def _with_memory_tools(
     ex: Exchange,
     body: dict[str, Any],
     upstream: dict[str, Any],
-    price: Pricer,
 ) -> Response:
     """Let the model search memory itself; the client gets only the final answer (streamed if it asked)."""
     from daemon.tools.loop import run_tool_loop
@@ -204,7 +191,7 @@ async def _with_memory_tools(
     final = endpoint.plain(result.response)
     ex.resolved(final.model)
     ex.first_token()
-    ex.succeed(result.usage, price(result.usage, final.model), final.text)
+    ex.succeed(result.usage, final.text)
     if body.get("stream"):
         return EventStreamResponse(endpoint.replay(result.response, wants_usage(body)), on_disconnect=lambda: None)
     return Response(json.dumps(result.response), media_type="application/json")
@@ -218,7 +205,6 @@ async def _fast(
     original: dict[str, Any],
     body: dict[str, Any],
     target: passthrough.Target,
-    price: Pricer,
 ) -> Response:
     """Same dialect as the provider: send the client's bytes, relay the provider's bytes."""
     assert endpoint.relay_bytes is not None
@@ -237,6 +223,6 @@ async def _fast(
     if stream:
         tally = Tally(ex.wants_text)
         chunks = passthrough.stream_bytes(response, rs.stream_timeout or rs.timeout)
-        return _streamed(endpoint.relay_bytes(chunks, ex, tally, client_wants_usage), ex, tally, price, endpoint)
+        return _streamed(endpoint.relay_bytes(chunks, ex, tally, client_wants_usage), ex, tally, endpoint)
     payload, data = await passthrough.read_json(response, rs.timeout)
-    return _answered(endpoint.plain(data), ex, price, payload)
+    return _answered(endpoint.plain(data), ex, payload)

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from daemon.cost import Usage, cost_usd, find_prices
 from daemon.gateway.exchange import RecordSink
 from daemon.gateway.llm import find_deployment
 
@@ -90,9 +89,6 @@ class Gateway:
 
             self.http = passthrough.make_client()
         return self.http
-
-    def price(self, usage: Usage, model: str | None, provider: str | None) -> float | None:
-        return cost_usd(usage, find_prices(self.model_cost, model, provider))
 
 
 class RecentKeys:

@@ -1,7 +1,8 @@
 """Prometheus metrics for `GET /metrics`: requests, errors, tokens, cost, latency and TTFT.
 
-`Metrics` is a record sink like the usage writer: the exchange hands it each finished
-`UsageRecord`. It keeps its own `CollectorRegistry`, so two apps in one process (tests) never
+`Metrics` is a record sink: the writer thread hands it each finished `UsageRecord` once priced
+(daemon.usage.pricing), so the cost counter counts what LiteLLM's cost functions say.
+It keeps its own `CollectorRegistry`, so two apps in one process (tests) never
 share counters. Labels are project, model and status only: never a key, a user or a prompt.
 `FanOut` hands one record to several sinks (writer, metrics, telemetry). `watch_databank` adds the
 writer's own state, read at each scrape: rows waiting for the databank, write failures, rows lost.
@@ -92,7 +93,8 @@ class Metrics:
         self.requests.labels(project, model, record.status).inc()
         if record.status in ERROR_STATUSES:
             self.errors.labels(project, model).inc()
-        for kind in ("input", "output", "cache_read", "cache_write"):
+        # cache_write_1h is part of cache_write, reasoning part of output: kinds a dashboard prices apart
+        for kind in ("input", "output", "cache_read", "cache_write", "cache_write_1h", "reasoning"):
             amount = getattr(record, f"{kind}_tokens") or 0
             if amount > 0:
                 self.tokens.labels(project, model, kind).inc(amount)

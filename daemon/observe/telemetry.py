@@ -65,12 +65,15 @@ class Telemetry:
             n.output_tokens: record.output_tokens,
             n.cache_read: record.cache_read_tokens,
             n.cache_creation: record.cache_write_tokens,
+            "memproxy.usage.cache_creation_1h_input_tokens": record.cache_write_1h_tokens,
+            n.reasoning: record.reasoning_tokens,
             "memproxy.stream": record.stream,
         }
         failed = record.status in ERROR_STATUSES
         optional = {
             n.operation: operation,
             "memproxy.cost_usd": record.cost_usd,
+            "memproxy.service_tier": record.service_tier,
             "memproxy.ttft_ms": record.ttft_ms,
             n.http_status: record.http_status,
             # low-cardinality, as the convention asks: the HTTP status the client got, else memproxy's status

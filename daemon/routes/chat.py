@@ -66,14 +66,15 @@ def _plain(response: Any) -> Plain:
             raise UpstreamFailed(reported)
         choices = response.get("choices") or [{}]
         text = (choices[0].get("message") or {}).get("content")
-        return Plain(response, usage_from_openai(response.get("usage")), text, response.get("model"))
+        usage = usage_from_openai(response.get("usage"), response.get("service_tier"))
+        return Plain(response, usage, text, response.get("model"))
     try:
         content = response.choices[0].message.content
     except (AttributeError, IndexError, TypeError):
         content = None
     return Plain(
         response.model_dump_json(exclude_none=True).encode(),
-        usage_from_openai(getattr(response, "usage", None)),
+        usage_from_openai(getattr(response, "usage", None), getattr(response, "service_tier", None)),
         content if isinstance(content, str) else None,
         getattr(response, "model", None),
     )
@@ -102,7 +103,7 @@ async def relay_chat(stream: Any, ex: Exchange, tally: Tally, client_wants_usage
                 finished = True
         tally.model = tally.model or getattr(chunk, "model", None)
         if getattr(chunk, "usage", None):
-            tally.usage = usage_from_openai(chunk.usage)
+            tally.usage = usage_from_openai(chunk.usage, getattr(chunk, "service_tier", None))
             if not client_wants_usage:
                 # we asked for usage on the client's behalf: drop the usage-only chunk it did not ask for
                 if not choices or (not choices[0].finish_reason and _empty_delta(choices[0].delta)):
@@ -148,7 +149,7 @@ class _ChatBytesReader:
             if choices[0].get("finish_reason"):
                 self.finished = True
         if payload.get("usage"):
-            tally.usage = usage_from_openai(payload["usage"])
+            tally.usage = usage_from_openai(payload["usage"], payload.get("service_tier"))
             return self.client_wants_usage or bool(choices)
         return True
 

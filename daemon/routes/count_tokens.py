@@ -68,7 +68,7 @@ async def count_tokens_route(request: Request) -> Response:
             api_key=api_key or upstream.get("api_key"),
             api_base=api_base,
         )
-        ex.succeed(Usage(input_tokens=tokens), None)
+        ex.succeed(Usage(input_tokens=tokens))
         return JSONResponse({"input_tokens": tokens})
 
     return await answer_recorded(request, Dialect.ANTHROPIC, "/v1/messages/count_tokens", handle)

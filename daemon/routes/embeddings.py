@@ -14,7 +14,7 @@ from daemon.errors import InvalidRequest
 from daemon.gateway.body import parse_json_object, read_body
 from daemon.gateway.edge import answer_recorded
 from daemon.gateway.exchange import Exchange
-from daemon.gateway.pipeline import call_llm, credentials, pricer
+from daemon.gateway.pipeline import call_llm, credentials
 from daemon.gateway.state import Gateway
 from daemon.gateway.validation import refuse_redirect_fields, require_model
 
@@ -43,7 +43,7 @@ async def embeddings(request: Request) -> Response:
         ex.requested(model)
         response = await call_llm(gw, _call, {**body, **credentials(gw, request, ex, model)})
         usage = usage_from_openai(getattr(response, "usage", None))
-        ex.succeed(usage, pricer(gw, ex, model)(usage, None))
+        ex.succeed(usage)
         return Response(response.model_dump_json(exclude_none=True), media_type="application/json")
 
     return await answer_recorded(request, Dialect.OPENAI, "/v1/embeddings", handle)

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from daemon.cost import Usage
+from daemon.cost import usage_from_responses
 from daemon.dialects import Dialect, responses_error_event
 from daemon.errors import InvalidRequest, UpstreamFailed
 from daemon.gateway.endpoint import Endpoint, Plain, Tally
@@ -23,19 +23,6 @@ from daemon.gateway.pipeline import generate
 from daemon.gateway.validation import refuse_redirect_fields, require_model
 
 router = APIRouter()
-
-
-def usage_from_responses(usage: Any) -> Usage:
-    """Responses API usage: `input_tokens` include cached ones, reported in `input_tokens_details`."""
-    if usage is None:
-        return Usage()
-    data = usage if isinstance(usage, dict) else usage.model_dump()
-    cached = int((data.get("input_tokens_details") or {}).get("cached_tokens") or 0)
-    return Usage(
-        input_tokens=max(int(data.get("input_tokens") or 0) - cached, 0),
-        output_tokens=int(data.get("output_tokens") or 0),
-        cache_read_tokens=cached,
-    )
 
 
 def validate_responses_request(body: Mapping[str, Any]) -> str:
@@ -74,7 +61,7 @@ async def relay_responses(stream: Any, ex: Exchange, tally: Tally, _client_wants
                 raise UpstreamFailed("the upstream stream ended before the answer was complete")
             completed = True
             response = data.get("response") or {}
-            tally.usage = usage_from_responses(response.get("usage"))
+            tally.usage = usage_from_responses(response.get("usage"), response.get("service_tier"))
             tally.model = response.get("model")
         yield chunk
     if not completed:
@@ -84,7 +71,7 @@ async def relay_responses(stream: Any, ex: Exchange, tally: Tally, _client_wants
 def _plain(response: Any) -> Plain:
     return Plain(
         response.model_dump_json(exclude_none=True).encode(),
-        usage_from_responses(getattr(response, "usage", None)),
+        usage_from_responses(getattr(response, "usage", None), getattr(response, "service_tier", None)),
         getattr(response, "output_text", None),
         getattr(response, "model", None),
     )

@@ -120,6 +120,9 @@ def _add(total: Usage, usage: Usage) -> None:
     total.output_tokens += usage.output_tokens
     total.cache_read_tokens += usage.cache_read_tokens
     total.cache_write_tokens += usage.cache_write_tokens
+    total.cache_write_1h_tokens += usage.cache_write_1h_tokens
+    total.reasoning_tokens += usage.reasoning_tokens
+    total.service_tier = usage.service_tier or total.service_tier
 
 
 def _log_round(log: logging.Logger, round: int, results: list[ToolResult], elapsed_ms: float) -> None:

@@ -66,7 +66,7 @@ class OpenAITurns:
         return found
 
     def usage(self, response: dict[str, Any]) -> Usage:
-        return usage_from_openai(response.get("usage"))
+        return usage_from_openai(response.get("usage"), response.get("service_tier"))
 
     def continue_with(self, messages: list[Any], response: dict[str, Any], results: list[ToolResult]) -> list[Any]:
         message = self._message(response)

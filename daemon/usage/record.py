@@ -59,7 +59,11 @@ class UsageRecord:
     error: str | None = None
     request_json: str | None = None
     response_text: str | None = None
-    user_agent: str | None = None  # as the client sent it (m005); last, as ALTER TABLE adds it
+    user_agent: str | None = None  # as the client sent it (m005); later columns in the order ALTER TABLE adds them
+    # m006: what pricing needs beyond the four buckets (daemon.cost.Usage)
+    cache_write_1h_tokens: int = 0  # of cache_write_tokens, written with the 1-hour TTL
+    reasoning_tokens: int = 0  # of output_tokens
+    service_tier: str | None = None  # as the provider says it served the request
 
     def as_row(self) -> tuple[object, ...]:
         """The values in `COLUMNS` order, ready for an INSERT."""

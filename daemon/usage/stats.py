@@ -29,8 +29,16 @@ GROUPS = KEY_GROUPS + TIME_GROUPS
 _ERRORS = ", ".join(f"'{status}'" for status in ERROR_STATUSES)  # constants, not user input
 _AGGREGATES = (
     "COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), "
-    f"SUM(cache_write_tokens), TOTAL(cost_usd), SUM(status IN ({_ERRORS}))"
+    f"SUM(cache_write_tokens), TOTAL(cost_usd), SUM(status IN ({_ERRORS})), "
+    "SUM(cache_write_1h_tokens), SUM(reasoning_tokens)"
 )
+# A databank only an older memproxy has opened has no m006 columns: their sums are 0.
+_AGGREGATES_BEFORE_M006 = _AGGREGATES.replace("SUM(cache_write_1h_tokens), SUM(reasoning_tokens)", "0, 0")
+
+
+def _aggregates(conn: sqlite3.Connection) -> str:
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(requests)")}
+    return _AGGREGATES if "reasoning_tokens" in columns else _AGGREGATES_BEFORE_M006
 
 
 @dataclass(slots=True)
@@ -44,10 +52,12 @@ class _Group:
     cache_write_tokens: int = 0
     cost_usd: float = 0.0
     errors: int = 0
+    cache_write_1h_tokens: int = 0  # of cache_write_tokens
+    reasoning_tokens: int = 0  # of output_tokens
     latency: Counter[int] = field(default_factory=Counter)  # requests per latency bucket
 
     def add(self, bucket: int, values: tuple[Any, ...]) -> None:
-        count, inp, out, cache_read, cache_write, cost, errors = values
+        count, inp, out, cache_read, cache_write, cost, errors, write_1h, reasoning = values
         self.requests += count
         self.input_tokens += inp or 0
         self.output_tokens += out or 0
@@ -55,6 +65,8 @@ class _Group:
         self.cache_write_tokens += cache_write or 0
         self.cost_usd += cost
         self.errors += errors or 0
+        self.cache_write_1h_tokens += write_1h or 0
+        self.reasoning_tokens += reasoning or 0
         if bucket >= 0:
             self.latency[bucket] += count
 
@@ -66,6 +78,8 @@ class _Group:
         self.cache_write_tokens += other.cache_write_tokens
         self.cost_usd += other.cost_usd
         self.errors += other.errors
+        self.cache_write_1h_tokens += other.cache_write_1h_tokens
+        self.reasoning_tokens += other.reasoning_tokens
         self.latency.update(other.latency)
 
     def percentile(self, q: float) -> float | None:
@@ -90,6 +104,8 @@ class _Group:
             "output_tokens": self.output_tokens,
             "cache_read_tokens": self.cache_read_tokens,
             "cache_write_tokens": self.cache_write_tokens,
+            "cache_write_1h_tokens": self.cache_write_1h_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
             "cost_usd": round(self.cost_usd, 6),
             "latency_p50_ms": None if p50 is None else round(p50, 1),
             "latency_p95_ms": None if p95 is None else round(p95, 1),
@@ -219,7 +235,7 @@ def _by_key(
         until = None
     where, params = _filters(since, until, project)
     sql = (
-        f"SELECT {by}, {LATENCY_BUCKET}, {_AGGREGATES} FROM requests{_indexed_by(conn, f'requests_stats_{by}')}"
+        f"SELECT {by}, {LATENCY_BUCKET}, {_aggregates(conn)} FROM requests{_indexed_by(conn, f'requests_stats_{by}')}"
         f" WHERE 1{where} GROUP BY 1, 2"
     )
     groups: dict[str | None, _Group] = {}
@@ -243,6 +259,7 @@ def _by_time(
     count = (
         f"SELECT COUNT(*) FROM (SELECT 1 FROM requests WHERE started_at >= ? AND started_at < ? LIMIT {len(buckets)})"
     )
+    aggregates = _aggregates(conn)
     groups: dict[str | None, _Group] = {}
     for key, start, end in spans:
         where, params = _filters(start, end, project)
@@ -253,7 +270,7 @@ def _by_time(
                 continue
             source = busy if rows >= len(buckets) else quiet
         group = _Group()
-        sql = f"SELECT {LATENCY_BUCKET}, {_AGGREGATES} {source.format(where=where)} GROUP BY 1"
+        sql = f"SELECT {LATENCY_BUCKET}, {aggregates} {source.format(where=where)} GROUP BY 1"
         for bucket, *values in conn.execute(sql, params):
             group.add(bucket, tuple(values))
         if group.requests:

@@ -154,6 +154,32 @@ def m005_user_agent(conn: sqlite3.Connection) -> None:
         conn.create_function("memproxy_client_name", 1, None)
 
 
+_STATS_COLUMNS_M006 = f"{_STATS_COLUMNS}, cache_write_1h_tokens, reasoning_tokens"
+
+
+@migration
+def m006_priced_usage(conn: sqlite3.Connection) -> None:
+    # What LiteLLM's cost functions need beyond four buckets: 1-hour cache writes (of
+    # cache_write_tokens), reasoning tokens (of output_tokens) and the service tier served. Older
+    # rows have none of them (0 / NULL: priced as before). The stats indexes are rebuilt under the
+    # same names with the two new sums, so `stats` still reads them from the index alone.
+    conn.execute("ALTER TABLE requests ADD COLUMN cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0")
+    conn.execute("ALTER TABLE requests ADD COLUMN reasoning_tokens INTEGER NOT NULL DEFAULT 0")
+    conn.execute("ALTER TABLE requests ADD COLUMN service_tier TEXT")
+    for key in ("project", "model", "client"):
+        project = "" if key == "project" else ", project"
+        conn.execute(f"DROP INDEX IF EXISTS requests_stats_{key}")
+        conn.execute(
+            f"CREATE INDEX requests_stats_{key} ON requests "
+            f"({key}, {LATENCY_BUCKET}, started_at{project}, {_STATS_COLUMNS_M006})"
+        )
+    conn.execute("DROP INDEX IF EXISTS requests_stats_time")
+    conn.execute(
+        "CREATE INDEX requests_stats_time ON requests "
+        f"({LATENCY_BUCKET}, started_at, project, {_STATS_COLUMNS_M006})"
+    )
+
+
 def migrate(conn: sqlite3.Connection, migrations: Sequence[tuple[str, Migration]] | None = None) -> list[str]:
     """Apply the migrations not yet recorded in `_migrations`, in order; return their names."""
     return sqlite.migrate(conn, MIGRATIONS if migrations is None else migrations)

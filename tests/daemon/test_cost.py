@@ -1,4 +1,4 @@
-"""Usage in one shape for both dialects and its price from a price map (pure functions)."""
+"""Usage in one shape for every dialect, read from the providers' exact usage objects (pure functions)."""
 
 from __future__ import annotations
 
@@ -8,25 +8,12 @@ import pytest
 
 from daemon.cost import (
     Usage,
-    cost_usd,
-    find_prices,
     merge_anthropic_stream_usage,
     usage_from_anthropic,
+    usage_from_gemini,
     usage_from_openai,
+    usage_from_responses,
 )
-
-PRICES = {
-    "claude-sonnet-4-5": {
-        "input_cost_per_token": 3e-06,
-        "output_cost_per_token": 1.5e-05,
-        "cache_read_input_token_cost": 3e-07,
-        "cache_creation_input_token_cost": 3.75e-06,
-    },
-    "gpt-4o": {"input_cost_per_token": 2.5e-06, "output_cost_per_token": 1e-05},
-    "openai/only-prefixed": {"input_cost_per_token": 1e-06, "output_cost_per_token": 2e-06},
-    "no-price": {"max_tokens": 10},
-}
-
 
 def test_openai_usage_takes_cache_out_of_prompt_tokens() -> None:
     usage = {"prompt_tokens": 1200, "completion_tokens": 40, "prompt_tokens_details": {"cached_tokens": 1000}}
@@ -81,44 +68,84 @@ def test_anthropic_stream_usage_merges_start_and_delta() -> None:
     assert total == Usage(30, 42, 100, 0)
 
 
-def test_find_prices_tries_bare_then_provider_prefixed_then_unprefixed() -> None:
-    assert find_prices(PRICES, "gpt-4o", "openai") is PRICES["gpt-4o"]
-    assert find_prices(PRICES, "only-prefixed", "openai") is PRICES["openai/only-prefixed"]
-    assert find_prices(PRICES, "anthropic/claude-sonnet-4-5", None) is PRICES["claude-sonnet-4-5"]
-    assert find_prices(PRICES, "no-price", None) is None
-    assert find_prices(PRICES, "unknown-local-model", "ollama") is None
-    assert find_prices(PRICES, None, "openai") is None
-    assert find_prices(PRICES, "", "openai") is None
+def test_anthropic_usage_keeps_the_one_hour_writes_and_the_tier() -> None:
+    usage = {
+        "input_tokens": 3,
+        "output_tokens": 250,
+        "cache_read_input_tokens": 40000,
+        "cache_creation_input_tokens": 12000,
+        "cache_creation": {"ephemeral_5m_input_tokens": 2000, "ephemeral_1h_input_tokens": 10000},
+        "service_tier": "standard",
+    }
+    got = usage_from_anthropic(usage)
+    assert got == Usage(3, 250, 40000, 12000, cache_write_1h_tokens=10000, service_tier="standard")
+    assert got.prompt_tokens == 52003
 
 
-def test_cost_prices_cache_reads_and_writes_at_their_rates() -> None:
-    usage = Usage(input_tokens=100, output_tokens=10, cache_read_tokens=1000, cache_write_tokens=200)
-    expected = 100 * 3e-06 + 10 * 1.5e-05 + 1000 * 3e-07 + 200 * 3.75e-06
-    assert cost_usd(usage, PRICES["claude-sonnet-4-5"]) == pytest.approx(expected)
+def test_anthropic_stream_usage_keeps_the_one_hour_writes_from_message_start() -> None:
+    total = Usage()
+    start = {
+        "input_tokens": 5,
+        "output_tokens": 1,
+        "cache_creation_input_tokens": 9000,
+        "cache_read_input_tokens": 0,
+        "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 9000},
+        "service_tier": "priority",
+    }
+    merge_anthropic_stream_usage(total, start)
+    merge_anthropic_stream_usage(total, {"output_tokens": 77})
+    assert total == Usage(5, 77, 0, 9000, cache_write_1h_tokens=9000, service_tier="priority")
 
 
-def test_cost_without_cache_rates_uses_the_input_rate() -> None:
-    usage = Usage(input_tokens=100, output_tokens=10, cache_read_tokens=50, cache_write_tokens=5)
-    expected = 155 * 2.5e-06 + 10 * 1e-05
-    assert cost_usd(usage, PRICES["gpt-4o"]) == pytest.approx(expected)
-
-
-def test_cost_is_none_without_prices_and_zero_without_tokens() -> None:
-    assert cost_usd(Usage(5, 5), None) is None
-    assert cost_usd(Usage(), PRICES["gpt-4o"]) == 0
-
-
-def test_cost_matches_litellm_price_map() -> None:
-    import litellm
-
-    entry = find_prices(litellm.model_cost, "claude-sonnet-4-5", "anthropic")
-    assert entry is not None
-    usage = Usage(10, 20, 3000, 400)
-    expected = (
-        10 * entry["input_cost_per_token"]
-        + 20 * entry["output_cost_per_token"]
-        + 3000 * entry["cache_read_input_token_cost"]
-        + 400 * entry["cache_creation_input_token_cost"]
+def test_litellm_translated_usage_keeps_the_one_hour_writes() -> None:
+    # what LiteLLM's Anthropic adapter hands a /v1/chat/completions client
+    usage = SimpleNamespace(
+        prompt_tokens=10000 + 3000 + 7,
+        completion_tokens=20,
+        prompt_tokens_details=SimpleNamespace(
+            cached_tokens=3000,
+            cache_creation_tokens=10000,
+            cache_creation_token_details=SimpleNamespace(ephemeral_5m_input_tokens=0, ephemeral_1h_input_tokens=10000),
+        ),
+        cache_creation_input_tokens=10000,
     )
-    assert cost_usd(usage, entry) == pytest.approx(expected)
-    assert find_prices(litellm.model_cost, "gpt-4o", "openai") is not None
+    assert usage_from_openai(usage) == Usage(7, 20, 3000, 10000, cache_write_1h_tokens=10000)
+
+
+def test_openai_usage_keeps_reasoning_and_the_served_tier() -> None:
+    usage = {
+        "prompt_tokens": 9000,
+        "completion_tokens": 1200,
+        "prompt_tokens_details": {"cached_tokens": 8000, "audio_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 1000, "audio_tokens": 0},
+    }
+    got = usage_from_openai(usage, "priority")
+    assert got == Usage(1000, 1200, 8000, 0, reasoning_tokens=1000, service_tier="priority")
+    assert usage_from_openai(usage, None).service_tier is None
+    assert usage_from_openai(usage, {"odd": 1}).service_tier is None
+
+
+def test_responses_usage_keeps_cached_input_reasoning_and_tier() -> None:
+    usage = {
+        "input_tokens": 20000,
+        "input_tokens_details": {"cached_tokens": 18000},
+        "output_tokens": 900,
+        "output_tokens_details": {"reasoning_tokens": 640},
+        "total_tokens": 20900,
+    }
+    assert usage_from_responses(usage, "flex") == Usage(2000, 900, 18000, 0, reasoning_tokens=640, service_tier="flex")
+    assert usage_from_responses(None) == Usage()
+
+
+def test_gemini_usage_counts_thoughts_as_output_and_cached_apart() -> None:
+    metadata = {
+        "promptTokenCount": 250000,
+        "cachedContentTokenCount": 50000,
+        "candidatesTokenCount": 400,
+        "thoughtsTokenCount": 600,
+        "totalTokenCount": 251000,
+    }
+    got = usage_from_gemini(metadata)
+    assert got == Usage(200000, 1000, 50000, 0, reasoning_tokens=600)
+    assert got.prompt_tokens == 250000  # the >200k tier is measured on the whole prompt
+    assert usage_from_gemini(None) == Usage()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -101,9 +102,11 @@ async def test_search_then_answer(fake: FakeUpstream, dialect: Dialect) -> None:
     assert answer_text(dialect, result.response) == "You deploy on Fridays"
     assert (result.rounds, result.model_calls, result.tool_calls, result.outcome) == (1, 2, 1, "answer")
     if dialect is Dialect.ANTHROPIC:
-        assert result.usage == Usage(input_tokens=40, output_tokens=9, cache_read_tokens=2, cache_write_tokens=7)
+        expected = Usage(input_tokens=40, output_tokens=9, cache_read_tokens=2, cache_write_tokens=7)
+        assert result.usage == replace(expected, service_tier="standard")  # the tier each answer says it was served
     else:  # OpenAI reports cache writes as plain prompt tokens
-        assert result.usage == Usage(input_tokens=47, output_tokens=9, cache_read_tokens=2, cache_write_tokens=0)
+        expected = Usage(input_tokens=47, output_tokens=9, cache_read_tokens=2, cache_write_tokens=0)
+        assert result.usage == replace(expected, service_tier="default")
     assert body == request(dialect, stream=True)  # the client's body is not touched
     first, second = (r.body for r in fake.requests)
     assert first["stream"] is False and second["stream"] is False

@@ -31,7 +31,8 @@ def _insert(conn: sqlite3.Connection, record: UsageRecord) -> None:
 def test_empty_database_migrates_to_the_record_columns(tmp_path: Path) -> None:
     conn = open_db(tmp_path / "nested" / "dir" / "memproxy.db")
     assert _columns(conn) == list(COLUMNS)
-    assert _columns(conn)[-1] == "user_agent"  # m005: the User-Agent beside the client's short name
+    assert "user_agent" in _columns(conn)  # m005: the User-Agent beside the client's short name
+    assert _columns(conn)[-3:] == ["cache_write_1h_tokens", "reasoning_tokens", "service_tier"]  # m006
     assert _migrations(conn) == [name for name, _ in MIGRATIONS]
     assert {"requests_started_at", "requests_project", "requests_model", "requests_status"} <= _indexes(conn)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -117,3 +118,17 @@ def test_mark_interrupted_turns_only_in_flight_rows(tmp_path: Path) -> None:
     assert errors["dead1"] and "daemon stopped" in errors["dead1"]
     assert errors["dead2"] == "already said"
     assert mark_interrupted(conn) == 0
+
+
+def test_m006_adds_what_pricing_needs_and_keeps_stats_read_from_the_index(tmp_path: Path) -> None:
+    path = tmp_path / "memproxy.db"
+    old = sqlite3.connect(path, isolation_level=None)
+    migrate(old, [m for m in MIGRATIONS if m[0] < "m006"])
+    old.execute("INSERT INTO requests (id, started_at, cache_write_tokens) VALUES ('a', '2025-03-01T00:00:00.000Z', 9)")
+    old.close()
+
+    conn = open_db(path)
+    row = conn.execute("SELECT cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, service_tier FROM requests")
+    assert row.fetchone() == (9, 0, 0, None)  # an older row: its writes priced at the 5-minute rate, as before
+    index = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'requests_stats_project'").fetchone()[0]
+    assert "cache_write_1h_tokens, reasoning_tokens" in index

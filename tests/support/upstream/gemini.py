@@ -40,7 +40,10 @@ def _usage(p: Plan, final: bool) -> dict[str, Any]:
     if u.cache_read:
         usage["cachedContentTokenCount"] = u.cache_read
     if final:
-        usage |= {"candidatesTokenCount": u.output, "totalTokenCount": prompt + u.output}
+        # Google counts thoughts apart from the candidates (both billed as output)
+        usage |= {"candidatesTokenCount": u.output - u.reasoning, "totalTokenCount": prompt + u.output}
+        if u.reasoning:
+            usage["thoughtsTokenCount"] = u.reasoning
         usage["promptTokensDetails"] = [{"modality": "TEXT", "tokenCount": prompt}]
     return usage
 

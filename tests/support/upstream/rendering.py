@@ -29,9 +29,12 @@ Event = tuple[Kind, bytes]
 @dataclass(frozen=True)
 class Usage:
     input: int
-    output: int
+    output: int  # with the reasoning tokens, as OpenAI counts them
     cache_read: int
-    cache_write: int
+    cache_write: int  # with the 1-hour writes
+    cache_write_1h: int = 0
+    reasoning: int = 0
+    service_tier: str | None = None  # None: the provider's default ("default" / "standard")
 
 
 @dataclass(frozen=True)
@@ -154,7 +157,7 @@ def _openai_usage(u: Usage) -> dict[str, Any]:
         "completion_tokens": u.output,
         "total_tokens": prompt + u.output,
         "prompt_tokens_details": {"cached_tokens": u.cache_read, "audio_tokens": 0},
-        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": u.reasoning, "audio_tokens": 0},
     }
 
 
@@ -184,6 +187,7 @@ def _chat_completion(p: Plan) -> dict[str, Any]:
             }
         ],
         "usage": _openai_usage(p.usage),
+        "service_tier": p.usage.service_tier or "default",
     }
 
 
@@ -193,6 +197,7 @@ def _chat_events(p: Plan) -> list[Event]:
         "object": "chat.completion.chunk",
         "created": int(time.time()),
         "model": p.model,
+        "service_tier": p.usage.service_tier or "default",
         "system_fingerprint": "fp_fake",
     }
     # Real OpenAI puts "usage": null on every chunk once include_usage is on.
@@ -223,6 +228,11 @@ def _anthropic_usage(u: Usage, output: int) -> dict[str, Any]:
         "output_tokens": output,
         "cache_creation_input_tokens": u.cache_write,
         "cache_read_input_tokens": u.cache_read,
+        "cache_creation": {
+            "ephemeral_5m_input_tokens": u.cache_write - u.cache_write_1h,
+            "ephemeral_1h_input_tokens": u.cache_write_1h,
+        },
+        "service_tier": u.service_tier or "standard",
     }
 
 
@@ -322,7 +332,7 @@ def _response(p: Plan, rid: str, items: list[dict[str, Any]] | None) -> dict[str
         "input_tokens": prompt,
         "input_tokens_details": {"cached_tokens": u.cache_read},
         "output_tokens": u.output,
-        "output_tokens_details": {"reasoning_tokens": 0},
+        "output_tokens_details": {"reasoning_tokens": u.reasoning},
         "total_tokens": prompt + u.output,
     }
     return {
@@ -339,6 +349,7 @@ def _response(p: Plan, rid: str, items: list[dict[str, Any]] | None) -> dict[str
         "parallel_tool_calls": True,
         "previous_response_id": None,
         "reasoning": {"effort": None, "summary": None},
+        "service_tier": u.service_tier or "default",
         "store": False,
         "temperature": 1.0,
         "text": {"format": {"type": "text"}},
@@ -429,11 +440,20 @@ def plan(reply: Reply, body: dict[str, Any], chunks: int | None) -> Plan:
     content, pieces = _pieces(reply.text or "", chunks)
     spoken = [content, reply.thinking or ""] + [json.dumps(c.arguments) for c in reply.tool_calls]
     given = reply.usage or {}
+
+    def count(key: str, default: int = 0) -> int:
+        value = given.get(key, default)
+        return value if isinstance(value, int) else default
+
+    tier = given.get("service_tier")
     usage = Usage(
-        input=given.get("input_tokens", input_words(body)),
-        output=given.get("output_tokens", max(1, _words(spoken))),
-        cache_read=given.get("cache_read_tokens", 0),
-        cache_write=given.get("cache_write_tokens", 0),
+        input=count("input_tokens", input_words(body)),
+        output=count("output_tokens", max(1, _words(spoken))),
+        cache_read=count("cache_read_tokens"),
+        cache_write=count("cache_write_tokens"),
+        cache_write_1h=count("cache_write_1h_tokens"),
+        reasoning=count("reasoning_tokens"),
+        service_tier=tier if isinstance(tier, str) else None,
     )
     options = body.get("stream_options") or {}
     return Plan(

@@ -7,7 +7,19 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 DEFAULT_TEXT = "Hello from the fake upstream"
-USAGE_KEYS = frozenset({"input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"})
+# `output_tokens` include `reasoning_tokens`; `cache_write_tokens` include `cache_write_1h_tokens`;
+# `service_tier` is the tier the provider says it served (a string)
+USAGE_KEYS = frozenset(
+    {
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "cache_write_1h_tokens",
+        "reasoning_tokens",
+        "service_tier",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -27,7 +39,7 @@ class Reply:
     tool_calls: tuple[ToolCall, ...] = ()
     thinking: str | None = None
     signature: str | None = None
-    usage: Mapping[str, int] | None = None
+    usage: Mapping[str, int | str] | None = None
     status: int = 200
     error_message: str | None = None
     error_type: str | None = None
@@ -46,7 +58,7 @@ class Reply:
             raise ValueError(f"unknown usage keys {sorted(unknown)}; use {sorted(USAGE_KEYS)}")
 
 
-def text(content: str = DEFAULT_TEXT, *, usage: Mapping[str, int] | None = None) -> Reply:
+def text(content: str = DEFAULT_TEXT, *, usage: Mapping[str, int | str] | None = None) -> Reply:
     """An assistant text answer."""
     return Reply(text=content, usage=usage)
 
@@ -55,7 +67,7 @@ def tool_calls(
     calls: Iterable[tuple[str, dict[str, Any]] | tuple[str, dict[str, Any], str] | ToolCall],
     *,
     text: str | None = None,
-    usage: Mapping[str, int] | None = None,
+    usage: Mapping[str, int | str] | None = None,
 ) -> Reply:
     """Several tool calls in one answer, optionally after some text."""
     built = tuple(c if isinstance(c, ToolCall) else ToolCall(*c) for c in calls)
@@ -68,7 +80,7 @@ def tool_call(
     id: str | None = None,
     *,
     text: str | None = None,
-    usage: Mapping[str, int] | None = None,
+    usage: Mapping[str, int | str] | None = None,
 ) -> Reply:
     """The model calls one tool."""
     return tool_calls([ToolCall(name, arguments or {}, id)], text=text, usage=usage)
@@ -79,7 +91,7 @@ def thinking(
     then: str = DEFAULT_TEXT,
     *,
     signature: str | None = None,
-    usage: Mapping[str, int] | None = None,
+    usage: Mapping[str, int | str] | None = None,
 ) -> Reply:
     """An Anthropic thinking block followed by text (the OpenAI dialects send only the text)."""
     return Reply(text=then, thinking=reasoning, signature=signature, usage=usage)
