@@ -14,8 +14,12 @@ import typer
 
 from memproxy_cli.options import ConfigOption
 from memproxy_cli.output import console
+from memproxy_cli.reprice_cmd import reprice
 
-db_app = typer.Typer(help="The usage databank: check it, recover what a damaged one still holds.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="The usage databank: check it, recover what a damaged one still holds, price it again.", no_args_is_help=True
+)
+db_app.command()(reprice)
 
 
 def _db_file(config: Path | None) -> Path:
