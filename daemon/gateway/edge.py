@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,7 +18,7 @@ from starlette.responses import Response
 from daemon.dialects import Dialect, error_response
 from daemon.errors import GatewayError, InternalError
 from daemon.gateway.answers import unreadable
-from daemon.gateway.credentials import presented_keys
+from daemon.gateway.credentials import PLACEHOLDER_KEYS, presented_keys
 from daemon.gateway.endpoint import Tally
 from daemon.gateway.exchange import Exchange, redact
 from daemon.gateway.llm import map_exception
@@ -46,10 +46,10 @@ def redacted(err: GatewayError, secrets: Iterable[str]) -> GatewayError:
 
 def error_answer(exc: BaseException, dialect: Dialect, secrets: Iterable[str], ex: Exchange | None = None) -> Response:
     """The client's answer to `exc`, after ending `ex` (when the request has a row) with it."""
-    err = as_gateway_error(exc)
+    shown = redacted(as_gateway_error(exc), secrets)
     if ex is not None:
-        ex.fail(err)
-    return error_response(dialect, redacted(err, secrets))
+        ex.fail(shown)  # the row never keeps what the client may not see
+    return error_response(dialect, shown)
 
 
 async def answer(request: Request, dialect: Dialect, handle: Callable[[Gateway], Awaitable[Response]]) -> Response:
@@ -88,13 +88,33 @@ def begin(request: Request, gw: Gateway, path: str) -> Exchange:
         user_agent=headers.get("user-agent"),
         endpoint=path,
     )
-    # the live set of keys: a client key seen later in this request is redacted too
-    return Exchange(record, gw.sink or gw.writer, gw.secrets, ident)
+    # the live set of keys (a client key seen later in this request is redacted too), and the keys this
+    # request presented, used or not
+    return Exchange(record, gw.sink or gw.writer, _RequestSecrets(_presented(request), gw.secrets), ident)
+
+
+def _presented(request: Request) -> tuple[str, ...]:
+    """The keys this request presented (not the placeholder a wrapped tool was given: "memproxy" is no
+    secret, and a word in messages)."""
+    return tuple(key for key in presented_keys(request.headers) if key not in PLACEHOLDER_KEYS)
 
 
 def _secrets(request: Request, gw: Gateway) -> list[str]:
     """Every key known now, and those this request presented even if it never got to use them."""
-    return [*presented_keys(request.headers), *gw.secrets]
+    return [*_presented(request), *gw.secrets]
+
+
+class _RequestSecrets:
+    """One request's redaction set: the keys it presented, then every key the gateway knows when iterated."""
+
+    __slots__ = ("_live", "_presented")
+
+    def __init__(self, presented: tuple[str, ...], live: Iterable[str]) -> None:
+        self._presented, self._live = presented, live
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._presented
+        yield from self._live
 
 
 async def guarded(

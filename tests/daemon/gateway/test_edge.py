@@ -88,3 +88,29 @@ def test_a_refused_body_ends_its_row_and_is_answered_in_the_dialect(served: Serv
     assert r.json()["type"] == "error" and r.json()["error"]["type"] == "invalid_request_error"
     rows = served.wait_final(project)
     assert rows and rows[0]["status"] == "error" and rows[0]["http_status"] == 400
+
+
+@pytest.mark.regression(reason="the placeholder key counted as a presented key, so 'memproxy' was redacted from errors")
+def test_the_placeholder_key_is_not_redacted_as_a_word(served: Served) -> None:
+    r = _post(
+        served,
+        "/v1/messages/count_tokens",
+        {"model": "memproxy-nowhere", "messages": USER},
+        **{"x-api-key": "memproxy"},
+    )
+    assert r.status_code == 404
+    assert "memproxy-nowhere" in r.json()["error"]["message"]
+
+
+@pytest.mark.regression(reason="a key the client presented but the gateway never used stayed in the row's error")
+def test_a_presented_key_never_used_stays_out_of_the_row(served: Served, project: str) -> None:
+    unused = "sk-client-NEVER-USED-key-77c1e0"  # a key no earlier request made the gateway see
+    r = _post(
+        served,
+        "/v1/embeddings",
+        {"model": f"x-{unused}", "input": "hi"},
+        **{"authorization": f"Bearer {unused}", "x-memproxy-project": project},
+    )
+    assert r.status_code == 404 and unused not in r.text
+    rows = served.wait_final(project)
+    assert rows and rows[0]["status"] == "error" and unused not in json.dumps(rows)
