@@ -34,14 +34,19 @@ def loads(payload: bytes | str, what: str = "answer") -> Any:
         raise UpstreamFailed(f"the upstream's {what} is {reason}") from None
 
 
-def unreadable(exc: BaseException) -> UpstreamFailed | None:
+def unreadable(exc: BaseException, *, json_errors: bool = False) -> UpstreamFailed | None:
     """The 502 for an exception raised while parsing an upstream's body (however LiteLLM wrapped it),
-    or None when `exc` is about something else."""
+    or None when `exc` is about something else.
+
+    A JSONDecodeError counts only with `json_errors` (while a stream is read): before the answer,
+    LiteLLM also raises it on a client's own tool-call arguments, which is the request's fault."""
     current: BaseException | None = exc
     for _ in range(8):
         if current is None:
             break
         reason = _reason(str(current))
+        if reason is None and json_errors and isinstance(current, json.JSONDecodeError):
+            reason = "not JSON"
         if reason is None and isinstance(current, RecursionError | UnicodeDecodeError):
             reason = "not readable"
         if reason is not None:

@@ -148,7 +148,7 @@ class EventStreamResponse(Response):
             await asyncio.gather(pump, watch, return_exceptions=True)
             if hung_up or (pump.done() and not pump.cancelled() and isinstance(pump.exception(), OSError)):
                 self.on_disconnect()
-            await _aclose(self.chunks)
+            await aclose(self.chunks)
 
     async def _pump(self, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
@@ -164,8 +164,9 @@ class EventStreamResponse(Response):
                 return
 
 
-async def _aclose(chunks: AsyncIterator[bytes]) -> None:
-    aclose = getattr(chunks, "aclose", None)
-    if aclose is not None:
+async def aclose(chunks: Any) -> None:
+    """Close a stream (an async generator, LiteLLM's, aiohttp's) if it can be closed; never raise."""
+    close = getattr(chunks, "aclose", None)
+    if close is not None:
         with contextlib.suppress(Exception):
-            await aclose()
+            await close()

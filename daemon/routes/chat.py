@@ -24,7 +24,7 @@ from daemon.gateway.endpoint import Endpoint, Plain, Tally
 from daemon.gateway.exchange import Exchange
 from daemon.gateway.llm import provider_finished
 from daemon.gateway.pipeline import generate
-from daemon.gateway.sse import SseEvent, data_event, sse_events
+from daemon.gateway.sse import SseEvent, aclose, data_event, sse_events
 from daemon.gateway.validation import check_tools, check_types, refuse_redirect_fields, require_messages, require_model
 
 router = APIRouter()
@@ -112,6 +112,7 @@ async def relay_chat(stream: Any, ex: Exchange, tally: Tally, client_wants_usage
         yield b"data: " + chunk.model_dump_json(exclude_none=True).encode() + b"\n\n"
     if not finished:
         raise UpstreamFailed("the upstream stream ended before the answer was complete")
+    tally.complete = True
     yield b"data: [DONE]\n\n"
 
 
@@ -163,10 +164,16 @@ async def relay_chat_bytes(
     behalf when the client did not ask for usage itself.
     """
     reader = _ChatBytesReader(ex, tally, client_wants_usage)
-    async for events in sse_events(chunks):
-        out = [event.raw for event in events if reader.passes(event)]
-        if out:
-            yield b"".join(out)
+    try:
+        async for events in sse_events(chunks):
+            out = [event.raw for event in events if reader.passes(event)]
+            tally.complete = reader.finished and reader.done
+            if out:
+                yield b"".join(out)
+            if reader.done:
+                break  # nothing comes after [DONE]: end now, not when the upstream closes
+    finally:
+        await aclose(chunks)
     if not (reader.finished and reader.done):
         raise UpstreamFailed("the upstream stream ended before the answer was complete")
 

@@ -20,6 +20,7 @@ from daemon.gateway.endpoint import Endpoint, Plain, Tally
 from daemon.gateway.exchange import Exchange
 from daemon.gateway.llm import responses_provider_finished
 from daemon.gateway.pipeline import generate
+from daemon.gateway.streams import SequenceCheck
 from daemon.gateway.validation import refuse_redirect_fields, require_model
 
 router = APIRouter()
@@ -49,9 +50,13 @@ def _event_bytes(event: Any) -> tuple[bytes, dict[str, Any]]:
 async def relay_responses(stream: Any, ex: Exchange, tally: Tally, _client_wants_usage: bool) -> AsyncIterator[bytes]:
     """LiteLLM's Responses events as typed SSE; ended properly only once `response.completed` arrived."""
     completed = False
+    numbers = SequenceCheck()
     async for event in stream:
         chunk, data = _event_bytes(event)
         kind = data.get("type", "")
+        lost = numbers.gap(data)
+        if lost is not None:
+            raise UpstreamFailed(lost)  # LiteLLM skips an event it cannot parse and reads on
         if kind == "response.output_text.delta":
             ex.first_token()
             tally.add_text(str(data.get("delta", "")))
@@ -63,7 +68,10 @@ async def relay_responses(stream: Any, ex: Exchange, tally: Tally, _client_wants
             response = data.get("response") or {}
             tally.usage = usage_from_responses(response.get("usage"), response.get("service_tier"))
             tally.model = response.get("model")
+        tally.complete = completed
         yield chunk
+        if completed:
+            break  # the terminal event is handed on: end now, not when the upstream closes
     if not completed:
         raise UpstreamFailed("the upstream stream ended before response.completed")
 

@@ -20,8 +20,16 @@ from tests.support.daemon import Daemon, start_daemon
 from tests.support.databank import db_rows
 from tests.support.hardening import MODELS, ROUTES, USER, config_text, figure
 from tests.support.polling import wait_for
-from tests.support.upstream import corrupt_stream, cut_stream, error, stall, stall_mid_stream, text
-from tests.support.upstream.observing import ObservingUpstream, truncated_stream
+from tests.support.upstream import (
+    corrupt_stream,
+    cut_stream,
+    error,
+    malformed_event,
+    stall,
+    stall_mid_stream,
+    text,
+)
+from tests.support.upstream.observing import ObservingUpstream, linger_after_end, truncated_stream
 from tests.support.wire import sse_events
 
 pytestmark = pytest.mark.e2e
@@ -170,6 +178,8 @@ FAULTS = {
     "corrupt": lambda: corrupt_stream(2, text(ANSWER)),
     "truncated": lambda: truncated_stream(2, text(ANSWER)),
     "stalled": lambda: stall_mid_stream(2, 30, text(ANSWER)),
+    # one event that is not JSON, then the rest of the stream to its proper end
+    "malformed": lambda: malformed_event(2, text(ANSWER)),
 }
 
 BUG_CORRUPT_FORWARDED = pytest.mark.regression(
@@ -186,10 +196,27 @@ BUG_SYNTHETIC_FINISH = pytest.mark.regression(
     "which never hold the made-up one",
     strict=True,
 )
+BUG_MALFORMED_DROPPED = pytest.mark.regression(
+    reason="BUG: LiteLLM's Responses iterator (_process_chunk) returns None on a JSONDecodeError and reads on, so "
+    "/v1/messages served by an OpenAI deployment (through the Responses API) lost the malformed event's words "
+    "and ended with message_stop and an ok row; fixed: gateway/streams.py responses_lost_text compares the "
+    "provider's final text with the deltas the iterator kept",
+    strict=True,
+)
+BUG_MALFORMED_IS_A_400 = pytest.mark.regression(
+    reason="BUG: a malformed OpenAI chunk through LiteLLM (fast path off) ended with an error event but a 400 "
+    "row ('could not be translated'): map_exception took LiteLLM's JSONDecodeError for a local failure",
+    strict=True,
+)
 KNOWN_STREAM_BUGS: dict[tuple[str, tuple[str, str]], Any] = {
     ("corrupt", ("anthropic", "anthropic")): BUG_CORRUPT_FORWARDED,
     ("corrupt", ("openai", "anthropic")): BUG_SYNTHETIC_FINISH,
     ("truncated", ("openai", "anthropic")): BUG_SYNTHETIC_FINISH,
+    ("malformed", ("anthropic", "openai")): BUG_MALFORMED_DROPPED,
+}
+ROUTER_STREAM_BUGS: dict[tuple[str, tuple[str, str]], Any] = {
+    ("truncated", ("openai", "openai")): BUG_SYNTHETIC_FINISH,
+    ("malformed", ("openai", "openai")): BUG_MALFORMED_IS_A_400,
 }
 
 
@@ -207,7 +234,7 @@ def _stream_cases() -> list[Any]:
             fault,
             pair,
             "router_daemon",
-            marks=BUG_SYNTHETIC_FINISH if (fault, pair) == ("truncated", ("openai", "openai")) else (),
+            marks=ROUTER_STREAM_BUGS.get((fault, pair), ()),
             id=f"{fault}-{pair_id(pair)}-router",
         )
         for fault in FAULTS
@@ -265,6 +292,8 @@ def test_broken_stream_ends_with_an_error_event_and_an_error_row(
     assert text_seen != ANSWER
     assert row["status"] == "error", row
     assert row["error"]
+    if fault != "stalled":
+        assert row["http_status"] == 502, row  # the upstream's failure, never a 400 of the client's
     if fault == "stalled":
         assert took < TIMEOUT + 3, f"a stall mid-stream was not cut at the {TIMEOUT} s timeout"
 
@@ -297,15 +326,28 @@ def test_responses_stream_events_are_named_by_their_type(daemon: Daemon, fake: O
     assert all(isinstance(data, dict) and name == data["type"] for name, data in events), events[:3]
 
 
+BUG_RESPONSES_MALFORMED_DROPPED = pytest.mark.regression(
+    reason="BUG: LiteLLM's Responses iterator skips an event it cannot parse and reads on: a gpt-4o Responses "
+    "stream with one malformed event completed with a word missing and an ok row; fixed: relay_responses "
+    "checks that sequence_number goes up by one (gateway/streams.py SequenceCheck)",
+    strict=True,
+)
+_RESPONSES_BUGS = {
+    ("corrupt", "anthropic"): BUG_RESPONSES_SYNTHETIC_FINISH,
+    ("truncated", "anthropic"): BUG_RESPONSES_SYNTHETIC_FINISH,
+    ("malformed", "openai"): BUG_RESPONSES_MALFORMED_DROPPED,
+}
+
+
 def _responses_cases() -> list[Any]:
     return [
         pytest.param(
             fault,
             model,
-            marks=BUG_RESPONSES_SYNTHETIC_FINISH if model == "anthropic" and fault in ("corrupt", "truncated") else (),
+            marks=_RESPONSES_BUGS.get((fault, model), ()),
             id=f"{fault}-{MODELS[model]}",
         )
-        for fault in ("cut", "corrupt", "truncated")
+        for fault in ("cut", "corrupt", "truncated", "malformed")
         for model in ("openai", "anthropic")
     ]
 
@@ -402,6 +444,72 @@ def test_client_hang_up_cancels_the_upstream_within_a_second(
     assert seen, "the upstream never saw the gateway hang up"
     assert cancel_s < 1.0, f"the upstream request was cancelled {cancel_s:.2f} s after the client hung up"
     assert rows and rows[-1]["status"] == "client_disconnected", rows
+
+
+# --- a client that closes the moment the terminal event arrived: the row is ok ---------------------------
+
+TERMINAL = {"openai": b"data: [DONE]", "anthropic": b"event: message_stop", "responses": b"event: response.completed"}
+LINGER_S = 3.0
+READS = 7
+
+
+def _read_to_the_end_and_close(port: int, route: str, model: str, project: str) -> bytes:
+    """Open a stream, read until its terminal event has arrived, close at once; return what came."""
+    path = "/v1/responses" if route == "responses" else ROUTES[route]
+    fields: dict[str, Any] = {"input": "hi"} if route == "responses" else {"messages": USER, "max_tokens": 20}
+    body = json.dumps({"model": MODELS[model], **fields, "stream": True}).encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"x-memproxy-project: {project}\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=LINGER_S + 10) as sock:
+        sock.sendall(head + body)
+        got = b""
+        while TERMINAL[route] not in got:
+            chunk = sock.recv(65536)
+            assert chunk, got[-300:]
+            got += chunk
+    return got
+
+
+BUG_TERMINAL_THEN_CLOSE = pytest.mark.regression(
+    reason="BUG: a stream read to its terminal event and closed at once was recorded client_disconnected/499: "
+    "the relay waited for the upstream to close after [DONE] (message_stop, response.completed), and the hang-up "
+    "cancelled it there; fixed: the relays mark the terminal event handed on (Tally.complete), edge.guarded ends "
+    "such a stream ok whatever the client does next, and the relays stop reading at the terminal event",
+    strict=True,
+)
+
+
+@BUG_TERMINAL_THEN_CLOSE
+@pytest.mark.parametrize("target", ["gateway", "interceptor"])
+@pytest.mark.parametrize(
+    ("route", "model"),
+    [("openai", "openai"), ("anthropic", "anthropic"), ("openai", "anthropic"), ("responses", "openai")],
+    ids=["chat<-gpt-4o", "messages<-claude", "chat<-claude", "responses<-gpt-4o"],
+)
+def test_a_stream_whose_terminal_event_reached_the_client_is_ok_whatever_it_does_next(
+    daemon: Daemon, fake: ObservingUpstream, request: pytest.FixtureRequest, target: str, route: str, model: str
+) -> None:
+    """The upstream holds the connection open after its last event (`linger`); the client reads to the
+    terminal event and closes. Every row is ok, with its tokens."""
+    port = daemon.port if target == "gateway" else request.getfixturevalue("project_port")
+    project = "faults" if target == "interceptor" else _project("terminal")
+    before = {r["id"] for r in db_rows(daemon.home, "project = ?", (project,))}
+    fake.script(*[linger_after_end(LINGER_S, text(ANSWER))] * READS)
+    for _ in range(READS):
+        _read_to_the_end_and_close(port, route, model, project)
+
+    def final() -> list[dict[str, Any]]:
+        rows = [r for r in db_rows(daemon.home, "project = ?", (project,)) if r["id"] not in before]
+        return rows if len(rows) == READS and all(r["status"] != "in_flight" for r in rows) else []
+
+    rows = wait_for(final, LINGER_S + 5)
+    statuses = [r["status"] for r in rows]
+    figure(f"terminal_then_close[{target}-{route}<-{MODELS[model]}]", ok=statuses.count("ok"), rows=len(rows))
+    assert rows, f"{READS} final rows did not come\n{daemon.log_tail()}"
+    assert statuses == ["ok"] * READS, [(r["status"], r["http_status"], r["error"]) for r in rows]
+    assert all(r["output_tokens"] for r in rows), [r["output_tokens"] for r in rows]
 
 
 # --- last: leaves a request behind in the daemon while its bug stands ---------------------------------------

@@ -13,7 +13,8 @@ from tests.support.upstream.server import Disconnect, FakeUpstream, start_respon
 
 class ObservingUpstream(FakeUpstream):
     """The fake upstream, plus: when did a client close a connection whose answer was not finished yet,
-    and a `truncate` fault (the stream ends cleanly, without its final events)."""
+    a `truncate` fault (the stream ends cleanly, without its final events) and a `linger` one (the
+    whole stream, then the connection held open a while, as some servers do after `[DONE]`)."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -67,6 +68,13 @@ class ObservingUpstream(FakeUpstream):
 
     async def _send_stream(self, send: Any, events: Any, plan: Any, dialect: Any) -> None:
         reply: Reply = plan.reply
+        if reply.fault == "linger":  # type: ignore[comparison-overlap]
+            await start_response(send, 200, "text/event-stream; charset=utf-8", dialect, reply.headers)
+            for _, data in events:
+                await send({"type": "http.response.body", "body": data, "more_body": True})
+            await asyncio.sleep(reply.fault_seconds)
+            await send({"type": "http.response.body", "body": b""})
+            return
         if reply.fault != "truncate":  # type: ignore[comparison-overlap]
             await super()._send_stream(send, events, plan, dialect)
             return
@@ -83,3 +91,8 @@ class ObservingUpstream(FakeUpstream):
 def truncated_stream(after_chunks: int, then: Reply) -> Reply:
     """A stream that ends properly at the HTTP level after `after_chunks` chunks, with no final events."""
     return replace(then, fault="truncate", fault_after=after_chunks)  # type: ignore[arg-type]
+
+
+def linger_after_end(seconds: float, then: Reply) -> Reply:
+    """The whole stream, terminal event included, then `seconds` before the response ends."""
+    return replace(then, fault="linger", fault_seconds=seconds)  # type: ignore[arg-type]

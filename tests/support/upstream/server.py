@@ -349,7 +349,8 @@ class FakeUpstream:
                     raise Disconnect
                 if fault in ("corrupt", "malformed"):
                     prefix = b"event: content_block_delta\n" if dialect == "anthropic" else b""
-                    await send({"type": "http.response.body", "body": prefix + b"data: " + GARBAGE + b"\n\n"})
+                    garbage = prefix + b"data: " + GARBAGE + b"\n\n"
+                    await send({"type": "http.response.body", "body": garbage, "more_body": fault == "malformed"})
                     if fault == "corrupt":
                         raise Disconnect
                     fault, sent = None, sent + 1
