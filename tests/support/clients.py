@@ -134,6 +134,12 @@ def _codex(gw: Daemon, project: str, model: str, work: Path) -> subprocess.Compl
     return intercept(gw, project, cmd, work, CODEX_HOME=str(work / "codex"))
 
 
+def _gemini(gw: Daemon, project: str, model: str, work: Path) -> subprocess.CompletedProcess[str]:
+    gemini = npm_tool("@google/gemini-cli", Path("/tmp/gemini-cli"), "gemini")
+    cmd = [str(gemini), "-m", model, "-p", "say hi"]
+    return intercept(gw, project, cmd, work, GEMINI_CLI_TRUST_WORKSPACE="true")
+
+
 AIDER_FLAGS = (
     "--yes-always",
     "--no-git",
@@ -177,4 +183,5 @@ CLIENTS: dict[str, Client] = {
     "aider": Client("aider", _aider, "/v1/chat/completions", {"claude-sonnet-4-5": "/v1/messages"}),
     "llm": Client("llm", _llm, "/v1/chat/completions"),
     "opencode": Client("opencode", _opencode, "/v1/chat/completions"),
+    "gemini-cli": Client("gemini", _gemini, "/v1beta/models/{model}:streamGenerateContent"),
 }
