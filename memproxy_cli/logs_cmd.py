@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from datetime import date, datetime
 from typing import Annotated, Any
 
 import typer
 
 _CLIENT_WIDTH = 24
+_STATUS_WIDTH = 26  # the status and, below it, a failed row's reason, wrapped
+_REASON_LENGTH = 78  # a short reason (about three lines of the status column); --json has it all
+_URL = re.compile(r"\s*\(?\bhttps?://[^\s)]+\)?")
+_UNSAID = {"client_disconnected": "the client hung up", "interrupted": "the daemon stopped mid-request"}
 _STATUS_STYLES = {
     "ok": "green",
     "error": "bold red",
@@ -23,12 +28,14 @@ _STATUS_STYLES = {
 }
 
 
-def _local_time(started_at: str, today: date) -> str:
+def _local_time(started_at: str, today: date, *, narrow: bool = False) -> str:
     try:
         moment = datetime.fromisoformat(started_at).astimezone()
     except (TypeError, ValueError):
         return str(started_at)
-    return moment.strftime("%H:%M:%S" if moment.date() == today else "%Y-%m-%d %H:%M:%S")
+    if moment.date() == today:
+        return moment.strftime("%H:%M:%S")
+    return moment.strftime("%m-%d %H:%M" if narrow else "%Y-%m-%d %H:%M:%S")
 
 
 def _short_client(client: str | None) -> str:
@@ -61,52 +68,88 @@ def _ms(value: float | None) -> str:
     return "–" if value is None else f"{value:,.0f}"
 
 
+def short_reason(row: dict[str, Any]) -> str:
+    """Why a request failed, in a few words: its error text without URLs, cut short."""
+    text = str(row.get("error") or "")
+    if not text:
+        return _UNSAID.get(str(row.get("status") or ""), "")
+    text = " ".join(_URL.sub("", text).split())  # the URL that answered is in --json
+    return text if len(text) <= _REASON_LENGTH else text[: _REASON_LENGTH - 1].rstrip() + "…"
+
+
 def _status(row: dict[str, Any]) -> str:
+    from rich.markup import escape
+
     status = str(row.get("status") or "")
     style = _STATUS_STYLES.get(status, "")
     http = row.get("http_status")
     # The HTTP code says what kind of failure (429, 401, 504...), so show it next to a non-ok status.
     text = f"{status} {http}" if http and status != "ok" else status
-    return f"[{style}]{text}[/]" if style else text
+    cell = f"[{style}]{text}[/]" if style else text
+    reason = short_reason(row) if status not in ("ok", "in_flight") else ""
+    return f"{cell}\n[dim]{escape(reason)}[/]" if reason else cell
 
 
-def row_cells(row: dict[str, Any], today: date) -> list[str]:
+# the columns, and which of them a narrow terminal (under `_WIDE` columns) leaves out
+_NAMES = ("time", "project", "client", "model", "in", "out", "cache r/w", "cost", "ms", "status")
+_NUMERIC = frozenset({"in", "out", "cache r/w", "cost", "ms"})
+_WIDE = 110
+_NOT_NARROW = frozenset({"cache r/w", "ms"})
+# fixed widths keep batches printed one by one (--follow) aligned; the least a named column keeps
+_FIXED = dict(zip(_NAMES, (19, 16, _CLIENT_WIDTH, 22, 6, 6, 11, 9, 7, _STATUS_WIDTH), strict=True))
+_LEAST = {"project": 6, "client": 6, "model": 8, "status": 23}  # "client_disconnected 499"
+_NARROW_MOST = {"project": 10, "client": 8, "model": 12, "status": _STATUS_WIDTH}
+
+
+def row_cells(row: dict[str, Any], today: date, *, narrow: bool = False) -> list[str]:
     """The table cells for one databank row (rich markup in the status cell)."""
     from rich.markup import escape
 
-    return [
-        _local_time(row.get("started_at") or "", today),
-        escape(str(row.get("project") or "")),
-        escape(_short_client(row.get("client"))),
-        escape(str(row.get("model") or row.get("resolved_model") or "–")),
-        human_count(row.get("input_tokens")),
-        human_count(row.get("output_tokens")),
-        _cache(row),
-        _cost(row.get("cost_usd")),
-        _ms(row.get("latency_ms")),
-        _status(row),
-    ]
+    cells = {
+        "time": _local_time(row.get("started_at") or "", today, narrow=narrow),
+        "project": escape(str(row.get("project") or "")),
+        "client": escape(_short_client(row.get("client"))),
+        "model": escape(str(row.get("model") or row.get("resolved_model") or "–")),
+        "in": human_count(row.get("input_tokens")),
+        "out": human_count(row.get("output_tokens")),
+        "cache r/w": _cache(row),
+        "cost": _cost(row.get("cost_usd")),
+        "ms": _ms(row.get("latency_ms")),
+        "status": _status(row),
+    }
+    return [cells[name] for name in _names(narrow)]
 
 
-def build_table(rows: list[dict[str, Any]], *, show_header: bool = True, fixed: bool = False) -> Any:
-    """A rich Table of databank rows; `fixed` column widths keep batches printed one by one aligned."""
+def _names(narrow: bool) -> tuple[str, ...]:
+    return tuple(n for n in _NAMES if not (narrow and n in _NOT_NARROW))
+
+
+def build_table(
+    rows: list[dict[str, Any]], *, show_header: bool = True, fixed: bool = False, width: int | None = None
+) -> Any:
+    """A rich Table of databank rows; `fixed` column widths keep batches printed one by one aligned.
+
+    A failed row's status cell holds its short reason below the status; under `_WIDE` columns
+    (`width`) the cache and latency columns are left out so the rest stays readable at 80."""
     from rich.table import Table
 
-    table = Table(box=None, header_style="bold", pad_edge=False, show_header=show_header)
-    widths = (19, 16, _CLIENT_WIDTH, 22, 6, 6, 11, 9, 7, 24) if fixed else (None,) * 10
-    names = ("time", "project", "client", "model", "in", "out", "cache r/w", "cost", "ms", "status")
-    for i, (name, width) in enumerate(zip(names, widths, strict=True)):
-        numeric = 4 <= i <= 8
+    narrow = width is not None and width < _WIDE
+    # narrow: one space between columns, not two
+    padding = (0, 1, 0, 0) if narrow else (0, 1)
+    table = Table(box=None, header_style="bold", pad_edge=False, show_header=show_header, padding=padding)
+    for name in _names(narrow):
         table.add_column(
             name,
-            justify="right" if numeric else "left",
-            no_wrap=numeric or i in (0, 9),
-            overflow="ellipsis",
-            width=width,
+            justify="right" if name in _NUMERIC else "left",
+            no_wrap=name in _NUMERIC or name == "time",
+            overflow="fold" if name == "status" else "ellipsis",
+            width=_FIXED[name] if fixed and not narrow else None,
+            min_width=_LEAST.get(name),
+            max_width=_NARROW_MOST.get(name) if narrow else (_STATUS_WIDTH if name == "status" else None),
         )
     today = datetime.now().astimezone().date()
     for row in rows:
-        table.add_row(*row_cells(row, today))
+        table.add_row(*row_cells(row, today, narrow=narrow))
     return table
 
 
@@ -185,7 +228,7 @@ def _print_rows(rows: list[dict[str, Any]], db_file: Any, *, following: bool, fi
         console.print("no matching requests" if filtered else f"no requests yet [dim]({escape(str(db_file))})[/]")
         return
     # Following prints batches as they come: fixed widths keep them under one header.
-    console.print(build_table(rows, fixed=following))
+    console.print(build_table(rows, fixed=following, width=console.width))
 
 
 def _follow(db_file: Any, cursor: int, row_filter: Any, as_json: bool, poll_interval: float) -> None:
@@ -201,4 +244,4 @@ def _follow(db_file: Any, cursor: int, row_filter: Any, as_json: bool, poll_inte
             if as_json:
                 typer.echo(json.dumps(row, ensure_ascii=False), nl=True)
             else:
-                console.print(build_table([row], show_header=False, fixed=True))
+                console.print(build_table([row], show_header=False, fixed=True, width=console.width))

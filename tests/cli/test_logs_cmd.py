@@ -96,6 +96,57 @@ def test_table_shows_what_a_user_needs() -> None:
     assert out.index("claude-sonnet-4") < out.index("error 429")  # newest last
 
 
+FAILED = (
+    "upstream http://127.0.0.1:8901/v1/chat/completions answered 500: Internal Server Error: the model crashed "
+    "while loading its weights from a disk that was full, and the server log says more about it"
+)
+
+
+def test_a_failed_rows_reason_reads_at_80_columns_and_whole_in_json() -> None:
+    _write(
+        UsageRecord(id="r1", started_at="2025-03-01T10:00:00.000Z", project="alpha", model="claude-sonnet-4-5"),
+        UsageRecord(
+            id="r2",
+            started_at="2025-03-01T10:01:00.000Z",
+            project="alpha",
+            model="gpt-4o",
+            status="error",
+            http_status=502,
+            error=FAILED,
+        ),
+        UsageRecord(
+            id="r3",
+            started_at="2025-03-01T10:02:00.000Z",
+            project="alpha",
+            model="gpt-4o",
+            status="client_disconnected",
+            http_status=499,
+        ),
+    )
+    result = runner.invoke(app, ["logs"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines), lines
+    flat = " ".join(" ".join(line.split()) for line in lines)
+    for expected in ("alpha", "gpt-4o", "error 502", "client_disconnected 499", "the client hung up"):
+        assert expected in flat, result.stdout
+    at = next(i for i, line in enumerate(lines) if "error 502" in line)
+    below = " ".join(line.strip() for line in lines[at + 1 : at + 5])  # the reason, under the status
+    assert below.startswith("upstream answered 500: Internal Server Error"), result.stdout
+    assert "127.0.0.1:8901" not in result.stdout, "the URL is for --json, the table says what happened"
+    assert "…" in below and "server log" not in below, "a short reason: the long one is cut"
+    (row,) = [r for r in json.loads(runner.invoke(app, ["logs", "--json"]).stdout) if r["id"] == "r2"]
+    assert row["error"] == FAILED
+
+
+def test_ok_rows_carry_no_reason_and_a_wide_table_keeps_every_column() -> None:
+    _write(*_three())
+    result = runner.invoke(app, ["logs"], env={"COLUMNS": "160"})
+    header = result.stdout.splitlines()[0].split()
+    assert header == ["time", "project", "client", "model", "in", "out", "cache", "r/w", "cost", "ms", "status"]
+    assert "the client hung up" not in result.stdout
+
+
 def test_a_corrupt_databank_is_one_line_on_stderr_and_exit_1() -> None:
     db_file = resolve_paths().db_file
     db_file.parent.mkdir(parents=True, exist_ok=True)
