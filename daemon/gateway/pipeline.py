@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from daemon.errors import ModelNotFound, UpstreamTimeout
+from daemon.errors import ModelNotFound, UpstreamFailed, UpstreamTimeout
 from daemon.gateway import passthrough
+from daemon.gateway.answers import reported_error
 from daemon.gateway.body import parse_json_object, read_body
 from daemon.gateway.credentials import NO_KEY, upstream_credentials
 from daemon.gateway.edge import answer_recorded, guarded
@@ -220,6 +221,11 @@ async def _fast(
         ex.mark_in_flight()
     content = passthrough.request_bytes(raw, body, original, target)
     response = await passthrough.send(gw.fast_client(), target, content, retries=rs.num_retries, timeout=rs.timeout)
+    if stream and response.content_type == "application/json":
+        # a JSON body where a stream was asked for: an error some servers send with a 200
+        _, data = await passthrough.read_json(response, rs.timeout)
+        said = reported_error(data, ())
+        raise UpstreamFailed(said or "the upstream answered a stream request with a JSON body, not a stream")
     if stream:
         tally = Tally(ex.wants_text)
         chunks = passthrough.stream_bytes(response, rs.stream_timeout or rs.timeout)

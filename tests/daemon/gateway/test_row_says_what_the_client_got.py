@@ -158,3 +158,30 @@ def test_a_malformed_event_mid_stream_ends_it_with_an_error(
     assert not any(finished[route] in (n, d, d.get("type") if isinstance(d, dict) else None) for n, d in events)
     (row,) = served.wait_final(project)
     assert (row["status"], row["http_status"]) == ("error", 502), row
+
+
+@pytest.mark.regression(
+    reason="a stream answered with a 200 whose body is an {'error': ...} object (not SSE): the fast path read it "
+    "as an SSE stream with no events and said only 'the upstream stream ended before the answer was complete'"
+)
+@pytest.mark.parametrize("case", list(CASES))
+def test_an_error_body_in_a_200_to_a_stream_is_an_error(
+    served: Served, fake: FakeUpstream, project: str, case: str
+) -> None:
+    """An error either way; the upstream's own words where memproxy reads the body itself (the fast path).
+    LiteLLM reads such a body as SSE lines, finds no event and says the stream ended early."""
+    fake.script(raw(ANTHROPIC_ERROR if case.endswith("claude") else OPENAI_ERROR))
+    route, r = _post(served, case, project, stream=True)
+    if r.status_code == 200:
+        events = sse_events(r.content)
+        assert events, r.text
+        message = _error_message(route, events[-1][1])
+    else:
+        assert r.status_code == 502, r.text
+        message = _error_message(route, r.json())
+    (row,) = served.wait_final(project)
+    assert (row["status"], row["http_status"]) == ("error", 502)
+    fast = served.gateway.settings.general_settings.fast_path and case in SAME_DIALECT
+    if fast:
+        assert r.status_code == 502 and "quota exhausted for org-7" in message, message
+        assert "quota exhausted for org-7" in row["error"]
