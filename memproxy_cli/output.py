@@ -8,6 +8,7 @@ group, turns one into a message on stderr and an exit code, so it works the same
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
@@ -20,17 +21,24 @@ if TYPE_CHECKING:
 
 
 class _LazyConsole:
-    """A rich Console made the first time something is printed."""
+    """A rich Console made the first time something is printed.
+
+    rich reads `COLUMNS` once, when a Console is made: one made again when it changes keeps
+    commands run one after the other in a process (CliRunner, an embedding app) at their width."""
 
     def __init__(self, **options: Any) -> None:
         self._options = options
         self._console: Console | None = None
+        self._columns: str | None = None
 
     def __getattr__(self, name: str) -> Any:
-        if self._console is None:
+        import os
+
+        columns = os.environ.get("COLUMNS")
+        if self._console is None or columns != self._columns:
             from rich.console import Console
 
-            self._console = Console(**self._options)
+            self._console, self._columns = Console(**self._options), columns
         return getattr(self._console, name)
 
 
@@ -63,10 +71,19 @@ class ErrorBoundary(TyperGroup):
 
     # `Any`: typer >= 0.25 passes its vendored click's Context, older releases click's own.
     def invoke(self, ctx: Any) -> Any:
+        from daemon.config.trust import OWNER_ONLY
+
+        # the registry, locks and databanks the CLI creates are the user's alone; the command
+        # `intercept` runs keeps the user's own umask
+        previous = os.umask(OWNER_ONLY)
+        if ctx.invoked_subcommand == "intercept":
+            os.umask(previous)
         try:
             return super().invoke(ctx)
         except MemproxyError as exc:
             fail(str(exc), getattr(exc, "exit_code", 1), plain=self.plain)
+        finally:
+            os.umask(previous)
 
 
 class PlainErrors(ErrorBoundary):

@@ -41,23 +41,41 @@ def _ms(value: float | None) -> str:
     return "–" if value is None else f"{value:,.0f}"
 
 
-def _cells(row: dict[str, Any]) -> list[str]:
-    from rich.markup import escape
+def _cost(value: float | None) -> str:
+    return "–" if value is None else f"${value:,.4f}"
 
-    return [
-        escape("–" if row["key"] is None else str(row["key"])),
-        f"{row['requests']:,}",
-        human_count(row["input_tokens"]),
-        human_count(row["output_tokens"]),
-        human_count(row["cache_read_tokens"]),
-        human_count(row["cache_write_tokens"]),
-        human_count(row.get("cache_write_1h_tokens") or 0),
-        human_count(row.get("reasoning_tokens") or 0),
-        f"${row['cost_usd']:,.4f}",
-        _ms(row["latency_p50_ms"]),
-        _ms(row["latency_p95_ms"]),
-        f"{row['error_rate'] * 100:.1f}%",
-    ]
+
+# by priority: 0 always shown; a narrow terminal leaves out the highest numbers first
+_COLUMNS = (
+    ("requests", 0, "requests"),
+    ("in", 1, "input_tokens"),
+    ("out", 1, "output_tokens"),
+    ("cache r", 5, "cache_read_tokens"),
+    ("cache w", 6, "cache_write_tokens"),
+    ("of it 1h", 8, "cache_write_1h_tokens"),
+    ("reasoning", 7, "reasoning_tokens"),
+    ("cost", 0, "cost_usd"),
+    ("p50 ms", 3, "latency_p50_ms"),
+    ("p95 ms", 4, "latency_p95_ms"),
+    ("errors", 2, "error_rate"),
+)
+
+
+def _cells(row: dict[str, Any]) -> list[str]:
+    cells = ["–" if row["key"] is None else str(row["key"])]
+    for _, _, field in _COLUMNS:
+        value = row.get(field)
+        if field == "requests":
+            cells.append(f"{value:,}")
+        elif field == "cost_usd":
+            cells.append(_cost(value))
+        elif field.startswith("latency"):
+            cells.append(_ms(value))
+        elif field == "error_rate":
+            cells.append(f"{(value or 0) * 100:.1f}%")
+        else:
+            cells.append(human_count(value or 0))
+    return cells
 
 
 def stats(
@@ -96,23 +114,20 @@ def stats(
 
 def _print(report: dict[str, Any], since: str, until: str | None) -> None:
     from rich.markup import escape
-    from rich.table import Table
 
+    from memproxy_cli.columns import Column, fitted_table
     from memproxy_cli.output import console
 
     span = f"since {since}" + (f" until {until}" if until else "")
     if not report["rows"]:
         console.print(f"no requests {escape(span)}")
         return
-    table = Table(box=None, header_style="bold", pad_edge=False, title_justify="left")
-    table.add_column(report["by"], overflow="fold")
-    columns = ("requests", "in", "out", "cache r", "cache w", "of it 1h", "reasoning", "cost", "p50 ms", "p95 ms")
-    for name in (*columns, "errors"):
-        table.add_column(name, justify="right", no_wrap=True)
+    # a day, week or month is shown whole; a project, model or client name may shorten in the middle
+    key = Column(report["by"], least=0 if report["by"] in ("day", "week", "month") else 8)
+    columns = [key, *(Column(name, priority, numeric=True) for name, priority, _ in _COLUMNS)]
     rows = report["rows"]
-    for i, row in enumerate(rows):
-        table.add_row(*_cells(row), end_section=i == len(rows) - 1)
-    table.add_row(*_cells(report["total"]), style="bold")
+    cells = [_cells(row) for row in rows]
+    table = fitted_table(columns, cells, console.width, total=_cells(report["total"]))
     console.print(table)
     console.print(f"[dim]{escape(span)}; latency percentiles rounded down to 1 ms below 1 s, to 1% above[/]")
     if report["by"] == "day":
@@ -162,9 +177,12 @@ def _chart(rows: list[dict[str, Any]]) -> None:
 
     from memproxy_cli.output import console
 
-    largest = max(row["cost_usd"] for row in rows)
+    largest = max(row["cost_usd"] or 0 for row in rows)
+    costs = [_cost(row["cost_usd"]) for row in rows]
+    # the bar takes what the day and the cost leave of the line, never wrapping them
+    width = max(4, min(_BAR_WIDTH, console.width - 10 - max(map(len, costs)) - 4))
     console.print()
     console.print("[bold]cost per day[/]")
-    for row in rows:
-        cost = row["cost_usd"]
-        console.print(f"{escape(str(row['key']))}  [cyan]{bar(cost, largest):<{_BAR_WIDTH}}[/]  ${cost:,.4f}")
+    for row, cost in zip(rows, costs, strict=True):
+        drawn = bar(row["cost_usd"] or 0, largest, width)
+        console.print(f"{escape(str(row['key']))}  [cyan]{drawn:<{width}}[/]  {cost}")

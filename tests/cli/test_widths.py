@@ -1,0 +1,91 @@
+"""The reports people keep open all day, at 60, 80, 120 and 200 columns: no value cut, nothing folded."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from typer.testing import CliRunner
+
+from daemon.config.paths import resolve_paths
+from daemon.usage.record import UsageRecord, iso_utc
+from daemon.usage.writer import UsageWriter
+from memproxy_cli.main import app
+
+runner = CliRunner()
+WIDTHS = [60, 80, 120, 200]
+MODELS = ("claude-sonnet-4-5-20250929", "gpt-4o-mini", "gemini-2.5-pro")
+PROJECTS = ("payments-service-backend", "blog")
+
+
+def _traffic() -> None:
+    now = datetime.now(UTC)
+    writer = UsageWriter(resolve_paths().db_file)
+    writer.start()
+    for i in range(30):
+        writer.submit(
+            UsageRecord(
+                id=f"w{i}",
+                started_at=iso_utc(now - timedelta(hours=5 * i)),
+                project=PROJECTS[i % 2],
+                model=MODELS[i % 3],
+                client=("claude", "openai-python", "aider")[i % 3],
+                status="error" if i % 4 == 0 else "ok",
+                http_status=502 if i % 4 == 0 else 200,
+                error="upstream refused the connection" if i % 4 == 0 else None,
+                input_tokens=123_456 * (i + 1),
+                output_tokens=789 * i,
+                cache_read_tokens=1000 * i,
+                cost_usd=1.2345 * (i + 1),
+                latency_ms=1234.0 + i,
+            )
+        )
+    assert writer.close()
+
+
+def _run(width: int, *args: str) -> str:
+    result = runner.invoke(app, list(args), env={"COLUMNS": str(width)})
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert all(len(line) <= width for line in lines), f"a line wider than {width}:\n{result.stdout}"
+    return result.stdout
+
+
+def _whole_or_middle(name: str, table: str) -> bool:
+    """`name` is in the table whole, or shortened in the middle (its start and end both kept)."""
+    if name in table:
+        return True
+    shortened = re.findall(r"(\S{3,})…(\S{3,})", table)
+    return any(name.startswith(head) and name.endswith(tail) for head, tail in shortened)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_stats_by_day_keeps_dates_and_costs_whole(width: int) -> None:
+    _traffic()
+    report = json.loads(runner.invoke(app, ["stats", "--by", "day", "--json"]).stdout)
+    table = _run(width, "stats", "--by", "day")
+    for row in report["rows"]:
+        line = next(line for line in table.splitlines() if line.startswith(row["key"] + " "))
+        assert f"${row['cost_usd']:,.4f}" in line and f"{row['requests']:,}" in line
+    assert f"${report['total']['cost_usd']:,.4f}" in table
+    assert "…" not in table.split("cost per day")[0]  # numbers and dates are never shortened
+    header = table.splitlines()[0]
+    if width >= 120:
+        assert "p95 ms" in header and "cache r" in header
+    if width >= 200:
+        assert "reasoning" in header and "of it 1h" in header
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("by", ["model", "project"])
+def test_stats_names_shorten_in_the_middle_only(width: int, by: str) -> None:
+    _traffic()
+    report = json.loads(runner.invoke(app, ["stats", "--by", by, "--json"]).stdout)
+    table = _run(width, "stats", "--by", by)
+    for row in report["rows"]:
+        assert _whole_or_middle(row["key"], table), table
+        assert f"${row['cost_usd']:,.4f}" in table
+    if width >= 200:
+        assert all(row["key"] in table for row in report["rows"])
