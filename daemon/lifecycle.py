@@ -146,7 +146,7 @@ def spawn_daemon(paths: Paths, args: list[str]) -> subprocess.Popen[bytes]:
     """Start `python -m daemon.server ARGS` detached. Its raw output goes to `daemon.out` (fresh each start),
     never to the daemon log: the daemon rotates that itself, and a second writer would defeat rotation."""
     paths.ensure()
-    fd = os.open(paths.out_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(paths.out_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     os.chmod(paths.out_file, 0o600)
     log = os.fdopen(fd, "wb")  # handed to the child, closed right after
     try:

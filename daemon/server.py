@@ -17,6 +17,7 @@ from pathlib import Path
 
 from daemon import __version__
 from daemon.config.settings import Settings, load_settings
+from daemon.config.trust import OWNER_ONLY, tighten
 from daemon.errors import MemproxyError
 from daemon.lifecycle import DaemonInfo, clear_daemon_info, write_daemon_info
 from daemon.sockets import bind_listener
@@ -134,6 +135,7 @@ def run(
     """Load the settings (these flags over the file) and serve in this process until told to stop."""
     settings = load_settings(config_file=config, host=host, port=port)
     settings.paths.ensure()
+    tighten(settings.paths)
     serve(settings, background=background)
 
 
@@ -146,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     # spawned by `memproxy up`: log to the file alone, stdout/stderr into it too
     parser.add_argument("--background", action="store_true")
     args = parser.parse_args(argv)
+    os.umask(OWNER_ONLY)  # every file the daemon creates (SQLite's -wal/-shm too) is its owner's alone
     try:
         run(args.config, args.host, args.port, background=args.background)
     except MemproxyError as exc:

@@ -62,9 +62,11 @@ class Paths:
         return self.state_dir / "ports.lock"
 
     def ensure(self) -> Paths:
-        """Create the folders (not the files); return self."""
+        """Create the folders (not the files), readable by their owner alone; return self."""
         for d in (self.config_dir, self.data_dir, self.state_dir):
-            d.mkdir(parents=True, exist_ok=True)
+            d.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if not d.is_symlink():
+                os.chmod(d, 0o700)  # every prompt lives here: a folder made before this release was 0755
         return self
 
 

@@ -28,6 +28,7 @@ from daemon.config.file import (
 from daemon.config.paths import Paths, resolve_paths
 from daemon.config.secrets import collect_secrets, mask_tree
 from daemon.config.secrets import mask_secret as mask_secret
+from daemon.config.trust import check_trusted
 from daemon.errors import ConfigError
 
 LOOPBACK_NAMES = frozenset({"localhost"})
@@ -293,6 +294,7 @@ def load_settings(
     """Build THE settings object (flags > environment > file > defaults); raise ConfigError if unusable."""
     env = dict(os.environ) if env is None else env
     paths = resolve_paths(dict(env), config_file)
+    check_trusted(paths)  # before its config file is read: someone else's config could send keys anywhere
     explicit = config_file is not None or bool(env.get("MEMPROXY_CONFIG"))
     path = paths.config_file
     if path.exists():

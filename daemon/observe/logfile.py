@@ -28,7 +28,7 @@ FOREIGN_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy")
 
 
 def _owner_only(path: str, flags: int) -> int:
-    return os.open(path, flags, 0o600)
+    return os.open(path, flags | os.O_NOFOLLOW, 0o600)  # a planted symlink is an error, never followed
 
 
 class OwnerOnlyRotatingHandler(logging.handlers.RotatingFileHandler):

@@ -72,7 +72,7 @@ class Spool:
         if not records:
             return
         data = b"".join(encode(r) for r in records)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
         try:
             os.fchmod(fd, 0o600)  # a file someone created with a wider mode is narrowed too
             start = os.fstat(fd).st_size
