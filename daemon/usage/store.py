@@ -175,8 +175,7 @@ def m006_priced_usage(conn: sqlite3.Connection) -> None:
         )
     conn.execute("DROP INDEX IF EXISTS requests_stats_time")
     conn.execute(
-        "CREATE INDEX requests_stats_time ON requests "
-        f"({LATENCY_BUCKET}, started_at, project, {_STATS_COLUMNS_M006})"
+        f"CREATE INDEX requests_stats_time ON requests ({LATENCY_BUCKET}, started_at, project, {_STATS_COLUMNS_M006})"
     )
 
 

@@ -19,7 +19,15 @@ from memproxy_cli.main import app
 from memproxy_cli.stats_cmd import bar
 
 runner = CliRunner()
-FIELDS = ["input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost_usd"]
+FIELDS = [
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+    "reasoning_tokens",
+    "cost_usd",
+]
 
 
 def _write(*records: UsageRecord) -> None:
@@ -49,6 +57,8 @@ def _traffic() -> list[UsageRecord]:
             output_tokens=10 * i,
             cache_read_tokens=500 * (i % 3),
             cache_write_tokens=7 * (i % 2),
+            cache_write_1h_tokens=5 * (i % 2),
+            reasoning_tokens=3 * i,
             cost_usd=0.001 * (i + 1) + 0.0000003,
             latency_ms=200.0 + 37 * i,
             request_json=json.dumps({"messages": [{"role": "user", "content": f"question {i}"}]}),
@@ -95,6 +105,8 @@ def test_per_project_totals_equal_the_sums_of_the_logged_rows() -> None:
         "output_tokens",
         "cache_read_tokens",
         "cache_write_tokens",
+        "cache_write_1h_tokens",
+        "reasoning_tokens",
         "cost_usd",
         "latency_p50_ms",
         "latency_p95_ms",

@@ -15,6 +15,7 @@ from daemon.cost import (
     usage_from_responses,
 )
 
+
 def test_openai_usage_takes_cache_out_of_prompt_tokens() -> None:
     usage = {"prompt_tokens": 1200, "completion_tokens": 40, "prompt_tokens_details": {"cached_tokens": 1000}}
     assert usage_from_openai(usage) == Usage(200, 40, 1000, 0)

@@ -72,6 +72,8 @@ ZERO_TOTAL = {
     "output_tokens": 0,
     "cache_read_tokens": 0,
     "cache_write_tokens": 0,
+    "cache_write_1h_tokens": 0,
+    "reasoning_tokens": 0,
     "cost_usd": 0.0,
     "latency_p50_ms": None,
     "latency_p95_ms": None,
@@ -94,8 +96,26 @@ def test_unknown_grouping_is_a_value_error(db_path: Path) -> None:
 def test_groups_sum_tokens_cost_errors_and_leave_in_flight_out(db_path: Path) -> None:
     write_records(
         db_path,
-        _rec(1, project="shop", model="gpt-4o", input_tokens=10, output_tokens=5, cost_usd=0.25, cache_read_tokens=7),
-        _rec(2, project="shop", model="gpt-4o", input_tokens=20, cache_write_tokens=3, cost_usd=0.5, status="error"),
+        _rec(
+            1,
+            project="shop",
+            model="gpt-4o",
+            input_tokens=10,
+            output_tokens=5,
+            cost_usd=0.25,
+            cache_read_tokens=7,
+            reasoning_tokens=2,
+        ),
+        _rec(
+            2,
+            project="shop",
+            model="gpt-4o",
+            input_tokens=20,
+            cache_write_tokens=3,
+            cost_usd=0.5,
+            status="error",
+            cache_write_1h_tokens=1,
+        ),
         _rec(3, project="shop", model="claude", input_tokens=1, status="client_disconnected", cost_usd=None),
         _rec(4, project="blog", model="claude", input_tokens=100, cost_usd=1.0, status="interrupted"),
         _rec(5, project="blog", model="claude", input_tokens=999, status="in_flight"),
@@ -111,6 +131,8 @@ def test_groups_sum_tokens_cost_errors_and_leave_in_flight_out(db_path: Path) ->
         "output_tokens": 5,
         "cache_read_tokens": 7,
         "cache_write_tokens": 3,
+        "cache_write_1h_tokens": 1,
+        "reasoning_tokens": 2,
         "cost_usd": 0.75,
         "latency_p50_ms": 102.0,
         "latency_p95_ms": 103.0,
@@ -302,3 +324,15 @@ def test_an_older_databank_is_indexed_when_migrated(db_path: Path) -> None:
     open_db(db_path).close()
     assert _ids(db_path, "pangolin") == ["old"] and _ids(db_path, "meerkat") == ["old"]
     _fts_ok(db_path)
+
+
+def test_a_databank_from_before_m006_reads_zero_one_hour_writes_and_reasoning(db_path: Path) -> None:
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    migrate(conn, [m for m in MIGRATIONS if m[0] < "m006"])
+    conn.execute(
+        "INSERT INTO requests (id, started_at, project, cache_write_tokens, latency_ms) "
+        "VALUES ('a', '2025-03-01T00:00:00.000Z', 'old', 9, 10)"
+    )
+    conn.close()
+    (row,) = usage_stats(db_path, by="project", since=datetime(2000, 1, 1, tzinfo=UTC))["rows"]  # type: ignore[misc]
+    assert (row["cache_write_tokens"], row["cache_write_1h_tokens"], row["reasoning_tokens"]) == (9, 0, 0)
