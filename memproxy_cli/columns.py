@@ -47,23 +47,30 @@ def fit(columns: Sequence[Column], rows: Sequence[Sequence[str]], width: int) ->
     def total() -> int:
         return sum(widths[i] for i in kept) + _GAP * max(0, len(kept) - 1)
 
-    def shrink(floor: Any) -> None:
-        for i in sorted(kept, key=lambda i: -widths[i]):
-            column = columns[i]
-            if not column.least or total() <= width:
-                continue
-            least = max(column.least, len(column.name), floor(column))
-            widths[i] = max(least, widths[i] - (total() - width))
+    def shrink(floor: int | None) -> None:
+        # one cell at a time off the widest name, so that names shorten alike
+        while total() > width:
+            names = [i for i in kept if columns[i].least and widths[i] > _floor(columns[i], floor)]
+            if not names:
+                return
+            widths[max(names, key=lambda i: widths[i])] -= 1
 
-    shrink(lambda c: _COMFORT)
+    shrink(_COMFORT)
     for i in sorted(kept, key=lambda i: -columns[i].priority):
         if total() <= width or columns[i].priority == 0:
             break
         kept.remove(i)
-    for i in kept:  # the columns left out gave room back: shorten names only as much as still needed
-        widths[i] = natural[i]
-    shrink(lambda c: c.least)
+    shrink(None)
+    while total() < width:  # the columns left out gave room back: names take it, the shortest first
+        names = [i for i in kept if widths[i] < natural[i]]
+        if not names:
+            break
+        widths[min(names, key=lambda i: widths[i])] += 1
     return kept, [widths[i] for i in kept]
+
+
+def _floor(column: Column, floor: int | None) -> int:
+    return max(column.least, len(column.name), floor or 0)
 
 
 def fitted_table(
@@ -84,3 +91,38 @@ def fitted_table(
         last = total is not None and n == len(rows)
         table.add_row(*cells, style="bold" if last else "", end_section=total is not None and n == len(rows) - 1)
     return table
+
+
+def fitted_lines(
+    columns: Sequence[Column],
+    rows: Sequence[Sequence[Any]],
+    width: int,
+    *,
+    header: bool = True,
+    sizing: Sequence[Sequence[str]] | None = None,
+) -> list[Any]:
+    """The lines of a table of rich `Text` cells that fits `width`, for a caller that prints between rows.
+
+    Widths come from `sizing` (plain rows) when given, else from the cells: the same `sizing` and
+    `width` give the same widths, so batches printed one by one (`logs --follow`) stay aligned."""
+    from rich.text import Text
+
+    plain = sizing if sizing is not None else [[cell.plain for cell in row] for row in rows]
+    kept, widths = fit(columns, plain, width)
+
+    def line(cells: Sequence[Any]) -> Any:
+        out = Text()
+        for n, (i, w) in enumerate(zip(kept, widths, strict=True)):
+            cell = cells[i]
+            if n == len(kept) - 1 and not columns[i].numeric:  # the last column may use the rest of the line
+                w = max(w, min(cell.cell_len, width - out.cell_len - (_GAP if n else 0)))
+            text = Text(shorten(cell.plain, w), style=cell.style) if cell.cell_len > w else cell.copy()
+            pad = " " * (w - text.cell_len)
+            if n:
+                out.append(" " * _GAP)
+            out.append_text(Text(pad) + text if columns[i].numeric else text + Text(pad))
+        out.rstrip()
+        return out
+
+    lines = [line([Text(c.name, style="bold") for c in columns])] if header else []
+    return lines + [line(row) for row in rows]

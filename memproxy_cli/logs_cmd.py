@@ -14,9 +14,10 @@ from typing import Annotated, Any
 
 import typer
 
+from memproxy_cli.columns import Column
+
 _CLIENT_WIDTH = 24
-_STATUS_WIDTH = 26  # the status and, below it, a failed row's reason, wrapped
-_REASON_LENGTH = 78  # a short reason (about three lines of the status column); --json has it all
+_REASON_LENGTH = 78  # a short reason (a line below its row); --json has it all
 _URL = re.compile(r"\s*\(?\bhttps?://[^\s)]+\)?")
 _UNSAID = {"client_disconnected": "the client hung up", "interrupted": "the daemon stopped mid-request"}
 _STATUS_STYLES = {
@@ -77,80 +78,76 @@ def short_reason(row: dict[str, Any]) -> str:
     return text if len(text) <= _REASON_LENGTH else text[: _REASON_LENGTH - 1].rstrip() + "…"
 
 
-def _status(row: dict[str, Any]) -> str:
-    from rich.markup import escape
+def _status(row: dict[str, Any]) -> Any:
+    from rich.text import Text
 
     status = str(row.get("status") or "")
-    style = _STATUS_STYLES.get(status, "")
     http = row.get("http_status")
     # The HTTP code says what kind of failure (429, 401, 504...), so show it next to a non-ok status.
     text = f"{status} {http}" if http and status != "ok" else status
-    cell = f"[{style}]{text}[/]" if style else text
-    reason = short_reason(row) if status not in ("ok", "in_flight") else ""
-    return f"{cell}\n[dim]{escape(reason)}[/]" if reason else cell
+    return Text(text, style=_STATUS_STYLES.get(status, ""))
 
 
-# the columns, and which of them a narrow terminal (under `_WIDE` columns) leaves out
-_NAMES = ("time", "project", "client", "model", "in", "out", "cache r/w", "cost", "ms", "status")
-_NUMERIC = frozenset({"in", "out", "cache r/w", "cost", "ms"})
-_WIDE = 110
-_NOT_NARROW = frozenset({"cache r/w", "ms"})
-# fixed widths keep batches printed one by one (--follow) aligned; the least a named column keeps
-_FIXED = dict(zip(_NAMES, (19, 16, _CLIENT_WIDTH, 22, 6, 6, 11, 9, 7, _STATUS_WIDTH), strict=True))
-_LEAST = {"project": 6, "client": 6, "model": 8, "status": 23}  # "client_disconnected 499"
-_NARROW_MOST = {"project": 10, "client": 8, "model": 12, "status": _STATUS_WIDTH}
+def _reason(row: dict[str, Any]) -> str:
+    return short_reason(row) if row.get("status") not in ("ok", "in_flight") else ""
 
 
-def row_cells(row: dict[str, Any], today: date, *, narrow: bool = False) -> list[str]:
-    """The table cells for one databank row (rich markup in the status cell)."""
-    from rich.markup import escape
-
-    cells = {
-        "time": _local_time(row.get("started_at") or "", today, narrow=narrow),
-        "project": escape(str(row.get("project") or "")),
-        "client": escape(_short_client(row.get("client"))),
-        "model": escape(str(row.get("model") or row.get("resolved_model") or "–")),
-        "in": human_count(row.get("input_tokens")),
-        "out": human_count(row.get("output_tokens")),
-        "cache r/w": _cache(row),
-        "cost": _cost(row.get("cost_usd")),
-        "ms": _ms(row.get("latency_ms")),
-        "status": _status(row),
-    }
-    return [cells[name] for name in _names(narrow)]
-
-
-def _names(narrow: bool) -> tuple[str, ...]:
-    return tuple(n for n in _NAMES if not (narrow and n in _NOT_NARROW))
+# by priority (memproxy_cli.columns): 0 always shown, the highest numbers left out first when narrow
+_COLUMNS = (
+    Column("time"),
+    Column("project", 1, least=6),
+    Column("client", 4, least=6),
+    Column("model", least=8),
+    Column("in", 3, numeric=True),
+    Column("out", 2, numeric=True),
+    Column("cache r/w", 6, numeric=True),
+    Column("cost", numeric=True),
+    Column("ms", 5, numeric=True),
+    Column("status"),
+)
+_WIDE = 110  # under it, other days' times are MM-DD HH:MM
+# what --follow sizes its columns by, so that rows printed one by one line up under one header
+# (a longer status, the last column, takes what is left of the line)
+_FOLLOW_SIZING = ("x" * 19, "x" * 16, "x" * 13, "x" * 22, "999.9k", "99.9k", "99.9k/9k", "$99.0000", "99,999", "x" * 9)
 
 
-def build_table(
-    rows: list[dict[str, Any]], *, show_header: bool = True, fixed: bool = False, width: int | None = None
-) -> Any:
-    """A rich Table of databank rows; `fixed` column widths keep batches printed one by one aligned.
+def row_cells(row: dict[str, Any], today: date, *, narrow: bool = False) -> list[Any]:
+    """The table cells (rich Text) for one databank row, one per column of `_COLUMNS`."""
+    from rich.text import Text
 
-    A failed row's status cell holds its short reason below the status; under `_WIDE` columns
-    (`width`) the cache and latency columns are left out so the rest stays readable at 80."""
-    from rich.table import Table
+    plain = (
+        _local_time(row.get("started_at") or "", today, narrow=narrow),
+        str(row.get("project") or ""),
+        _short_client(row.get("client")),
+        str(row.get("model") or row.get("resolved_model") or "–"),
+        human_count(row.get("input_tokens")),
+        human_count(row.get("output_tokens")),
+        _cache(row),
+        _cost(row.get("cost_usd")),
+        _ms(row.get("latency_ms")),
+    )
+    return [*(Text(cell) for cell in plain), _status(row)]
 
-    narrow = width is not None and width < _WIDE
-    # narrow: one space between columns, not two
-    padding = (0, 1, 0, 0) if narrow else (0, 1)
-    table = Table(box=None, header_style="bold", pad_edge=False, show_header=show_header, padding=padding)
-    for name in _names(narrow):
-        table.add_column(
-            name,
-            justify="right" if name in _NUMERIC else "left",
-            no_wrap=name in _NUMERIC or name == "time",
-            overflow="fold" if name == "status" else "ellipsis",
-            width=_FIXED[name] if fixed and not narrow else None,
-            min_width=_LEAST.get(name),
-            max_width=_NARROW_MOST.get(name) if narrow else (_STATUS_WIDTH if name == "status" else None),
-        )
+
+def table_lines(rows: list[dict[str, Any]], width: int, *, header: bool = True, follow: bool = False) -> list[Any]:
+    """What to print for `rows` at `width` columns: a header, one line per row, and below a failed
+    row its short reason, indented and wrapped by words (the whole text is in --json)."""
+    from rich.padding import Padding
+    from rich.text import Text
+
+    from memproxy_cli.columns import fitted_lines
+
+    narrow = width < _WIDE
     today = datetime.now().astimezone().date()
-    for row in rows:
-        table.add_row(*row_cells(row, today, narrow=narrow))
-    return table
+    cells = [row_cells(row, today, narrow=narrow) for row in rows]
+    sizing = [("x" * (11 if narrow else 19), *_FOLLOW_SIZING[1:])] if follow else None
+    lines = fitted_lines(_COLUMNS, cells, width, header=header, sizing=sizing)
+    out: list[Any] = lines[:1] if header else []
+    for row, line in zip(rows, lines[1:] if header else lines, strict=True):
+        out.append(line)
+        if reason := _reason(row):
+            out.append(Padding(Text("↳ " + reason, style="dim"), (0, 0, 0, 2), expand=False))
+    return out
 
 
 def logs(
@@ -227,8 +224,9 @@ def _print_rows(rows: list[dict[str, Any]], db_file: Any, *, following: bool, fi
     if not rows and not following:
         console.print("no matching requests" if filtered else f"no requests yet [dim]({escape(str(db_file))})[/]")
         return
-    # Following prints batches as they come: fixed widths keep them under one header.
-    console.print(build_table(rows, fixed=following, width=console.width))
+    # Following prints batches as they come: widths sized for any row keep them under one header.
+    for line in table_lines(rows, console.width, follow=following):
+        console.print(line)
 
 
 def _follow(db_file: Any, cursor: int, row_filter: Any, as_json: bool, poll_interval: float) -> None:
@@ -244,4 +242,5 @@ def _follow(db_file: Any, cursor: int, row_filter: Any, as_json: bool, poll_inte
             if as_json:
                 typer.echo(json.dumps(row, ensure_ascii=False), nl=True)
             else:
-                console.print(build_table([row], show_header=False, fixed=True, width=console.width))
+                for line in table_lines([row], console.width, header=False, follow=True):
+                    console.print(line)

@@ -131,8 +131,8 @@ def test_a_failed_rows_reason_reads_at_80_columns_and_whole_in_json() -> None:
     for expected in ("alpha", "gpt-4o", "error 502", "client_disconnected 499", "the client hung up"):
         assert expected in flat, result.stdout
     at = next(i for i, line in enumerate(lines) if "error 502" in line)
-    below = " ".join(line.strip() for line in lines[at + 1 : at + 5])  # the reason, under the status
-    assert below.startswith("upstream answered 500: Internal Server Error"), result.stdout
+    below = " ".join(line.strip() for line in lines[at + 1 : at + 3])  # the reason, on a line of its own below
+    assert below.startswith("↳ upstream answered 500: Internal Server Error"), result.stdout
     assert "127.0.0.1:8901" not in result.stdout, "the URL is for --json, the table says what happened"
     assert "…" in below and "server log" not in below, "a short reason: the long one is cut"
     (row,) = [r for r in json.loads(runner.invoke(app, ["logs", "--json"]).stdout) if r["id"] == "r2"]

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -89,3 +93,46 @@ def test_stats_names_shorten_in_the_middle_only(width: int, by: str) -> None:
         assert f"${row['cost_usd']:,.4f}" in table
     if width >= 200:
         assert all(row["key"] in table for row in report["rows"])
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_logs_keeps_times_costs_and_reasons_whole(width: int) -> None:
+    _traffic()
+    rows = json.loads(runner.invoke(app, ["logs", "-n", "8", "--json"]).stdout)
+    table = _run(width, "logs", "-n", "8")
+    for row in rows:
+        assert f"${row['cost_usd']:.4f}" in table
+        assert _whole_or_middle(row["model"], table), table
+    assert table.count("↳ upstream refused the connection") == sum(r["status"] == "error" for r in rows)
+    header = table.splitlines()[0].split()
+    assert {"time", "model", "cost", "status"} <= set(header)
+    if width >= 80:
+        assert {"project", "in", "out"} <= set(header)
+    if width >= 120:
+        assert header == ["time", "project", "client", "model", "in", "out", "cache", "r/w", "cost", "ms", "status"]
+
+
+def test_logs_follow_at_80_columns_keeps_tokens_and_cost_under_one_header() -> None:
+    db_file = resolve_paths().db_file
+    UsageWriter(db_file).start()  # the databank exists before the follower looks
+    code = "from memproxy_cli.main import app; app()"
+    env = {**os.environ, "COLUMNS": "80"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "logs", "--follow", "--poll-interval", "0.05"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        _traffic()
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline().rstrip("\n") for _ in range(4)]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(10)
+    header, first = lines[0], next(line for line in lines[1:] if "$" in line)
+    assert {"time", "project", "model", "in", "out", "cost", "status"} <= set(header.split()), lines
+    assert all(len(line) <= 80 for line in lines), lines
+    cost = re.search(r"\$\d+\.\d{4}", first)
+    assert cost and cost.end() == header.index("cost") + len("cost"), lines  # right-aligned under its header
