@@ -176,9 +176,10 @@ DEPLOYMENTS = {
 }
 
 
-def config(upstream_url: str) -> str:
+def config(upstream_url: str, *, fast_path: bool = True) -> str:
     """The gateway config: every deployment at the fake provider, with a key of its own."""
-    lines = ["model_list:"]
+    lines = [] if fast_path else ["general_settings:", "  fast_path: false"]
+    lines.append("model_list:")
     for name, (model, provider) in DEPLOYMENTS.items():
         base = {"anthropic": upstream_url, "openai": f"{upstream_url}/v1", "gemini": f"{upstream_url}/v1beta"}[provider]
         lines += [
@@ -318,8 +319,9 @@ class Result:
         return max(abs(self.stored - ref) / ref if ref else abs(self.stored) for ref in refs)
 
 
-def run(cases: tuple[Case, ...] = CASES, home: Path | None = None) -> list[Result]:
-    """Send every case through a gateway in this process; compare what each row stored."""
+def run(cases: tuple[Case, ...] = CASES, home: Path | None = None, *, fast_path: bool = True) -> list[Result]:
+    """Send every case through a gateway in this process; compare what each row stored. Without
+    `fast_path`, same-dialect requests go through LiteLLM too (as with fallbacks or shared names)."""
     import httpx
 
     from tests.support.app import serve_gateway
@@ -329,7 +331,7 @@ def run(cases: tuple[Case, ...] = CASES, home: Path | None = None) -> list[Resul
         root = home or Path(scratch) / "home"
         results = []
         with (
-            contextmanager(serve_gateway)(root, config(fake.url)) as served,
+            contextmanager(serve_gateway)(root, config(fake.url, fast_path=fast_path)) as served,
             httpx.Client(base_url=served.url, timeout=30) as client,
         ):
             for index, case in enumerate(cases):
@@ -375,8 +377,9 @@ def table(results: list[Result]) -> str:
 
 def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.parse_args(argv)
-    results = run()
+    parser.add_argument("--no-fast-path", action="store_true", help="send same-dialect requests through LiteLLM too")
+    args = parser.parse_args(argv)
+    results = run(fast_path=not args.no_fast_path)
     out(table(results))
     return 0 if all(r.off <= TARGET for r in results if r.case.gap is None) else 1
 
