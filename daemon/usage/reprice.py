@@ -16,7 +16,8 @@ from typing import Any
 
 from daemon.sqlite import transaction
 from daemon.usage.pricing import Prices
-from daemon.usage.record import COLUMNS, UsageRecord, iso_utc
+from daemon.usage.query import RowFilter, where_clause
+from daemon.usage.record import COLUMNS, UsageRecord
 from daemon.usage.store import open_db
 
 # Costs closer than this are the same cost (float sums in another order).
@@ -100,14 +101,9 @@ def _changes(
     since: datetime | None,
     until: datetime | None,
 ) -> list[tuple[float | None, int]]:
-    sql = f"SELECT rowid, {', '.join(COLUMNS)} FROM requests WHERE status != 'in_flight'"
-    params: list[str] = []
-    if since is not None:
-        sql += " AND started_at >= ?"
-        params.append(iso_utc(since))
-    if until is not None:
-        sql += " AND started_at < ?"
-        params.append(iso_utc(until))
+    where, params = where_clause(RowFilter(since=since, until=until))
+    finished = f"{where} AND" if where else " WHERE"
+    sql = f"SELECT rowid, {', '.join(COLUMNS)} FROM requests{finished} status != 'in_flight'"
     updates: list[tuple[float | None, int]] = []
     cursor = conn.execute(sql, params)
     while rows := cursor.fetchmany(_BATCH):
