@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+import regex
+
 from daemon.errors import InvalidProjectName, InvalidRequest
 
 if TYPE_CHECKING:
@@ -69,14 +71,33 @@ def memory_scope(scope_kind: str, project: str, user_id: str) -> str:
     return f"project:{project}"
 
 
-_compiled: dict[str, re.Pattern[str]] = {}
+# `header_patterns` are the user's regexes run on headers any client (a project port needs no key) sends:
+# with Python's backtracking `re`, `^(\w+\s?)+$` on a 26-character User-Agent held the loop for 3.9 s,
+# doubling with each character. The `regex` module (already installed with LiteLLM, through tiktoken)
+# takes a timeout per match, so no pattern can hold the loop longer than MATCH_TIMEOUT_S, and the same
+# engine checks the patterns at config load; google-re2 would be linear but drops backreferences and
+# lookarounds that valid configs may use. The cap keeps even a linear scan of a huge header short.
+MATCH_TIMEOUT_S = 0.02
+MAX_MATCHED_CHARS = 2048
+_compiled: dict[str, regex.Pattern[str]] = {}
 
 
-def _regex(pattern: str) -> re.Pattern[str]:
+def _regex(pattern: str) -> regex.Pattern[str]:
     compiled = _compiled.get(pattern)
     if compiled is None:
-        compiled = _compiled[pattern] = re.compile(pattern)
+        compiled = _compiled[pattern] = regex.compile(pattern)
     return compiled
+
+
+def pattern_matches(pattern: str, value: str) -> bool:
+    """Whether `pattern` is found in `value`; a value over MAX_MATCHED_CHARS, or a match that runs past
+    MATCH_TIMEOUT_S, counts as no match (a cut value could match an anchored rule it does not)."""
+    if len(value) > MAX_MATCHED_CHARS:
+        return False
+    try:
+        return _regex(pattern).search(value, timeout=MATCH_TIMEOUT_S) is not None
+    except TimeoutError:
+        return False
 
 
 def resolve_identity(headers: Mapping[str, str], mappings: UserMappings, scope_kind: str = "project") -> Identity:
@@ -92,7 +113,7 @@ def resolve_identity(headers: Mapping[str, str], mappings: UserMappings, scope_k
     if user_id is None:
         for rule in mappings.header_patterns:
             value = headers.get(rule.header.lower())
-            if value is not None and _regex(rule.pattern).search(value):
+            if value is not None and pattern_matches(rule.pattern, value):
                 user_id, matched = rule.user_id, rule.pattern
                 break
     user = user_id or mappings.default_user_id

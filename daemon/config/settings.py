@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,9 +102,11 @@ class HeaderPattern(_Section):
     @field_validator("pattern")
     @classmethod
     def _compiles(cls, value: str) -> str:
+        import regex  # the engine daemon.identity matches with (it has a timeout)
+
         try:
-            re.compile(value)
-        except re.error as exc:
+            regex.compile(value)
+        except regex.error as exc:
             raise ValueError(f"not a valid regular expression: {exc}") from exc
         return value
 

@@ -6,9 +6,13 @@ docs/reliability.md holds those figures.
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import TYPE_CHECKING, Any
 
 from tests.support.config import ANTHROPIC_KEY, OPENAI_KEY, gateway_config
+
+if TYPE_CHECKING:
+    from tests.support.daemon import Daemon
 
 CLIENT_KEY = "sk-hardening-CLIENTOWN-7d2c58aa01fe"
 MASTER_KEY = "mk-hardening-MASTER-e0c4b9f3179d"
@@ -29,3 +33,12 @@ def figure(test: str, **values: Any) -> None:
     """One line of measured figures, collected into docs/reliability.md (run with -s)."""
     shown = " ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
     print(f"\nFIGURE {test}: {shown}", flush=True)
+
+
+def assigned_port(daemon: Daemon, project: str) -> int:
+    """`memproxy ports assign <project>` on `daemon`; the port, once `ports --json` says it listens."""
+    assigned = daemon.cli("ports", "assign", project)
+    assert assigned.returncode == 0, assigned.stdout + assigned.stderr
+    (entry,) = [p for p in json.loads(daemon.cli("ports", "--json").stdout) if p["name"] == project]
+    assert entry["listening"], entry
+    return int(entry["port"])
