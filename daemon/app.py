@@ -143,6 +143,8 @@ def create_app(
             if pruning is not None:
                 pruning.cancel()
             if app.state.gateway.telemetry is not None:
+                # spans are made in the writer thread once a row is priced: let it finish those first
+                await asyncio.to_thread(app.state.gateway.writer.flush, 2.0)
                 app.state.gateway.telemetry.close()
             if hosted is not None:
                 await hosted.stop()
