@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, urlencode
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from daemon.cost import Usage
+from daemon.cost import usage_from_gemini
 from daemon.dialects import Dialect
 from daemon.errors import InvalidRequest, UpstreamFailed
 from daemon.gateway.endpoint import Endpoint, Plain, Tally
@@ -51,23 +51,6 @@ TYPES: dict[str, tuple[type, ...]] = {
     "cachedContent": (str,),
     "cached_content": (str,),
 }
-
-
-def usage_from_gemini(metadata: Any) -> Usage:
-    """Gemini's `usageMetadata`: cached tokens are part of `promptTokenCount`; thoughts are output."""
-    if not isinstance(metadata, Mapping):
-        return Usage()
-
-    def count(name: str) -> int:
-        value = metadata.get(name)
-        return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-    cached = count("cachedContentTokenCount")
-    return Usage(
-        input_tokens=max(count("promptTokenCount") - cached, 0),
-        output_tokens=count("candidatesTokenCount") + count("thoughtsTokenCount"),
-        cache_read_tokens=cached,
-    )
 
 
 def validate_gemini_request(body: Mapping[str, Any]) -> str:

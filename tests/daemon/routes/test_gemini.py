@@ -176,7 +176,8 @@ def test_a_key_in_the_url_is_redacted_from_the_answer(served: Served, fake: Fake
 
 @pytest.fixture(scope="module")
 def remembering(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    yield from serve_gateway(tmp_path_factory.mktemp("gemini-memory"), _config(upstream.url, memory=True))
+    system = "context_retrieval:\n  enabled: true\n  injection_strategy: system\n"
+    yield from serve_gateway(tmp_path_factory.mktemp("gemini-memory"), _config(upstream.url, extra=system))
 
 
 def test_what_gemini_was_told_is_recalled_into_the_next_request(
@@ -193,15 +194,14 @@ def test_what_gemini_was_told_is_recalled_into_the_next_request(
         "contents": [{"role": "user", "parts": [{"text": "when do I deploy?"}]}],
         "systemInstruction": {"role": "user", "parts": [{"text": "You are an interactive CLI agent."}]},
     }
-    deadline = time.monotonic() + 5
-    while True:  # capture is written off the request path
-        fake.clear()
-        r = _post(remembering, "claude-sonnet-4-5", "generateContent", project, body=asked)
-        assert r.status_code == 200, r.text
-        system = json.dumps(fake.last("/v1/messages").body.get("system"))
-        if "I deploy on Fridays" in system or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
+    capturer, deadline = remembering.gateway.capturer, time.monotonic() + 5
+    assert capturer is not None
+    while capturer.stored < 1 and time.monotonic() < deadline:  # capture is written off the request path
+        time.sleep(0.02)
+    fake.clear()
+    r = _post(remembering, "claude-sonnet-4-5", "generateContent", project, body=asked)
+    assert r.status_code == 200, r.text
+    system = json.dumps(fake.last("/v1/messages").body.get("system"))
     assert "I deploy on Fridays" in system and "You are an interactive CLI agent." in system
     assert fake.last("/v1/messages").body["messages"][-1]["content"] in (
         "when do I deploy?",
@@ -218,7 +218,8 @@ def test_usage_metadata_counts_cached_tokens_apart_and_thoughts_as_output() -> N
         "thoughtsTokenCount": 120,
         "totalTokenCount": 1170,
     }
-    assert usage_from_gemini(metadata) == Usage(input_tokens=200, output_tokens=170, cache_read_tokens=800)
+    expected = Usage(input_tokens=200, output_tokens=170, cache_read_tokens=800, reasoning_tokens=120)
+    assert usage_from_gemini(metadata) == expected
     assert usage_from_gemini(None) == Usage()
 
 
