@@ -27,7 +27,9 @@ CONTEXT = {"allow_interspersed_args": False}
 def intercept(
     project: Annotated[
         str | None,
-        typer.Option("--project", help="Project name (default: the git repository or folder of the current folder)."),
+        typer.Option(
+            "--project", "-p", help="Project name (default: the git repository or folder of the current folder)."
+        ),
     ] = None,
     port: Annotated[
         int | None,

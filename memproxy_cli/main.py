@@ -7,6 +7,8 @@ Commands let a `MemproxyError` go: the app's `ErrorBoundary` prints it and sets 
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from memproxy_cli import daemon_cmd
@@ -25,9 +27,27 @@ app = typer.Typer(
     name="memproxy",
     help="A local LLM gateway: every AI tool, every project, one port each, every request costed.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from daemon import __version__
+
+        typer.echo(f"memproxy {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", "-V", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """A local LLM gateway: every AI tool, every project, one port each, every request costed."""
+
 
 app.command()(daemon_cmd.up)
 app.command()(daemon_cmd.down)

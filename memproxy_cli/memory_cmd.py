@@ -112,7 +112,7 @@ def add(
 @memory_app.command()
 def search(
     query: Annotated[str, typer.Argument(help="Words to look for (any characters are fine).")],
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Most results to show.")] = 10,
+    limit: Annotated[int, typer.Option("--count", "-n", "--limit", min=1, help="How many results to show.")] = 10,
     project: ProjectOption = None,
     user: UserOption = None,
     config: ConfigOption = None,
@@ -130,7 +130,7 @@ def search(
 
 @memory_app.command("list")
 def list_(
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Most memories to show.")] = 50,
+    limit: Annotated[int, typer.Option("--count", "-n", "--limit", min=1, help="How many memories to show.")] = 50,
     project: ProjectOption = None,
     user: UserOption = None,
     config: ConfigOption = None,

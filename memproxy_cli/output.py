@@ -69,6 +69,17 @@ class ErrorBoundary(TyperGroup):
 
     plain = False
 
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        from memproxy_cli.helpstyle import conventional
+
+        return conventional(super().get_command(ctx, cmd_name), ctx)
+
+    def get_params(self, ctx: Any) -> Any:
+        from memproxy_cli.helpstyle import conventional
+
+        conventional(self, ctx)
+        return super().get_params(ctx)
+
     # `Any`: typer >= 0.25 passes its vendored click's Context, older releases click's own.
     def invoke(self, ctx: Any) -> Any:
         from daemon.config.trust import OWNER_ONLY

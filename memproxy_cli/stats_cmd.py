@@ -79,7 +79,16 @@ def _cells(row: dict[str, Any]) -> list[str]:
 
 
 def stats(
-    by: Annotated[By, typer.Option("--by", "-b", help="Group by this.", case_sensitive=False)] = By.project,
+    by: Annotated[
+        By,
+        typer.Option(
+            "--by",
+            "-b",
+            metavar="GROUP",
+            help="Group by project, model, client, day, week or month.",
+            case_sensitive=False,
+        ),
+    ] = By.project,
     since: Annotated[
         str, typer.Option("--since", "-s", help="From: 30m, 2h, 7d, 1w, today, yesterday or a date.")
     ] = "7d",
