@@ -265,7 +265,7 @@ context_retrieval:
   # api_key: os.environ/SUPERMEMORY_API_KEY   # for backend: supermemory
   # base_url: https://api.supermemory.ai
   query_strategy: last_user       # last_user | first_user | all_user | last_assistant
-  injection_strategy: system      # system | user_prefix | user_suffix
+  injection_strategy: user_suffix # user_suffix | user_prefix | system (system: decided once per conversation)
   max_context_length: 4000        # characters of memory injected at most
   max_results: 5
   enabled_for_models: []          # model names that get memory; empty: all

@@ -123,7 +123,7 @@ class ContextRetrieval(_Section):
     api_key: str | None = None
     base_url: str | None = None
     query_strategy: Literal["last_user", "first_user", "all_user", "last_assistant"] = "last_user"
-    injection_strategy: Literal["system", "user_prefix", "user_suffix"] = "system"
+    injection_strategy: Literal["system", "user_prefix", "user_suffix"] = "user_suffix"
     max_context_length: int = Field(default=4000, ge=0)
     max_results: int = Field(default=5, ge=0)
     enabled_for_models: list[str] = Field(default_factory=list)

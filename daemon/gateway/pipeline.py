@@ -109,6 +109,7 @@ async def remember(gw: Gateway, body: dict[str, Any], endpoint: Endpoint, model:
         scope=ident.memory_scope,
         cr=cr,
         user_id=ident.user_id,
+        frozen=gw.frozen_memory,
     )
     ex.recalled(recalled.hits)
     capturer, question = gw.capturer, recalled.question

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from daemon.gateway.exchange import RecordSink
 from daemon.gateway.llm import find_deployment
+from daemon.memory.freeze import FrozenBlocks
 
 # How many client keys are held for redaction by value. Every new key a client brings is one entry; a
 # daemon serving a team can meet thousands in a month, and a set kept them all for its whole life.
@@ -46,6 +47,8 @@ class Gateway:
     model_cost: dict[str, Any]
     memory: MemoryBackend | None = None
     capturer: Capturer | None = None
+    # each conversation turn's memory block, repeated in its later requests so prompt caches hit
+    frozen_memory: FrozenBlocks = field(default_factory=FrozenBlocks)
     # the fast path's connection pool, made on first use (it must be born inside the event loop)
     http: aiohttp.ClientSession | None = None
     # where finished records go: the databank writer, Prometheus, traces (default: the writer alone)

@@ -5,7 +5,8 @@
     supermemory_backend   SupermemoryBackend: the official SDK, one session per user
     fts         user text → an FTS5 query that cannot be a syntax error
     retrieval   build_query, select, format_context, model_enabled (pure)
-    injection   inject_openai, inject_anthropic (pure, new bodies)
+    injection   inject_openai, inject_anthropic, inject_at (pure, new bodies)
+    freeze      FrozenBlocks: each conversation turn's block, repeated so prompt caches keep hitting
     recall      retrieve (bounded wait, never raises), augment (retrieve + inject for a request)
     capture     exchange_text, Capturer (stores exchanges off the request path)
 

@@ -161,6 +161,23 @@ def inject_gemini(body: dict[str, Any], context: str, strategy: str) -> dict[str
     return _placed(body, context, strategy, _gemini_user, _gemini_system)
 
 
+def inject_at(body: dict[str, Any], blocks: dict[int, str], prefix: bool, dialect: Dialect) -> dict[str, Any]:
+    """`body` with `blocks[i]` before (`prefix`) or after the text of message `i` (user messages with
+    text; Gemini: `contents`); `body` is not modified."""
+    key = "contents" if dialect == Dialect.GEMINI else "messages"
+    messages = list(body.get(key) or [])
+    for index, context in blocks.items():
+        message = messages[index]
+        if dialect == Dialect.GEMINI:
+            parts = list(message.get("parts") or [])
+            text_at = [i for i, p in enumerate(parts) if isinstance(p, dict) and isinstance(p.get("text"), str)]
+            parts.insert(text_at[0] if prefix else len(parts), {"text": context})
+            messages[index] = {**message, "parts": parts}
+        else:
+            messages[index] = {**message, "content": _around_text(message["content"], context, prefix)}
+    return {**body, key: messages}
+
+
 def inject(body: dict[str, Any], context: str, strategy: str, dialect: Dialect) -> dict[str, Any]:
     """`inject_openai`, `inject_anthropic` or `inject_gemini`, by `dialect`."""
     if dialect == Dialect.ANTHROPIC:

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from daemon.dialects import Dialect
 from daemon.memory.base import Memory, MemoryBackend
-from daemon.memory.injection import inject
+from daemon.memory.freeze import Block, FrozenBlocks, turn_key, user_turns
+from daemon.memory.injection import inject, inject_at
 from daemon.memory.retrieval import build_query, conversation, format_context, last_user_text, model_enabled, select
 
 if TYPE_CHECKING:
@@ -59,18 +60,52 @@ async def augment(
     scope: str,
     cr: ContextRetrieval,
     user_id: str | None = None,
+    frozen: FrozenBlocks | None = None,
 ) -> Augmented:
     """`body` with the scope's relevant memories injected per `cr` (`body` itself is never modified),
-    and the question to capture; memory off for `model` means neither."""
+    and the question to capture; memory off for `model` means neither. With `frozen`, each block is
+    decided once per conversation turn and repeated in later requests (`daemon.memory.freeze`)."""
     if not cr.enabled or not model_enabled(cr.enabled_for_models, model):
         return Augmented(body)
     messages = conversation(body, dialect)
     question = last_user_text(messages, dialect) or None
-    query = build_query(cr.query_strategy, messages, dialect)
-    if not query:
-        return Augmented(body, question=question)
+    turns = user_turns(messages, dialect)
     session = backend.for_user(user_id) if user_id else backend
-    chosen = select(await retrieve(session, scope, query, cr), cr.max_results, cr.max_context_length)
-    if not chosen:
+
+    async def decide() -> Block:
+        query = build_query(cr.query_strategy, messages, dialect)
+        if not query:
+            return Block("")
+        chosen = select(await retrieve(session, scope, query, cr), cr.max_results, cr.max_context_length)
+        return Block(format_context(chosen), tuple(chosen))
+
+    if frozen is None or not turns:
+        block = await decide()
+        if not block.context:
+            return Augmented(body, question=question)
+        injected = inject(body, block.context, cr.injection_strategy, dialect)
+        return Augmented(injected, list(block.memories), question)
+
+    async def block_at(index: int, decide_if_new: bool) -> Block | None:
+        key = turn_key(scope, messages, index, dialect)
+        found = frozen.get(key)
+        if found is None and decide_if_new:
+            found = frozen.put(key, await decide())
+        return found
+
+    if cr.injection_strategy == "system":  # one block for the whole conversation, from its first turn
+        whole = await block_at(turns[0], True)
+        if whole is None or not whole.context:
+            return Augmented(body, question=question)
+        return Augmented(inject(body, whole.context, "system", dialect), list(whole.memories), question)
+    placed: dict[int, Block] = {}
+    for index in turns:
+        found = await block_at(index, index == turns[-1])
+        if found is not None and found.context:
+            placed[index] = found
+    if not placed:
         return Augmented(body, question=question)
-    return Augmented(inject(body, format_context(chosen), cr.injection_strategy, dialect), chosen, question)
+    prefix = cr.injection_strategy == "user_prefix"
+    injected = inject_at(body, {i: b.context for i, b in placed.items()}, prefix, dialect)
+    memories = {m.id: m for b in placed.values() for m in b.memories}
+    return Augmented(injected, list(memories.values()), question)

@@ -39,7 +39,8 @@ def _gemini_text(parts: Any) -> str:
     return "\n".join(t.strip() for t in texts if t.strip())
 
 
-def _role(message: Mapping[str, Any], dialect: Dialect) -> Any:
+def role_of(message: Mapping[str, Any], dialect: Dialect) -> Any:
+    """`user`, `assistant`, `system`, ... (Gemini's `model` is `assistant`, its default `user`)."""
     role = message.get("role")
     if dialect is Dialect.GEMINI:
         return "assistant" if role == "model" else role or "user"
@@ -66,7 +67,7 @@ def message_text(message: Mapping[str, Any], dialect: Dialect = Dialect.OPENAI) 
 def _texts(messages: Iterable[Any], role: str, dialect: Dialect) -> list[str]:
     found = []
     for message in messages:
-        if isinstance(message, Mapping) and _role(message, dialect) == role:
+        if isinstance(message, Mapping) and role_of(message, dialect) == role:
             text = message_text(message, dialect)
             if text:
                 found.append(text)

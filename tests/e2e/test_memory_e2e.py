@@ -24,14 +24,16 @@ pytestmark = pytest.mark.e2e
 
 GPT, SONNET, HAIKU = "gpt-4o-mini", "claude-sonnet-4-5", "claude-haiku-4-5"
 CONFIGS = {
-    "default": "",  # last_user, system, capture on
+    "default": "",  # last_user, user_suffix, capture on
     # capture off below, so the seeded memories are all a request can find
     "first_user": (
         "context_retrieval:\n  query_strategy: first_user\n  injection_strategy: user_prefix\n  capture: false\n"
         '  enabled_for_models: ["gpt-*", "claude-sonnet-*"]\n'
     ),
     "all_user": "context_retrieval:\n  query_strategy: all_user\n  injection_strategy: user_suffix\n  capture: false\n",
-    "last_assistant": "context_retrieval:\n  query_strategy: last_assistant\n  capture: false\n",
+    "last_assistant": (
+        "context_retrieval:\n  query_strategy: last_assistant\n  injection_strategy: system\n  capture: false\n"
+    ),
 }
 SEEDED = "seeded"  # the project holding DB, DEPLOY and LOGO on every daemon but "default"
 
@@ -176,8 +178,10 @@ def test_what_shop_was_told_reaches_a_new_shop_conversation_and_never_blog(
             fake.script(text("On Fridays."))
             assert ask(client, question) == "On Fridays."
             body = upstream_body(fake, client)
-        assert "I deploy on Fridays" in system_text(body), body
-        assert user_turns(body)[-1] in ("when do I deploy?", [{"type": "text", "text": "when do I deploy?"}])
+        # after the question, in its own turn (the default, user_suffix): the cached prefix stays as it was
+        assert "I deploy on Fridays" not in system_text(body), body
+        sent = content_text(user_turns(body)[-1])
+        assert sent.startswith("when do I deploy?") and "I deploy on Fridays" in sent, body
     # the same question on blog: nothing of shop's
     for make in (openai_at, anthropic_at):
         with make(blog) as client:
@@ -259,7 +263,7 @@ def test_last_assistant_falls_back_to_the_user_on_a_first_turn(daemons: dict[str
 def test_system_injection_puts_memories_in_the_system_prompt(
     daemons: dict[str, Daemon], fake: FakeUpstream, project: str, dialect: str, with_system: bool
 ) -> None:
-    gw = daemons["default"]
+    gw = daemons["last_assistant"]  # injection_strategy: system
     remember(gw, project, LOGO)
     own = "You are a terse assistant." if with_system else None
     fake.script(text("ok"))

@@ -38,7 +38,7 @@ class Broken:
 
 async def test_shop_memory_reaches_shop_and_not_blog(local_backend: LocalBackend) -> None:
     await local_backend.add(SHOP, "my name is Alice and I deploy on Fridays")
-    cr = ContextRetrieval()
+    cr = ContextRetrieval(injection_strategy="system")
 
     shop = await augment(
         _chat("when do I deploy?"), dialect="openai", model="gpt-4o", backend=local_backend, scope=SHOP, cr=cr

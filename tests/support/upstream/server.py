@@ -11,12 +11,14 @@ import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from types import TracebackType
 from typing import Any, Self
 
 import uvicorn
 
 from tests.support.upstream import gemini
+from tests.support.upstream.caching import PromptCache
 from tests.support.upstream.recording import Recorded
 from tests.support.upstream.rendering import (
     GARBAGE,
@@ -85,6 +87,8 @@ class FakeUpstream:
         self.require_key = require_key
         self.default = default or Reply()
         self.record = record
+        # a `PromptCache` bills unscripted usage as the provider's prompt cache would (None: off)
+        self.prompt_cache: PromptCache | None = None
         self.requests: list[Recorded] = []
         self._port = port
         self._script: deque[Reply] = deque()
@@ -141,6 +145,7 @@ class FakeUpstream:
         self.latency_ms = self.chunk_interval_ms = 0
         self.chunks = self.require_key = None
         self.default = Reply()
+        self.prompt_cache = None
         self.line_end = type(self).line_end
 
     def start(self) -> Self:
@@ -313,6 +318,8 @@ class FakeUpstream:
         if reply.status >= 400:
             payload = error_body(dialect, reply.status, reply.error_message, reply.error_type)
             return await send_json(send, reply.status, payload, dialect, reply.headers)
+        if self.prompt_cache is not None and reply.usage is None:
+            reply = replace(reply, usage=self.prompt_cache.usage(route, body))
         planned = plan(reply, body, self.chunks)
         if planned.stream:
             # the renderers end lines with "\n"; JSON never holds a raw newline, so that is every line end
