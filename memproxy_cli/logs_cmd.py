@@ -161,7 +161,10 @@ def logs(
         ),
     ] = None,
     since: Annotated[
-        str | None, typer.Option("--since", "-s", help="From: 30m, 2h, 7d, 1w, today, yesterday or a date.")
+        str | None,
+        typer.Option(
+            "--since", "-s", help="From: 30m, 1h30m, 7d, 2w, 1mo (m is minutes), today, this-month, 2026-12 or a date."
+        ),
     ] = None,
     until: Annotated[str | None, typer.Option("--until", "-u", help="Up to (same forms as --since).")] = None,
     errors: Annotated[bool, typer.Option("--errors", help="Only failed requests (error, interrupted).")] = False,

@@ -78,6 +78,25 @@ def _cells(row: dict[str, Any]) -> list[str]:
     return cells
 
 
+# what a grouping covers when --since is not given: whole days, weeks and months
+_DEFAULT_SINCE = {"day": "the last 7 days", "week": "the last 8 weeks", "month": "the last 6 months"}
+
+
+def _default_start(by: str) -> Any:
+    from datetime import datetime, timedelta
+
+    from memproxy_cli.timespec import parse_timespec
+
+    if by == "month":
+        start = parse_timespec("this-month")
+        for _ in range(5):
+            start = parse_timespec("this-month", start - timedelta(days=1))
+        return start
+    if by == "week":
+        return parse_timespec("this-week", datetime.now() - timedelta(weeks=7))
+    return parse_timespec("today", datetime.now() - timedelta(days=6))
+
+
 def stats(
     by: Annotated[
         By,
@@ -90,8 +109,14 @@ def stats(
         ),
     ] = By.project,
     since: Annotated[
-        str, typer.Option("--since", "-s", help="From: 30m, 2h, 7d, 1w, today, yesterday or a date.")
-    ] = "7d",
+        str | None,
+        typer.Option(
+            "--since",
+            "-s",
+            help="From: 30m, 1h30m, 7d, 2w, 1mo (m is minutes), today, this-month, 2026-12 or a date"
+            " (default: 7d; by day the last 7 days whole, by week 8 weeks, by month 6 months).",
+        ),
+    ] = None,
     until: Annotated[str | None, typer.Option("--until", "-u", help="Up to (same forms as --since).")] = None,
     project: Annotated[str | None, typer.Option("--project", "-p", help="Only this project.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document: {by, rows, total}.")] = False,
@@ -107,7 +132,8 @@ def stats(
     from memproxy_cli.output import fail
     from memproxy_cli.timespec import parse_timespec
 
-    start = parse_timespec(since)
+    since = since or _DEFAULT_SINCE.get(by.value, "7d")
+    start = _default_start(by.value) if since == _DEFAULT_SINCE.get(by.value) else parse_timespec(since)
     end = parse_timespec(until, end=True) if until else None
     if end is not None and end <= start:
         fail(f"--until ({until}) must come after --since ({since})")
@@ -127,7 +153,7 @@ def _print(report: dict[str, Any], since: str, until: str | None) -> None:
     from memproxy_cli.columns import Column, fitted_table
     from memproxy_cli.output import console
 
-    span = f"since {since}" + (f" until {until}" if until else "")
+    span = (since if since in _DEFAULT_SINCE.values() else f"since {since}") + (f" until {until}" if until else "")
     if not report["rows"]:
         console.print(f"no requests {escape(span)}")
         return

@@ -61,3 +61,39 @@ def test_nonsense_is_a_clear_error(text: str) -> None:
     message = str(caught.value)
     assert repr(text) in message
     assert "30m" in message or "too far back" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "ago"),
+    [("1h30m", timedelta(minutes=90)), ("2w", timedelta(weeks=2)), ("1d 12h", timedelta(hours=36))],
+)
+def test_durations_combine(text: str, ago: timedelta) -> None:
+    assert parse_timespec(text, NOW) == NOW - ago
+
+
+@pytest.mark.parametrize("text", ["1mo", "1 month", "month", "1mon"])
+def test_mo_and_month_are_months_m_is_minutes(text: str) -> None:
+    assert parse_timespec(text, NOW) == datetime(2025, 2, 12, 15, 30, tzinfo=UTC)
+    assert parse_timespec("1m", NOW) == NOW - timedelta(minutes=1)
+    end_of_march = datetime(2025, 3, 31, 9, tzinfo=UTC)
+    assert parse_timespec("1mo", end_of_march) == datetime(2025, 2, 28, 9, tzinfo=UTC)  # no February 31st
+
+
+def test_a_capital_m_is_refused_with_both_spellings() -> None:
+    with pytest.raises(TimespecError) as caught:
+        parse_timespec("1M", NOW)
+    assert "1m" in str(caught.value) and "1mo" in str(caught.value)
+
+
+def test_months_and_weeks_are_whole_and_local() -> None:
+    start, end = parse_timespec("2026-12", NOW), parse_timespec("2026-12", NOW, end=True)
+    assert (start.year, start.month, start.day, start.hour) == (2026, 12, 1, 0)
+    assert (end.year, end.month, end.day, end.hour) == (2027, 1, 1, 0)  # --until 2026-12 includes December 31st
+    local = NOW.astimezone()
+    this_month = parse_timespec("this-month", NOW)
+    assert (this_month.month, this_month.day, this_month.hour) == (local.month, 1, 0)
+    this_week = parse_timespec("this-week", NOW)
+    assert this_week.weekday() == 0 and this_week.hour == 0 and 0 <= (local - this_week).days < 7
+    with pytest.raises(TimespecError) as caught:
+        parse_timespec("2026-13", NOW)
+    assert "'2026-13'" in str(caught.value)
