@@ -72,6 +72,39 @@ def _listening_inodes(port: int) -> set[str]:
     return inodes
 
 
+def held_by(port: int, pid: int) -> bool | None:
+    """Whether process `pid` holds the socket listening on `port`; None where /proc cannot tell."""
+    if not Path("/proc/net/tcp").exists():
+        return None
+    inodes = _listening_inodes(port)
+    if not inodes:
+        return False
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return None
+    for fd in fds:
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:[") and target[8:-1] in inodes:
+            return True
+    return False
+
+
+def daemon_listens(port: int, daemon_pid: int | None) -> bool:
+    """Whether the daemon `daemon_pid` (None: not running) is what listens on `port`.
+
+    A port something else holds is not listening for us: a tool pointed at it would talk to another
+    program (someone else's daemon). Where /proc cannot tell (not Linux), accepting connections is
+    the best available answer."""
+    if daemon_pid is None:
+        return False
+    held = held_by(port, daemon_pid)
+    return port_accepts(port) if held is None else held
+
+
 def port_accepts(port: int, host: str = "127.0.0.1", timeout: float = 0.2) -> bool:
     """True if something accepts TCP connections on host:port."""
     try:

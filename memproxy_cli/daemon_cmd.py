@@ -67,13 +67,17 @@ def _projects() -> list[dict[str, Any]]:
         return []
     from daemon.config.paths import resolve_paths
     from daemon.errors import MemproxyError
-    from daemon.sockets import port_accepts
+    from daemon.lifecycle import read_daemon_info
+    from daemon.sockets import daemon_listens
 
+    paths = resolve_paths()
     try:
-        registry = load(resolve_paths())
+        registry = load(paths)
     except MemproxyError:
         return []
-    return [{"name": name, "port": port, "listening": port_accepts(port)} for name, port in sorted(registry.items())]
+    info = read_daemon_info(paths)
+    pid = info.pid if info else None
+    return [{"name": n, "port": p, "listening": daemon_listens(p, pid)} for n, p in sorted(registry.items())]
 
 
 def down(

@@ -108,13 +108,18 @@ def _runtime_checks(settings: Any) -> list[Check]:
     except (MemproxyError, OSError) as exc:
         checks.append(Check("databank", False, str(exc), "check the file's permissions"))
     try:
-        from daemon.sockets import port_accepts
+        from daemon.sockets import daemon_listens, port_accepts, who_holds
         from interceptor.registry import load
 
+        pid = found[0].pid if found is not None else None
         for name, port in sorted(load(paths).items()):
-            listening = port_accepts(port)
+            listening = daemon_listens(port, pid)
             fix = "" if listening or found is None else f"memproxy ports assign {name}"
-            checks.append(Check(f"project {name}", listening or found is None, f"port {port}", fix))
+            detail = f"port {port}"
+            if found is not None and not listening and port_accepts(port):
+                detail += f" is held by {who_holds(port)}, not by memproxy"
+                fix = f"stop that program, or move the project: memproxy ports assign {name} --port N"
+            checks.append(Check(f"project {name}", listening or found is None, detail, fix))
     except MemproxyError as exc:
         checks.append(Check("registry", False, str(exc), "fix or delete the registry file"))
     return checks

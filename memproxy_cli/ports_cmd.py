@@ -57,7 +57,8 @@ def ports(
 def project_rows() -> list[dict[str, Any]]:
     """One row per registered project: name, port, listening, and today's requests and cost."""
     from daemon.config.paths import resolve_paths
-    from daemon.sockets import port_accepts
+    from daemon.lifecycle import read_daemon_info
+    from daemon.sockets import daemon_listens
     from daemon.usage.query import totals_by_project
     from daemon.usage.record import iso_utc
     from interceptor.registry import load
@@ -65,13 +66,15 @@ def project_rows() -> list[dict[str, Any]]:
 
     paths = resolve_paths()
     registry = load(paths)
+    info = read_daemon_info(paths)
+    pid = info.pid if info else None
     since = iso_utc(parse_timespec("today"))
     today = {row["project"]: row for row in totals_by_project(paths.db_file, since)} if registry else {}
     return [
         {
             "name": name,
             "port": port,
-            "listening": port_accepts(port),
+            "listening": daemon_listens(port, pid),
             "requests": today.get(name, {}).get("requests", 0),
             "cost_usd": round(today.get(name, {}).get("cost_usd", 0.0), 6),
         }

@@ -48,13 +48,13 @@ def test_assign_twice_same_port_then_list_and_release(memproxy_home: Path) -> No
     assert second.exit_code == 0
     assert f"shop → port {port}\n" in second.output
 
-    with socket.create_server(("127.0.0.1", port)):  # "the daemon" listens on it
+    with socket.create_server(("127.0.0.1", port)):  # another program, not a memproxy daemon, holds it
         listed = runner.invoke(app, ["ports", "--json"])
         table = runner.invoke(app, ["ports"])
     assert json.loads(listed.output) == [
-        {"name": "shop", "port": port, "listening": True, "requests": 0, "cost_usd": 0.0}
+        {"name": "shop", "port": port, "listening": False, "requests": 0, "cost_usd": 0.0}
     ]
-    assert "shop" in table.output and str(port) in table.output and "yes" in table.output
+    assert "shop" in table.output and str(port) in table.output and "no" in table.output
 
     released = runner.invoke(app, ["ports", "release", "shop"])
     assert released.exit_code == 0
