@@ -110,13 +110,14 @@ async def remember(gw: Gateway, body: dict[str, Any], endpoint: Endpoint, model:
         cr=cr,
         user_id=ident.user_id,
         frozen=gw.frozen_memory,
+        secrets=ex.secrets,  # the keys this request presented and every key the gateway knows
     )
     ex.recalled(recalled.hits)
     capturer, question = gw.capturer, recalled.question
     if capturer is not None and capturer.enabled and question:
 
         def capture(answer: str) -> None:
-            capturer.submit(ident.memory_scope, question, answer, user_id=ident.user_id)
+            capturer.submit(ident.memory_scope, question, answer, user_id=ident.user_id, secrets=ex.secrets)
 
         ex.after_success = capture
     return recalled.body

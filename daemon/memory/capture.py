@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from daemon.memory.base import MemoryBackend
+from daemon.memory.clean import scrub, strip_blocks
 
 if TYPE_CHECKING:
     from daemon.config.settings import ContextRetrieval
@@ -78,11 +80,14 @@ class Capturer:
         *,
         user_id: str | None = None,
         metadata: dict[str, Any] | None = None,
+        secrets: Iterable[str] = (),
     ) -> bool:
-        """Queue one exchange for storing; True if queued. Returns at once and never raises."""
+        """Queue one exchange for storing, without memproxy's own memory blocks and with every key
+        (`secrets` by value, and key shapes) redacted; True if queued. Returns at once, never raises."""
         if not self.enabled or self._closed:
             return False
-        text = exchange_text(question, answer)
+        known = tuple(secrets)
+        text = exchange_text(scrub(strip_blocks(question), known), scrub(strip_blocks(answer), known))
         if not text:
             return False
         try:

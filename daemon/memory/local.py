@@ -32,6 +32,9 @@ T = TypeVar("T")
 # Texts are stored whole (up to any size); only this much of each is indexed, so a 1 MB paste
 # neither bloats the index nor stalls the writer thread.
 INDEX_CHARS = 100_000
+# `forget` also deletes the memories that quote the forgotten text whole, when it is at least this
+# long (a shorter one, "yes", would take unrelated memories with it)
+MIN_QUOTED_CHARS = 16
 
 
 def _digest(text: str) -> bytes:
@@ -222,7 +225,8 @@ class LocalBackend:
         return await self._run(read)
 
     async def forget(self, scope: str, id: str) -> bool:
-        """Delete memory `id` from `scope`; False if `scope` has no such memory."""
+        """Delete memory `id` from `scope`, and every memory of the scope that quotes its text whole (a
+        captured answer that repeated it); False if `scope` has no such memory."""
         rowid = _rowid(id)
         if rowid is None:
             return False
@@ -230,7 +234,11 @@ class LocalBackend:
         def delete(conn: sqlite3.Connection) -> bool:
             with transaction(conn):
                 rows = conn.execute("SELECT id, text FROM memories WHERE id = ? AND scope = ?", (rowid, scope))
-                return _delete(conn, scope, rows.fetchall()) > 0
+                found = rows.fetchall()
+                if found and len(found[0][1].strip()) >= MIN_QUOTED_CHARS:
+                    quoting = "SELECT id, text FROM memories WHERE scope = ? AND id != ? AND instr(text, ?) > 0"
+                    found += conn.execute(quoting, (scope, rowid, found[0][1].strip())).fetchall()
+                return _delete(conn, scope, found) > 0
 
         return await self._run(delete)
 

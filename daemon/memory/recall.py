@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from daemon.dialects import Dialect
 from daemon.memory.base import Memory, MemoryBackend
+from daemon.memory.clean import scrub
 from daemon.memory.freeze import Block, FrozenBlocks, turn_key, user_turns
 from daemon.memory.injection import inject, inject_at
 from daemon.memory.retrieval import build_query, conversation, format_context, last_user_text, model_enabled, select
@@ -61,10 +63,12 @@ async def augment(
     cr: ContextRetrieval,
     user_id: str | None = None,
     frozen: FrozenBlocks | None = None,
+    secrets: Iterable[str] = (),
 ) -> Augmented:
     """`body` with the scope's relevant memories injected per `cr` (`body` itself is never modified),
     and the question to capture; memory off for `model` means neither. With `frozen`, each block is
-    decided once per conversation turn and repeated in later requests (`daemon.memory.freeze`)."""
+    decided once per conversation turn and repeated in later requests (`daemon.memory.freeze`). No
+    key in `secrets`, nor anything shaped like a key, is injected (`daemon.memory.clean`)."""
     if not cr.enabled or not model_enabled(cr.enabled_for_models, model):
         return Augmented(body)
     messages = conversation(body, dialect)
@@ -77,7 +81,7 @@ async def augment(
         if not query:
             return Block("")
         chosen = select(await retrieve(session, scope, query, cr), cr.max_results, cr.max_context_length)
-        return Block(format_context(chosen), tuple(chosen))
+        return Block(scrub(format_context(chosen), secrets), tuple(chosen))
 
     if frozen is None or not turns:
         block = await decide()
