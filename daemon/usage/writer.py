@@ -226,7 +226,10 @@ class UsageWriter:
                 stop = self._collect(batch, markers, self._retry_in())
                 if self._prepare is not None:
                     for record in batch:
-                        self._prepare(record)
+                        try:
+                            self._prepare(record)
+                        except Exception:  # a failed step (a price) never costs the batch its rows
+                            log.exception("preparing row %s failed; it is stored as it is", record.id)
                 self._take(batch)
                 if self.waiting and not stop and time.monotonic() >= self._retry_at:
                     self._retry()
