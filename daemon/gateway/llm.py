@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 import os
+import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -240,6 +241,19 @@ def _local_failure(exc: BaseException, wrapper: type[BaseException]) -> bool:
     return False
 
 
+# LiteLLM's internals in its messages: object reprs, aiohttp's ssl context, "Handle with litellm.X",
+# its router's trailer, exception class names in front of the provider's words
+_INTERNALS = (
+    re.compile(r"\s*ssl:(?:<[^>]*>|\S+)"),
+    re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>"),
+    re.compile(r"\.?\s*Handle with `?litellm\.\w+`?\.?"),
+    re.compile(r"\s*LiteLLM: model group .*", re.DOTALL),
+    re.compile(r"\s*Received Model Group=.*", re.DOTALL),
+    re.compile(r"^(?:(?:litellm\.)?[A-Z]\w*(?:Error|Exception)(?::| -) )+"),
+)
+_REFUSED = re.compile(r"\s*\[Connect call failed \([^)]*\)\]")
+
+
 def _clean_message(exc: BaseException) -> str:
     message = str(getattr(exc, "message", None) or exc) or type(exc).__name__
     # never show a client the daemon's own traceback (file paths, code)
@@ -248,7 +262,10 @@ def _clean_message(exc: BaseException) -> str:
     for prefix in ("litellm.", "LiteLLM."):
         if message.startswith(prefix) and ": " in message:
             message = message.split(": ", 1)[1]
-    return message.strip()[:2000]
+    for internal in _INTERNALS:
+        message = internal.sub("", message.strip())
+    message = _REFUSED.sub(": the connection failed", message)
+    return message.strip()[:2000] or type(exc).__name__
 
 
 def deployment_target(entry: Any, requested: str) -> tuple[str, str | None, str | None]:

@@ -32,6 +32,7 @@ from daemon.gateway.llm import (
     provider_model,
     provider_needs,
 )
+from daemon.gateway.reach import refused_locally
 from daemon.gateway.sse import EventStreamResponse
 from daemon.gateway.state import Gateway
 
@@ -84,6 +85,9 @@ def credentials(gw: Gateway, request: Request, ex: Exchange, model: str) -> dict
     provider = deployment_provider(entry)
     # the concrete name even for a wildcard: an error row says which model was asked of the provider
     ex.routed(provider, provider_model(deployment_target(entry, aliased)[0], provider))
+    refused = None if gw.settings.router_settings.fallbacks else refused_locally(entry.litellm_params.get("api_base"))
+    if refused:
+        raise UpstreamFailed(refused)  # fail fast: nothing a retry could change (a fallback would still be tried)
     params, master_key = entry.litellm_params, gw.settings.general_settings.master_key
     kwargs = upstream_credentials(params, model, request.headers, master_key, provider_needs(params))
     if kwargs.get("api_key") not in (None, NO_KEY):
