@@ -60,7 +60,12 @@ def start_gateway(settings: Settings) -> Gateway:
     from daemon.observe.metrics import Metrics
     from daemon.observe.telemetry import start_telemetry
 
-    metrics = Metrics(secrets=settings.secrets)
+    def registered() -> list[str]:
+        from interceptor.registry import load
+
+        return list(load(settings.paths))
+
+    metrics = Metrics(secrets=settings.secrets, registered=registered)
     metrics.watch_databank(writer.health)
     telemetry = start_telemetry(settings.otel_endpoint) if settings.otel_endpoint else None
     pricer.observe(metrics, telemetry)

@@ -23,4 +23,5 @@ async def metrics(request: Request) -> Response:
     gateway = getattr(request.app.state, "gateway", None)
     if gateway is not None:
         await asyncio.to_thread(gateway.writer.flush, 1.0)
-    return Response(collected.render(), media_type=CONTENT_TYPE_LATEST)
+    # rendering reads every series under prometheus_client's locks: never on the event loop
+    return Response(await asyncio.to_thread(collected.render), media_type=CONTENT_TYPE_LATEST)

@@ -128,6 +128,17 @@ def test_no_key_reaches_the_metrics_and_series_are_bounded(monkeypatch: pytest.M
     assert models == {"redacted", "typo-0", "typo-1", "other"}
 
 
+def test_made_up_projects_past_the_bound_count_as_other_but_registered_ones_keep_their_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(metrics_module, "MAX_PROJECTS", 3)
+    metrics = Metrics(registered=lambda: ["shop"])
+    for name in [*(f"made-up-{i}" for i in range(10)), "shop"]:
+        metrics.submit(UsageRecord(project=name, model="gpt-4o"))
+    projects = {dict(k)["project"] for k in _samples(metrics.render().decode())["memproxy_requests_total"]}
+    assert projects == {"made-up-0", "made-up-1", "made-up-2", "other", "shop"}
+
+
 def test_a_bad_record_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
     Metrics().submit(UsageRecord(input_tokens="many"))  # type: ignore[arg-type]
     assert "could not count" in caplog.text
