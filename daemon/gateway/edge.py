@@ -126,29 +126,41 @@ async def guarded(
     """`relay`'s bytes passed on; however the stream ends, the exchange ends once, the same way.
 
     A relay that returns ended properly (ok); one that raises broke (an error event in the client's
-    dialect, then the row); a client hanging up cancels it (client_disconnected). Tokens seen
+    dialect, then the row); a client hanging up cancels it (client_disconnected). A relay that has
+    handed on its terminal event (`Tally.complete`) is ok there and then, whatever follows. Tokens seen
     before the end, and the model that answered, are recorded in every case (and so priced by the
     writer thread).
     """
+    ended = False  # ok the moment the terminal event is handed on, not when the upstream closes
     try:
         async for chunk in relay:
             yield chunk
+            if tally.complete and not ended:
+                ended = True
+                _ended(ex, tally)
     except (asyncio.CancelledError, GeneratorExit):
-        if tally.complete:
-            # the terminal event was handed on before the hang-up: the client has the whole answer
+        if ended:
+            pass
+        elif tally.complete:
+            # the terminal event was on its way to the client when it hung up: it has the whole answer
             _ended(ex, tally)
         else:
             ex.resolved(tally.model)
             ex.disconnected(tally.usage)
         raise
     except Exception as exc:
+        if ended:
+            # the client has its whole answer and its row; what the upstream does next is no news
+            log.debug("the upstream failed after the end of its stream: %r", exc)
+            return
         # whatever broke the stream, it broke while reading the upstream (LiteLLM's iterator or ours)
         err = unreadable(exc, json_errors=True) or map_exception(exc)
         ex.resolved(tally.model)
         ex.fail(err, tally.usage)
         yield error_event(redacted(err, ex.secrets))
     else:
-        _ended(ex, tally)
+        if not ended:
+            _ended(ex, tally)
     finally:
         aclose = getattr(relay, "aclose", None)
         if aclose is not None:

@@ -166,12 +166,11 @@ async def relay_chat_bytes(
     reader = _ChatBytesReader(ex, tally, client_wants_usage)
     try:
         async for events in sse_events(chunks):
-            out = [event.raw for event in events if reader.passes(event)]
+            # nothing after [DONE] is read: the client has its whole answer
+            out = [event.raw for event in events if not reader.done and reader.passes(event)]
             tally.complete = reader.finished and reader.done
             if out:
                 yield b"".join(out)
-            if reader.done:
-                break  # nothing comes after [DONE]: end now, not when the upstream closes
     finally:
         await aclose(chunks)
     if not (reader.finished and reader.done):

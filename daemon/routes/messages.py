@@ -111,6 +111,8 @@ class AnthropicStreamWatcher:
             self._event(event)
 
     def _event(self, event: SseEvent) -> None:
+        if self.stopped:
+            return  # nothing after message_stop is read: the client has its whole answer
         name = event.name.strip()
         data = (event.data or b"").strip()
         if not data.startswith(b"{") or not name:
@@ -170,8 +172,6 @@ async def relay_messages(stream: Any, ex: Exchange, tally: Tally, _client_wants_
                 raise UpstreamFailed("the upstream stream lost an event it could not parse (text is missing)")
             tally.complete = watch.stopped and not watch.error
             yield chunk
-            if watch.stopped:
-                break  # nothing comes after message_stop: end now, not when the upstream closes
     finally:
         await aclose(stream)
     watch.end()

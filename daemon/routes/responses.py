@@ -70,8 +70,6 @@ async def relay_responses(stream: Any, ex: Exchange, tally: Tally, _client_wants
             tally.model = response.get("model")
         tally.complete = completed
         yield chunk
-        if completed:
-            break  # the terminal event is handed on: end now, not when the upstream closes
     if not completed:
         raise UpstreamFailed("the upstream stream ended before response.completed")
 

@@ -7,6 +7,7 @@ Router parses the answer), against the real fake upstream, which sends exactly t
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -185,3 +186,23 @@ def test_an_error_body_in_a_200_to_a_stream_is_an_error(
     if fast:
         assert r.status_code == 502 and "quota exhausted for org-7" in message, message
         assert "quota exhausted for org-7" in row["error"]
+
+
+def test_what_an_upstream_sends_after_done_changes_nothing(served: Served, fake: FakeUpstream, project: str) -> None:
+    """The client has [DONE] and the row is ok: bytes the upstream sends after it are nobody's news.
+
+    The fast path's relay only: LiteLLM's OpenAI stream fails on such a stream before its first chunk."""
+    if not served.gateway.settings.general_settings.fast_path:
+        pytest.skip("the fast path's relay")
+    chunk = {"id": "c1", "object": "chat.completion.chunk", "model": "gpt-4o", "choices": []}
+    done = [
+        {**chunk, "choices": [{"index": 0, "delta": {"content": "whole"}, "finish_reason": None}]},
+        {**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+        {**chunk, "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}},
+    ]
+    body = b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in done) + b"data: [DONE]\n\n"
+    fake.script(raw(body + b"data: this is not json {{{\n\n", content_type="text/event-stream"))
+    _, events = _read_stream(served, "chat<-gpt", project)
+    assert events[-1][1] == "[DONE]", events[-3:]
+    (row,) = served.wait_final(project)
+    assert (row["status"], row["output_tokens"]) == ("ok", 1), row
