@@ -1,4 +1,4 @@
-"""`memproxy doctor`: one line per check, ✓ or ✗ with the fix.
+"""`memproxy doctor`: one line per check, ✓ or ✗ with the fix; exit 1 when any check failed.
 
 What each model lacks comes from the decision the gateway makes per request (`key_source`, fed by
 LiteLLM's own `validate_environment`), so doctor pays for importing LiteLLM; it reads this shell's
@@ -125,20 +125,46 @@ def _runtime_checks(settings: Any) -> list[Check]:
     return checks
 
 
+def _upstream_checks(settings: Any) -> list[Check]:
+    from memproxy_cli.doctor_probe import bases, probe
+
+    checks = []
+    for base, names in bases(settings.model_list).items():
+        found = probe(base)
+        fix = f"start the server at {base}, or correct api_base for {', '.join(names)} in the config"
+        checks.append(Check(f"upstream {base}", found.ok, found.detail, fix))
+    return checks
+
+
+def _without_config(config: Path | None) -> Any:
+    """What the runtime checks need when the config cannot be read: where files live, the default port."""
+    from types import SimpleNamespace
+
+    from daemon.config.paths import resolve_paths
+    from daemon.config.settings import GeneralSettings
+
+    return SimpleNamespace(paths=resolve_paths(config_file=config), general_settings=GeneralSettings())
+
+
 def doctor(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
+    offline: Annotated[bool, typer.Option("--offline", help="Do not contact the configured upstreams.")] = False,
     config: ConfigOption = None,
 ) -> None:
-    """Check config, keys per model, ports, databank and daemon health; say how to fix what is wrong."""
+    """Check config, keys per model, upstreams, ports, databank and daemon health; say how to fix what is wrong.
+
+    Every check runs whatever the others found; the exit code is 1 when any of them failed."""
     checks, settings = _config_checks(config)
     if settings is not None:
-        checks += _model_checks(settings) + _runtime_checks(settings)
+        checks += _model_checks(settings) + ([] if offline else _upstream_checks(settings))
+    checks += _runtime_checks(settings if settings is not None else _without_config(config))
     if as_json:
-        print(json.dumps([asdict(c) for c in checks], indent=2))
+        # a fix only where something is wrong
+        print(json.dumps([{**asdict(c), "fix": c.fix if not c.ok else None} for c in checks], indent=2))
     else:
         for check in checks:
             mark = "[green]✓[/]" if check.ok else "[red]✗[/]"
             fix = f"  → {check.fix}" if check.fix and not check.ok else ""
             console.print(f"{mark} {check.name}: {check.detail}{fix}", soft_wrap=True)
-    if any(not c.ok and c.name in ("config", "databank") for c in checks):
+    if any(not c.ok for c in checks):
         raise typer.Exit(1)
