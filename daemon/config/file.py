@@ -272,6 +272,9 @@ context_retrieval:
   capture: true                   # store each exchange as memory
   scope: project                  # project | user | project_user
   timeout: 2.0                    # seconds to wait for the memory backend, then go on without
+  min_match_ratio: 0.2            # share of the question's words a memory must hold to be injected
+  max_memories_per_scope: 2000    # captured memories kept per scope, oldest out first
+  # retention_days: 90            # delete captured memories older than this
 
 tool_execution:
   enabled: false          # offer memory search tools to the model and run them in the gateway

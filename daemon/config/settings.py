@@ -130,6 +130,11 @@ class ContextRetrieval(_Section):
     capture: bool = True
     scope: Literal["project", "user", "project_user"] = "project"
     timeout: float = Field(default=2.0, gt=0)
+    # a memory must hold this share of the query's search terms (local backend; 0: any shared word)
+    min_match_ratio: float = Field(default=0.2, ge=0, le=1)
+    # captured memories kept per scope (oldest out first) and for how long (None: no limit); local backend
+    max_memories_per_scope: int | None = Field(default=2000, ge=1)
+    retention_days: int | None = Field(default=None, ge=1)
 
 
 class ToolExecution(_Section):

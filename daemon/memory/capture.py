@@ -2,17 +2,23 @@
 
 Stored off the request path: `submit()` only puts the exchange on a bounded queue, and one
 background task writes it. If the backend is slower than the traffic and the queue fills, new
-exchanges are dropped with a log line rather than held in memory without limit.
+exchanges are dropped with a log line rather than held in memory without limit. A store that is
+locked (another process writing memory.db) is retried with backoff for up to two minutes, in order;
+only then is the exchange given up, with a log line. After each capture, the scope's captured
+memories beyond `max_memories_per_scope` (oldest first) and older than `retention_days` are deleted
+(local backend; notes added by hand are never evicted).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from daemon.errors import MemoryBackendError
 from daemon.memory.base import MemoryBackend
 from daemon.memory.clean import scrub, strip_blocks
 
@@ -20,6 +26,11 @@ if TYPE_CHECKING:
     from daemon.config.settings import ContextRetrieval
 
 log = logging.getLogger("memproxy.memory")
+
+# what `metadata["source"]` says of a captured memory: only those are evicted by cap and retention
+CAPTURED = "capture"
+# how long a capture keeps trying a locked store (another process writing) before it is given up, logged
+RETRY_FOR_SECONDS = 120.0
 
 # Each side of an exchange is clipped to this many characters: a memory is a reminder, and a long
 # answer (a whole file of code) would otherwise fill `max_context_length` on its own.
@@ -50,11 +61,24 @@ class Capturer:
     """One background task that stores submitted exchanges in the backend, in order."""
 
     def __init__(
-        self, backend: MemoryBackend, *, enabled: bool = True, maxsize: int = 1000, timeout: float = 30.0
+        self,
+        backend: MemoryBackend,
+        *,
+        enabled: bool = True,
+        maxsize: int = 1000,
+        timeout: float = 30.0,
+        max_per_scope: int | None = None,
+        retention_days: int | None = None,
+        retry_for: float = RETRY_FOR_SECONDS,
+        retry_delay: float = 0.5,
     ) -> None:
         self.backend = backend
         self.enabled = enabled
         self.timeout = timeout
+        self.max_per_scope = max_per_scope
+        self.retention_days = retention_days
+        self.retry_for = retry_for
+        self.retry_delay = retry_delay
         self.stored = 0
         self.dropped = 0
         self.failed = 0
@@ -65,7 +89,9 @@ class Capturer:
     @classmethod
     def from_settings(cls, backend: MemoryBackend, cr: ContextRetrieval) -> Capturer:
         """A capturer that is on when `context_retrieval.capture` is."""
-        return cls(backend, enabled=cr.capture)
+        return cls(
+            backend, enabled=cr.capture, max_per_scope=cr.max_memories_per_scope, retention_days=cr.retention_days
+        )
 
     def start(self) -> None:
         """Start the writer task (needs a running event loop); `submit` calls it too."""
@@ -106,14 +132,33 @@ class Capturer:
         while True:
             item = await self._queue.get()
             try:
-                backend = self.backend.for_user(item.user_id) if item.user_id else self.backend
-                await asyncio.wait_for(backend.add(item.scope, item.text, item.metadata), self.timeout)
+                await self._store(item)
                 self.stored += 1
             except Exception as exc:
                 self.failed += 1
                 log.warning("could not store a memory in %s: %s", item.scope, exc or type(exc).__name__)
             finally:
                 self._queue.task_done()
+
+    async def _store(self, item: _Item) -> None:
+        """Add one exchange (a busy store is tried again, with backoff, for `retry_for` seconds), then
+        evict what the scope's cap and retention say."""
+        backend = self.backend.for_user(item.user_id) if item.user_id else self.backend
+        metadata = {**(item.metadata or {}), "source": CAPTURED}
+        deadline, delay = time.monotonic() + self.retry_for, self.retry_delay
+        while True:
+            try:
+                await asyncio.wait_for(backend.add(item.scope, item.text, metadata), self.timeout)
+                break
+            except MemoryBackendError as exc:
+                if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() + delay > deadline:
+                    raise
+                log.info("memory store busy (%s); trying the capture for %s again in %.1fs", exc, item.scope, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        prune = getattr(backend, "prune_captured", None)
+        if prune is not None and (self.max_per_scope is not None or self.retention_days is not None):
+            await prune(item.scope, self.max_per_scope, self.retention_days)
 
     async def drain(self) -> None:
         """Wait until everything submitted so far is stored (or has failed)."""

@@ -27,14 +27,24 @@ def quote_term(word: str) -> str:
     return '"' + word.replace('"', '""') + '"'
 
 
-def fts_query(text: str, max_terms: int = MAX_TERMS) -> str | None:
-    """An OR of quoted words from `text`, or None when it has no words at all (blank, only symbols)."""
+def query_terms(text: str, max_terms: int = MAX_TERMS) -> list[str]:
+    """The distinct lowercased words a search uses: stopwords dropped unless nothing else is left."""
     seen: dict[str, None] = {}
     for word in _WORD.findall(text or ""):
         seen.setdefault(word.lower(), None)
     words = list(seen)
-    if not words:
-        return None
     meaningful = [w for w in words if w not in STOPWORDS]
-    chosen = (meaningful or words)[:max_terms]
+    return (meaningful or words)[:max_terms]
+
+
+def words(text: str) -> list[str]:
+    """The lowercased words of `text`, as the tokenizer sees them."""
+    return [w.lower() for w in _WORD.findall(text or "")]
+
+
+def fts_query(text: str, max_terms: int = MAX_TERMS) -> str | None:
+    """An OR of quoted words from `text`, or None when it has no words at all (blank, only symbols)."""
+    chosen = query_terms(text, max_terms)
+    if not chosen:
+        return None
     return " OR ".join(quote_term(w) for w in chosen)

@@ -17,6 +17,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -249,6 +250,23 @@ class LocalBackend:
             with transaction(conn):
                 rows = conn.execute("SELECT id, text FROM memories WHERE scope = ?", (scope,))
                 return _delete(conn, scope, rows.fetchall())
+
+        return await self._run(delete)
+
+    async def prune_captured(self, scope: str, keep: int | None, retention_days: int | None) -> int:
+        """Delete `scope`'s captured memories beyond the newest `keep` and older than `retention_days`;
+        return how many. Memories added otherwise (`memory add`) are never touched."""
+        captured = "SELECT id, text FROM memories WHERE scope = ? AND json_extract(metadata, '$.source') = 'capture'"
+        cutoff = iso_utc(datetime.now(UTC) - timedelta(days=retention_days)) if retention_days else None
+
+        def delete(conn: sqlite3.Connection) -> int:
+            with transaction(conn):
+                rows: dict[int, str] = {}
+                if keep is not None:
+                    rows.update(conn.execute(f"{captured} ORDER BY id DESC LIMIT -1 OFFSET ?", (scope, keep)))
+                if cutoff is not None:
+                    rows.update(conn.execute(f"{captured} AND created_at < ?", (scope, cutoff)))
+                return _delete(conn, scope, list(rows.items())) if rows else 0
 
         return await self._run(delete)
 

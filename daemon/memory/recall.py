@@ -17,7 +17,15 @@ from daemon.memory.base import Memory, MemoryBackend
 from daemon.memory.clean import scrub
 from daemon.memory.freeze import Block, FrozenBlocks, turn_key, user_turns
 from daemon.memory.injection import inject, inject_at
-from daemon.memory.retrieval import build_query, conversation, format_context, last_user_text, model_enabled, select
+from daemon.memory.retrieval import (
+    build_query,
+    conversation,
+    format_context,
+    last_user_text,
+    model_enabled,
+    relevant,
+    select,
+)
 
 if TYPE_CHECKING:
     from daemon.config.settings import ContextRetrieval
@@ -80,7 +88,10 @@ async def augment(
         query = build_query(cr.query_strategy, messages, dialect)
         if not query:
             return Block("")
-        chosen = select(await retrieve(session, scope, query, cr), cr.max_results, cr.max_context_length)
+        found = await retrieve(session, scope, query, cr)
+        if cr.backend == "local":  # word search: a coincidental shared word is no match (Supermemory ranks by meaning)
+            found = relevant(found, query, cr.min_match_ratio)
+        chosen = select(found, cr.max_results, cr.max_context_length)
         return Block(scrub(format_context(chosen), secrets), tuple(chosen))
 
     if frozen is None or not turns:

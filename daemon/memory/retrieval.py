@@ -16,6 +16,7 @@ from typing import Any
 
 from daemon.dialects import Dialect
 from daemon.memory.base import Memory
+from daemon.memory.fts import query_terms, words
 
 QUERY_STRATEGIES = ("last_user", "first_user", "all_user", "last_assistant")
 DEFAULT_HEADING = "Relevant memories for this project:"
@@ -95,6 +96,31 @@ def build_query(strategy: str, messages: Sequence[Any], dialect: Dialect = Diale
 def last_user_text(messages: Sequence[Any], dialect: Dialect = Dialect.OPENAI) -> str:
     """The text of the last user message that has any: the question a capture stores."""
     return build_query("last_user", messages, dialect)
+
+
+def _stem(word: str) -> str:
+    """A crude stem, so "deploying", "deploys" and "deployed" match "deploy" (as porter does in FTS)."""
+    for suffix in ("ing", "ed", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def matched_ratio(query: str, text: str) -> float:
+    """The share of the query's search terms (stopwords aside) that `text` contains, stemmed."""
+    terms = {_stem(t) for t in query_terms(query)}
+    if not terms:
+        return 0.0
+    have = {_stem(w) for w in words(text)}
+    return len(terms & have) / len(terms)
+
+
+def relevant(memories: Sequence[Memory], query: str, min_ratio: float) -> list[Memory]:
+    """The memories that contain at least `min_ratio` of the query's terms (0 keeps all): one word
+    shared with a long question is a coincidence, not a memory about it."""
+    if min_ratio <= 0:
+        return list(memories)
+    return [m for m in memories if matched_ratio(query, m.text) >= min_ratio - 1e-9]
 
 
 def select(memories: Sequence[Memory], max_results: int, max_context_length: int) -> list[Memory]:
