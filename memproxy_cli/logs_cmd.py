@@ -151,6 +151,7 @@ def table_lines(rows: list[dict[str, Any]], width: int, *, header: bool = True, 
 
 
 def logs(
+    ctx: typer.Context,
     count: Annotated[int, typer.Option("-n", "--count", min=1, help="How many requests to show.")] = 20,
     project: Annotated[str | None, typer.Option("--project", "-p", help="Only this project.")] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Only this model (requested or resolved).")] = None,
@@ -183,7 +184,9 @@ def logs(
         bool, typer.Option("--daemon", help="The daemon's own log instead (its last -n lines; --follow works).")
     ] = False,
 ) -> None:
-    """Recent requests from the usage databank, newest last."""
+    """Recent requests from the usage databank, newest last; `logs show ID` shows one whole."""
+    if ctx.invoked_subcommand is not None:
+        return  # `logs show ID`: the group's own listing is not wanted
     from daemon.config.paths import resolve_paths
 
     if daemon:

@@ -20,6 +20,7 @@ from memproxy_cli.logs_cmd import logs
 from memproxy_cli.memory_cmd import memory_app
 from memproxy_cli.output import ErrorBoundary
 from memproxy_cli.ports_cmd import ports_app
+from memproxy_cli.show_cmd import show
 from memproxy_cli.stats_cmd import stats
 
 app = typer.Typer(
@@ -55,7 +56,10 @@ app.command()(daemon_cmd.restart)
 app.command()(daemon_cmd.status)
 app.command()(doctor)
 app.add_typer(config_app, name="config")
-app.command(help="Recent requests from the usage databank, newest last.")(logs)
+logs_app = typer.Typer(cls=ErrorBoundary, invoke_without_command=True, no_args_is_help=False)
+logs_app.callback(help="Recent requests from the usage databank, newest last; `logs show ID` shows one whole.")(logs)
+logs_app.command()(show)
+app.add_typer(logs_app, name="logs")
 app.add_typer(ports_app, name="ports")
 app.command(context_settings=CONTEXT)(intercept)
 app.add_typer(memory_app, name="memory")
