@@ -49,6 +49,7 @@ def serve(settings: Settings, *, background: bool = False) -> None:
     import uvicorn
 
     from daemon.app import Hosted, create_app, start_gateway
+    from daemon.http_limits import LimitedHttpToolsProtocol
     from daemon.observe.logfile import drop_foreign_handlers
     from daemon.usage.integrity import refuse_if_damaged
 
@@ -82,6 +83,7 @@ def serve(settings: Settings, *, background: bool = False) -> None:
         log_config=None,  # uvicorn's records reach the rotating daemon log like every other (no own handlers)
         access_log=False,
         lifespan="on",
+        http=LimitedHttpToolsProtocol,  # a deadline and a size limit for each request's headers
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
         # longer than any client pool's idle expiry (the interceptor's is 30 s): a server closing an
         # idle connection just as a client reuses it turns into a spurious 502

@@ -19,6 +19,7 @@ import uvicorn
 from daemon.config.paths import Paths
 from daemon.config.settings import BODY_TIMEOUT_S
 from daemon.errors import MemproxyError, RegistryError
+from daemon.http_limits import LimitedHttpToolsProtocol
 from daemon.sockets import bind_listener
 from interceptor.forwarder import make_forwarder, make_gateway_client
 from interceptor.registry import load
@@ -125,6 +126,7 @@ class Listeners:
         config = uvicorn.Config(
             app,
             lifespan="off",
+            http=LimitedHttpToolsProtocol,  # a deadline and a size limit for each request's headers
             access_log=False,
             # longer than tools' pool expiry, so an idle connection is never closed under a reuse
             timeout_keep_alive=120,
