@@ -141,17 +141,19 @@ def _status_report(config: Path | None) -> dict[str, Any]:
     paths = resolve_paths(config_file=config)
     found = running_daemon(paths)
     models: list[str] = []
+    config_error = None
     try:
         settings = _settings(config)
         models = [m.model_name for m in settings.model_list]
         host, port = settings.general_settings.host, settings.general_settings.port
-    except ConfigError:
-        host, port = "127.0.0.1", 8764
+    except ConfigError as exc:
+        host, port, config_error = "127.0.0.1", 8764, str(exc)
     unreadable = None
     try:
         today = totals_by_project(paths.db_file, iso_utc(parse_timespec("today")))
+        month = totals_by_project(paths.db_file, iso_utc(parse_timespec("this-month")))
     except DatabankError as exc:  # still say what runs: a damaged databank is one more thing to report
-        today, unreadable = [], str(exc)
+        today, month, unreadable = [], [], str(exc)
     spooled = count_rows(spool_path(paths.db_file))
     report: dict[str, Any] = {
         "running": found is not None,
@@ -168,12 +170,10 @@ def _status_report(config: Path | None) -> dict[str, Any]:
         "db_path": str(paths.db_file),
         "log_path": str(paths.log_file),
         "models": models,
+        "config_error": config_error,
         "projects": _projects(),
-        "today": {
-            "requests": sum(r["requests"] for r in today),
-            "cost_usd": round(sum(r["cost_usd"] for r in today), 6),
-            "by_project": today,
-        },
+        "today": _totals(today),
+        "month": _totals(month),  # month to date, local time
     }
     if found is not None:
         info, health = found
@@ -191,6 +191,30 @@ def _status_report(config: Path | None) -> dict[str, Any]:
     return report
 
 
+def _totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "requests": sum(r["requests"] for r in rows),
+        "cost_usd": round(sum(r["cost_usd"] for r in rows), 6),
+        "by_project": rows,
+    }
+
+
+def _print_costs(today: dict[str, Any], month: dict[str, Any]) -> None:
+    """Today's and this month's cost, in all and per project (a project with no request this month is left out)."""
+    console.print(
+        f"  cost:     today ${today['cost_usd']:.4f} ({today['requests']} requests),"
+        f" this month ${month['cost_usd']:.4f} ({month['requests']} requests)"
+    )
+    todays = {row["project"]: row for row in today["by_project"]}
+    width = max((len(row["project"]) for row in month["by_project"]), default=0)
+    for row in month["by_project"]:
+        spent = todays.get(row["project"], {"cost_usd": 0.0})["cost_usd"]
+        console.print(
+            f"            {row['project']:<{width}}  today ${spent:.4f}  this month ${row['cost_usd']:.4f}",
+            highlight=False,
+        )
+
+
 def _print_status(report: dict[str, Any]) -> None:
     if report["running"]:
         where = f"[bold]{report['url']}[/] (pid {report['pid']}, up {report['uptime_s']} s)"
@@ -204,11 +228,11 @@ def _print_status(report: dict[str, Any]) -> None:
     config_note = "" if report["config_exists"] else " (not found: built-in defaults)"
     console.print(f"  config:   {report['config_path']}{config_note}")
     console.print(f"  databank: {report['db_path']}")
-    console.print(f"  models:   {', '.join(report['models']) or 'none'}")
+    if report["config_error"]:
+        console.print(f"  models:   unknown: the config cannot be read ({report['config_error']})", markup=False)
+    else:
+        console.print(f"  models:   {', '.join(report['models']) or 'none'}")
     for project in report["projects"]:
         state = "[green]listening[/]" if project["listening"] else "[red]not listening[/]"
         console.print(f"  project {project['name']}: port {project['port']} {state}")
-    today = report["today"]
-    console.print(f"  today:    {today['requests']} requests, ${today['cost_usd']:.4f}")
-    for row in today["by_project"]:
-        console.print(f"            {row['project']}: {row['requests']} requests, ${row['cost_usd']:.4f}")
+    _print_costs(report["today"], report["month"])
