@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -99,4 +100,20 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
         raise InvalidRequest("request body is nested too deeply") from None
     if not isinstance(data, dict):
         raise InvalidRequest("request body must be a JSON object")
+    if _SURROGATE_ESCAPE.search(raw):
+        _refuse_lone_surrogates(data)
     return data
+
+
+# `"\ud800"` is valid JSON but no Unicode text: json.loads keeps the lone surrogate, and the upstream
+# call failed on it later as a 502 (a client-caused 5xx). Only a body with such an escape is checked.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _refuse_lone_surrogates(data: dict[str, Any]) -> None:
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidRequest(
+            "request body contains an unpaired UTF-16 surrogate escape (such as \\ud800), which is not text"
+        ) from None
