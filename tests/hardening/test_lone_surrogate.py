@@ -9,8 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.support.daemon import Daemon, start_daemon
-from tests.support.hardening import assigned_port, config_text, figure
+from tests.support.hardening import figure, gateway_and_project
 from tests.support.upstream.observing import ObservingUpstream
 
 pytestmark = pytest.mark.e2e
@@ -24,11 +23,8 @@ BODIES = {
 
 @pytest.fixture(scope="module")
 def ports(upstream: ObservingUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, int]]:
-    d: Daemon = start_daemon(tmp_path_factory.mktemp("surrogate-home"), config_text(upstream.url))
-    try:
-        yield {"gateway": d.port, "project": assigned_port(d, "surrogate")}
-    finally:
-        d.down()
+    with gateway_and_project(tmp_path_factory.mktemp("surrogate-home"), upstream.url, "surrogate") as ports:
+        yield ports
 
 
 @pytest.mark.regression(reason='BUG: "\\ud800" in a message was forwarded and came back as a 502')

@@ -14,8 +14,7 @@ import httpx
 import pytest
 
 from daemon.http_limits import HEAD_TIMEOUT_S
-from tests.support.daemon import Daemon, start_daemon
-from tests.support.hardening import USER, assigned_port, config_text, figure
+from tests.support.hardening import USER, figure, gateway_and_project
 from tests.support.upstream.observing import ObservingUpstream
 
 pytestmark = pytest.mark.e2e
@@ -25,11 +24,8 @@ HEAD = b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 
 @pytest.fixture(scope="module")
 def ports(upstream: ObservingUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, int]]:
-    d: Daemon = start_daemon(tmp_path_factory.mktemp("heads-home"), config_text(upstream.url))
-    try:
-        yield {"gateway": d.port, "project": assigned_port(d, "heads")}
-    finally:
-        d.down()
+    with gateway_and_project(tmp_path_factory.mktemp("heads-home"), upstream.url, "heads") as ports:
+        yield ports
 
 
 def _closed_after(port: int, drip: bool, limit: float) -> tuple[float, bytes]:

@@ -7,6 +7,9 @@ docs/reliability.md holds those figures.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tests.support.config import ANTHROPIC_KEY, OPENAI_KEY, gateway_config
@@ -42,3 +45,15 @@ def assigned_port(daemon: Daemon, project: str) -> int:
     (entry,) = [p for p in json.loads(daemon.cli("ports", "--json").stdout) if p["name"] == project]
     assert entry["listening"], entry
     return int(entry["port"])
+
+
+@contextmanager
+def gateway_and_project(home: Path, upstream_url: str, project: str) -> Iterator[dict[str, int]]:
+    """A daemon in `home` with a port for `project`: {"gateway": its port, "project": the project's}."""
+    from tests.support.daemon import start_daemon
+
+    daemon = start_daemon(home, config_text(upstream_url))
+    try:
+        yield {"gateway": daemon.port, "project": assigned_port(daemon, project)}
+    finally:
+        daemon.down()
