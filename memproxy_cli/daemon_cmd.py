@@ -225,7 +225,9 @@ def _print_status(report: dict[str, Any]) -> None:
         console.print(f"  [yellow]degraded:[/] {report['reason']}")
     elif report["reason"]:
         console.print(f"  [yellow]note:[/] {report['reason']}")
-    config_note = "" if report["config_exists"] else " (not found: built-in defaults)"
+    # an explicit config (--config, MEMPROXY_CONFIG) that is missing is an error, not the defaults
+    missing = " (not found)" if report["config_error"] else " (not found: built-in defaults)"
+    config_note = "" if report["config_exists"] else missing
     console.print(f"  config:   {report['config_path']}{config_note}")
     console.print(f"  databank: {report['db_path']}")
     if report["config_error"]:

@@ -106,7 +106,7 @@ def add(
     if as_json:
         _print_json(memory.as_json())
     else:
-        typer.echo(f"✓ remembered {memory.id} in {scope}")
+        typer.echo(f"✓ remembered in {scope} (memory {memory.id})")
 
 
 @memory_app.command()
@@ -150,6 +150,7 @@ def list_(
 def forget(
     memory_id: Annotated[str | None, typer.Argument(metavar="ID", help="The memory to forget.")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Forget every memory of the project.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="With --all: do not ask first.")] = False,
     project: ProjectOption = None,
     user: UserOption = None,
     config: ConfigOption = None,
@@ -161,6 +162,10 @@ def forget(
 
     async def op(backend: MemoryBackend, scope: str) -> int:
         if all_:
+            held = len(await backend.list(scope, limit=1_000_000))
+            # every memory of a scope is a lot to lose to a typo: asked, unless --yes (no answer is no)
+            if held and not yes and not typer.confirm(f"forget all {held} memories in {scope}?", err=True):
+                fail("nothing forgotten (--yes forgets without asking)")
             return await backend.forget_all(scope)
         assert memory_id is not None
         return int(await backend.forget(scope, memory_id))

@@ -154,7 +154,8 @@ def release(
     settings = load_settings(config_file=config)
     port = release_port(settings.paths, project)
     if port is None:
-        console.print(f"{project} was not registered")
-        return
+        from memproxy_cli.output import fail
+
+        fail(f"no project {project} in the registry (see `memproxy ports`)")
     console.print(f"released {project} (port {port})")
     tell_daemon(settings, project, released=True)

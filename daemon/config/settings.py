@@ -323,6 +323,8 @@ def load_settings(
     if not is_loopback(gs.host) and not gs.master_key:
         origin = f"--host {host}" if host is not None else f"{raw.where(('general_settings', 'host'))}"
         problem = f"{origin}: binding a non-loopback host ({gs.host}) needs general_settings.master_key"
+        if host is not None:  # the flag's fault, not the file's: say so without blaming the file
+            raise ConfigError(f"{problem} (set it in {raw.label})")
         raise _invalid(raw, [problem])
     return Settings(
         file=file,

@@ -53,7 +53,7 @@ def test_projects_do_not_share_memory() -> None:
 
 def test_human_output() -> None:
     code, out, _ = _invoke("add", "deploy on [bold]Fridays[/bold]", "-p", "shop")
-    assert code == 0 and out.strip() == "✓ remembered 1 in project:shop"
+    assert code == 0 and out.strip() == "✓ remembered in project:shop (memory 1)"
     code, out, _ = _invoke("search", "deploy", "-p", "shop")
     assert code == 0 and "[bold]Fridays[/bold]" in out and "project:shop" in out
     code, out, _ = _invoke("list", "-p", "shop")
@@ -79,7 +79,12 @@ def test_forget_all_counts() -> None:
     for n in range(3):
         _json("add", f"note {n}", "-p", "shop")
     _json("add", "other", "-p", "blog")
-    code, out, _ = _invoke("forget", "--all", "-p", "shop")
+    asked = runner.invoke(app, ["memory", "forget", "--all", "-p", "shop"], input="n\n")
+    assert asked.exit_code == 1 and "forget all 3 memories in project:shop?" in asked.stderr
+    assert len(_json("list", "-p", "shop")) == 3, "no is no"
+    unanswered = runner.invoke(app, ["memory", "forget", "--all", "-p", "shop"])  # stdin at its end: no answer
+    assert unanswered.exit_code != 0 and len(_json("list", "-p", "shop")) == 3
+    code, out, _ = _invoke("forget", "--all", "-p", "shop", "--yes")
     assert code == 0 and out.strip() == "✓ forgot 3 memories in project:shop"
     assert len(_json("list", "-p", "blog")) == 1
 
