@@ -11,6 +11,8 @@ deep-copied on every request.
   that has text. Anthropic user turns that only carry `tool_result` blocks are passed over (text
   there would not be the user's, and a tool result must lead its message). A conversation without
   any user text gets the block in the system prompt instead, so it is never silently dropped.
+- Responses API (Codex): the conversation is `input` (a string, or items whose user text parts are
+  `input_text`); `system` means `instructions`.
 - Gemini: `system` puts the block at the end of `systemInstruction` (after its text, for the same
   cache reason; inside its last text part, as LiteLLM's adapter reads only a system's first part);
   the user strategies work on the last `user` entry of `contents` with text parts, the block going
@@ -23,7 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from daemon.dialects import Dialect
-from daemon.memory.retrieval import message_text
+from daemon.memory.retrieval import TEXT_PARTS, conversation, is_responses, message_text
 
 INJECTION_STRATEGIES = ("system", "user_prefix", "user_suffix")
 _SYSTEM_ROLES = ("system", "developer")
@@ -41,16 +43,18 @@ def _last_user_with_text(messages: list[Any]) -> int | None:
     return None
 
 
-def _around_text(content: Any, context: str, prefix: bool) -> Any:
-    """`content` (str or list of parts/blocks) with `context` before its text or after all of it."""
+def _around_text(content: Any, context: str, prefix: bool, kind: str = "text") -> Any:
+    """`content` (str or list of parts/blocks) with `context` before its text or after all of it, as
+    a part of type `kind` (the Responses API's user parts are `input_text`)."""
     if isinstance(content, str):
         return f"{context}\n\n{content}" if prefix else f"{content}\n\n{context}"
     parts = list(content)
+    part = {"type": kind, "text": context}
     if not prefix:
-        return [*parts, _text_part(context)]
+        return [*parts, part]
     # Before the first text part: leading tool_result blocks must stay first.
-    first_text = next(i for i, p in enumerate(parts) if isinstance(p, dict) and p.get("type") == "text")
-    return [*parts[:first_text], _text_part(context), *parts[first_text:]]
+    first_text = next(i for i, p in enumerate(parts) if isinstance(p, dict) and p.get("type") in TEXT_PARTS)
+    return [*parts[:first_text], part, *parts[first_text:]]
 
 
 def _into_user(body: dict[str, Any], context: str, prefix: bool) -> dict[str, Any] | None:
@@ -107,8 +111,22 @@ def _placed(
     return system(body, context)
 
 
+def _responses_user(body: dict[str, Any], context: str, prefix: bool) -> dict[str, Any] | None:
+    items = conversation(body, Dialect.OPENAI)
+    users = [i for i, m in enumerate(items) if isinstance(m, dict) and m.get("role") == "user" and message_text(m)]
+    return inject_at(body, {users[-1]: context}, prefix, Dialect.OPENAI) if users else None
+
+
+def _responses_system(body: dict[str, Any], context: str) -> dict[str, Any]:
+    instructions = body.get("instructions")
+    return {**body, "instructions": f"{instructions}\n\n{context}" if instructions else context}
+
+
 def inject_openai(body: dict[str, Any], context: str, strategy: str) -> dict[str, Any]:
-    """A Chat Completions body with `context` placed by `strategy`; `body` is not modified."""
+    """A Chat Completions (or Responses: `input`, `instructions`) body with `context` placed by
+    `strategy`; `body` is not modified."""
+    if is_responses(body):
+        return _placed(body, context, strategy, _responses_user, _responses_system)
     return _placed(body, context, strategy, _into_user, _openai_system)
 
 
@@ -164,10 +182,17 @@ def inject_gemini(body: dict[str, Any], context: str, strategy: str) -> dict[str
 def inject_at(body: dict[str, Any], blocks: dict[int, str], prefix: bool, dialect: Dialect) -> dict[str, Any]:
     """`body` with `blocks[i]` before (`prefix`) or after the text of message `i` (user messages with
     text; Gemini: `contents`); `body` is not modified."""
-    key = "contents" if dialect == Dialect.GEMINI else "messages"
+    responses = dialect == Dialect.OPENAI and is_responses(body)
+    if responses and isinstance(body["input"], str):  # one user message, as a string
+        return {**body, "input": _around_text(body["input"], blocks[0], prefix)} if blocks else dict(body)
+    key = "contents" if dialect == Dialect.GEMINI else "input" if responses else "messages"
     messages = list(body.get(key) or [])
     for index, context in blocks.items():
         message = messages[index]
+        if responses:
+            kind = "input_text" if isinstance(message.get("content"), list) else "text"
+            messages[index] = {**message, "content": _around_text(message["content"], context, prefix, kind)}
+            continue
         if dialect == Dialect.GEMINI:
             parts = list(message.get("parts") or [])
             text_at = [i for i, p in enumerate(parts) if isinstance(p, dict) and isinstance(p.get("text"), str)]

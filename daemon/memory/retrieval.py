@@ -21,10 +21,23 @@ from daemon.memory.fts import query_terms, words
 QUERY_STRATEGIES = ("last_user", "first_user", "all_user", "last_assistant")
 DEFAULT_HEADING = "Relevant memories for this project:"
 _ELLIPSIS = "…"
+# the content parts that are text: Chat Completions and Anthropic `text`, the Responses API's own two
+TEXT_PARTS = ("text", "input_text", "output_text")
+
+
+def is_responses(body: Mapping[str, Any]) -> bool:
+    """A Responses API body (Codex): the conversation is `input`, the system prompt `instructions`."""
+    return "input" in body and "messages" not in body
 
 
 def conversation(body: Mapping[str, Any], dialect: Dialect) -> list[Any]:
-    """The messages of a request body: `messages`, or Gemini's `contents`."""
+    """The messages of a request body: `messages`, Gemini's `contents`, or a Responses body's `input`
+    (a string is one user message)."""
+    if dialect is Dialect.OPENAI and is_responses(body):
+        given = body["input"]
+        if isinstance(given, str):
+            return [{"role": "user", "content": given}]
+        return given if isinstance(given, list) else []
     found = body.get("contents" if dialect is Dialect.GEMINI else "messages")
     return found if isinstance(found, list) else []
 
@@ -60,7 +73,7 @@ def message_text(message: Mapping[str, Any], dialect: Dialect = Dialect.OPENAI) 
     texts = [
         part["text"]
         for part in content
-        if isinstance(part, Mapping) and part.get("type") == "text" and isinstance(part.get("text"), str)
+        if isinstance(part, Mapping) and part.get("type") in TEXT_PARTS and isinstance(part.get("text"), str)
     ]
     return "\n".join(t.strip() for t in texts if t.strip())
 

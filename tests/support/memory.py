@@ -4,6 +4,7 @@ Supermemory backend pointed at the fake Supermemory server."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from daemon.errors import MemoryBackendError
@@ -87,3 +88,13 @@ class DictBackend:
 def supermemory_backend(server: FakeSupermemory, timeout: float = 5.0) -> SupermemoryBackend:
     # No SDK retries: a scripted 500 should be seen once, and tests stay fast.
     return SupermemoryBackend(SupermemorySessions(API_KEY, server.url, timeout=timeout, max_retries=0))
+
+
+def wait_captured(capturer: Any, count: int, timeout: float = 5.0) -> None:
+    """Wait until `capturer` (a Capturer on a served gateway, in another thread) has handled `count`
+    exchanges, stored or failed; AssertionError if it has not by `timeout`."""
+    assert capturer is not None, "capture is off"
+    deadline = time.monotonic() + timeout
+    while capturer.stored + capturer.failed < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert capturer.stored + capturer.failed >= count, "capture did not keep up"

@@ -8,7 +8,6 @@ memory capturing every answer (so without freezing, the block would change betwe
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +16,7 @@ import pytest
 
 from tests.support.app import Served, serve_gateway
 from tests.support.config import gateway_config
+from tests.support.memory import wait_captured
 from tests.support.upstream import FakeUpstream, text, tool_call
 from tests.support.upstream.caching import PromptCache
 
@@ -57,14 +57,14 @@ def gateways(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -
             next(gen)
 
 
-def _wait_captured(served: Served, count: int) -> None:
+def _captured(served: Served) -> int:
     capturer = served.gateway.capturer
-    if capturer is None or not served.gateway.settings.context_retrieval.enabled:
-        return
-    deadline = time.monotonic() + 5
-    while capturer.stored + capturer.failed < count and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert capturer.stored >= count, "capture did not keep up"
+    return capturer.stored + capturer.failed if capturer is not None else 0
+
+
+def _wait_captured(served: Served, count: int) -> None:
+    if served.gateway.settings.context_retrieval.enabled:
+        wait_captured(served.gateway.capturer, count)
 
 
 def _anthropic_session(served: Served, fake: FakeUpstream, project: str) -> dict[str, int]:
@@ -92,6 +92,7 @@ def _anthropic_session(served: Served, fake: FakeUpstream, project: str) -> dict
         previous_steps.append(read)
         return r.json()
 
+    base = _captured(served)
     for turn in range(TURNS):
         messages.append({"role": "user", "content": [{"type": "text", "text": _question(turn)}]})
         step(tool_call("tool_1", {"path": f"src/{turn}.py"}, id=f"toolu_{turn}"))
@@ -114,7 +115,7 @@ def _anthropic_session(served: Served, fake: FakeUpstream, project: str) -> dict
         answer = f"Looked into {TOPICS[turn % len(TOPICS)]}: item {turn} is fine for the shop project"
         step(text(answer))
         messages.append({"role": "assistant", "content": [{"type": "text", "text": answer}]})
-        _wait_captured(served, turn + 1)
+        _wait_captured(served, base + turn + 1)
     return totals
 
 
@@ -137,6 +138,7 @@ def _openai_session(served: Served, fake: FakeUpstream, project: str) -> dict[st
             assert read > previous[0] - 128, f"read {read} of the last prompt's {previous[0]} tokens"
         previous[:] = [usage["prompt_tokens"]]
 
+    base = _captured(served)
     for turn in range(TURNS):
         messages.append({"role": "user", "content": _question(turn)})
         step(tool_call("tool_1", {"path": f"src/{turn}.py"}, id=f"call_{turn}"))
@@ -150,7 +152,7 @@ def _openai_session(served: Served, fake: FakeUpstream, project: str) -> dict[st
         answer = f"Looked into {TOPICS[turn % len(TOPICS)]}: item {turn} is fine for the shop project"
         step(text(answer))
         messages.append({"role": "assistant", "content": answer})
-        _wait_captured(served, turn + 1)
+        _wait_captured(served, base + turn + 1)
     return totals
 
 

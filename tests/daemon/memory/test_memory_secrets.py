@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +14,7 @@ import pytest
 from daemon.memory.local import LocalBackend
 from tests.support.app import Served, serve_gateway
 from tests.support.config import OPENAI_KEY, gateway_config
+from tests.support.memory import wait_captured
 from tests.support.upstream import FakeUpstream, text
 
 CLIENT_KEY = "client-presented-key-7c1d93e0aa"
@@ -47,14 +47,6 @@ def _ask(served: Served, project: str, question: str, model: str = "claude-sonne
     assert r.status_code == 200, r.text
 
 
-def _wait_stored(served: Served, count: int) -> None:
-    capturer = served.gateway.capturer
-    assert capturer is not None
-    deadline = time.monotonic() + 5
-    while capturer.stored + capturer.failed < count and time.monotonic() < deadline:
-        time.sleep(0.01)
-
-
 def test_a_pasted_key_is_never_stored(served: Served, fake: FakeUpstream, project: str) -> None:
     """A configured key, the key the request presented and key-shaped strings, pasted into a prompt and
     echoed by the answer, are all redacted from the memory the exchange becomes."""
@@ -64,7 +56,7 @@ def test_a_pasted_key_is_never_stored(served: Served, fake: FakeUpstream, projec
     pasted = " ".join([OPENAI_KEY, CLIENT_KEY, *SHAPED.values()])
     fake.script(text(f"Noted: the deploy day is Friday, and your keys {pasted}"))
     _ask(served, project, f"the deploy day is Friday; my keys are {pasted}", **{"x-api-key": CLIENT_KEY})
-    _wait_stored(served, before + 1)
+    wait_captured(capturer, before + 1)
     stored = _stored(served, project)
     assert len(stored) == 1 and "Friday" in stored[0] and "[redacted]" in stored[0], stored
     for secret in [OPENAI_KEY, CLIENT_KEY, *SHAPED.values()]:
@@ -104,7 +96,7 @@ def test_an_injected_block_is_not_stored_again(served: Served, fake: FakeUpstrea
     echoed = "Relevant memories for this project:\n- the staging server is zeppelin"
     fake.script(text(f"{echoed}\n\nIt restarts nightly."))
     _ask(served, project, "does the staging server zeppelin restart?")
-    _wait_stored(served, before + 1)
+    wait_captured(capturer, before + 1)
     captured = [t for t in _stored(served, project) if t.startswith("User:")]
     assert len(captured) == 1 and "It restarts nightly." in captured[0], captured
     assert "Relevant memories" not in captured[0], captured
