@@ -67,7 +67,7 @@ def _cells(row: dict[str, Any]) -> list[str]:
         value = row.get(field)
         if field == "requests":
             cells.append(f"{value:,}")
-        elif field == "cost_usd":
+        elif field == "cost_usd":  # None: no request of the group priced; "–", as logs shows it
             cells.append(_cost(value))
         elif field.startswith("latency"):
             cells.append(_ms(value))

@@ -30,7 +30,7 @@ _ERRORS = ", ".join(f"'{status}'" for status in ERROR_STATUSES)  # constants, no
 _AGGREGATES = (
     "COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), "
     f"SUM(cache_write_tokens), TOTAL(cost_usd), SUM(status IN ({_ERRORS})), "
-    "SUM(cache_write_1h_tokens), SUM(reasoning_tokens)"
+    "SUM(cache_write_1h_tokens), SUM(reasoning_tokens), COUNT(cost_usd)"
 )
 # A databank only an older memproxy has opened has no m006 columns: their sums are 0.
 _AGGREGATES_BEFORE_M006 = _AGGREGATES.replace("SUM(cache_write_1h_tokens), SUM(reasoning_tokens)", "0, 0")
@@ -54,10 +54,11 @@ class _Group:
     errors: int = 0
     cache_write_1h_tokens: int = 0  # of cache_write_tokens
     reasoning_tokens: int = 0  # of output_tokens
+    priced: int = 0  # requests with a cost (an unpriced model's have none)
     latency: Counter[int] = field(default_factory=Counter)  # requests per latency bucket
 
     def add(self, bucket: int, values: tuple[Any, ...]) -> None:
-        count, inp, out, cache_read, cache_write, cost, errors, write_1h, reasoning = values
+        count, inp, out, cache_read, cache_write, cost, errors, write_1h, reasoning, priced = values
         self.requests += count
         self.input_tokens += inp or 0
         self.output_tokens += out or 0
@@ -67,6 +68,7 @@ class _Group:
         self.errors += errors or 0
         self.cache_write_1h_tokens += write_1h or 0
         self.reasoning_tokens += reasoning or 0
+        self.priced += priced or 0
         if bucket >= 0:
             self.latency[bucket] += count
 
@@ -80,6 +82,7 @@ class _Group:
         self.errors += other.errors
         self.cache_write_1h_tokens += other.cache_write_1h_tokens
         self.reasoning_tokens += other.reasoning_tokens
+        self.priced += other.priced
         self.latency.update(other.latency)
 
     def percentile(self, q: float) -> float | None:
@@ -106,7 +109,8 @@ class _Group:
             "cache_write_tokens": self.cache_write_tokens,
             "cache_write_1h_tokens": self.cache_write_1h_tokens,
             "reasoning_tokens": self.reasoning_tokens,
-            "cost_usd": round(self.cost_usd, 6),
+            # null when no request of the group has a price (an unpriced model), as its rows say
+            "cost_usd": None if self.requests and not self.priced else round(self.cost_usd, 6),
             "latency_p50_ms": None if p50 is None else round(p50, 1),
             "latency_p95_ms": None if p95 is None else round(p95, 1),
             "error_rate": round(self.errors / self.requests, 4) if self.requests else 0.0,
@@ -180,7 +184,7 @@ def usage_stats(
         total.merge(group)
     rows = [group.as_row(key) for key, group in groups.items()]
     if by in KEY_GROUPS:  # the most expensive first; time groups stay in time order
-        rows.sort(key=lambda row: (-row["cost_usd"], -row["requests"], str(row["key"])))
+        rows.sort(key=lambda row: (-(row["cost_usd"] or 0), -row["requests"], str(row["key"])))
     return {"by": by, "rows": rows, "total": total.as_row("total")}
 
 

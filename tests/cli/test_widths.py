@@ -136,3 +136,18 @@ def test_logs_follow_at_80_columns_keeps_tokens_and_cost_under_one_header() -> N
     assert all(len(line) <= 80 for line in lines), lines
     cost = re.search(r"\$\d+\.\d{4}", first)
     assert cost and cost.end() == header.index("cost") + len("cost"), lines  # right-aligned under its header
+
+
+def test_stats_shows_a_dash_for_an_unpriced_model_as_logs_does() -> None:
+    writer = UsageWriter(resolve_paths().db_file)
+    writer.start()
+    now = iso_utc(datetime.now(UTC))
+    writer.submit(UsageRecord(id="u1", started_at=now, model="my-local", cost_usd=None))
+    writer.submit(UsageRecord(id="p1", started_at=now, model="gpt-4o", cost_usd=0.5))
+    assert writer.close()
+    table = _run(80, "stats", "--by", "model")
+    unpriced = next(line for line in table.splitlines() if line.startswith("my-local"))
+    assert "–" in unpriced and "$0.0000" not in unpriced, table  # logs shows "–" for it too
+    assert "$0.5000" in next(line for line in table.splitlines() if line.startswith("total"))
+    report = json.loads(runner.invoke(app, ["stats", "--by", "model", "--json"]).stdout)
+    assert {row["key"]: row["cost_usd"] for row in report["rows"]} == {"my-local": None, "gpt-4o": 0.5}
