@@ -64,13 +64,14 @@ def run_command(settings: Settings, project: str, port: int | None, cmd: list[st
 
     from daemon.errors import MemproxyError
     from daemon.identity import validate_project_name
-    from daemon.lifecycle import ensure_running
+    from daemon.lifecycle import ensure_running, running_daemon
     from interceptor.notify import notify_daemon, project_state
     from interceptor.registry import assign
     from interceptor.tool_config import tool_env
     from interceptor.wrap import command_client, run_wrapped, wrapped_command, wrapped_env
 
     validate_project_name(project)
+    started = running_daemon(settings.paths) is None
     ensure_running(config)
     number, _created = assign(settings.paths, project, settings.interceptor.port_range, port)
     result = notify_daemon(settings.paths, settings.general_settings.master_key)
@@ -83,7 +84,15 @@ def run_command(settings: Settings, project: str, port: int | None, cmd: list[st
     env = wrapped_env(os.environ, number, project, client)
     # opencode and llm know only the models they are told of: given the port's, in their own terms
     env.update(tool_env(env, number, project, client, settings.paths.state_dir))
-    return run_wrapped(wrapped_command(cmd, number, project, client), env)
+    code = run_wrapped(wrapped_command(cmd, number, project, client), env)
+    if started:  # said after CMD, whose screen it would clutter: the daemon outlives it
+        gs = settings.general_settings
+        typer.echo(
+            f"memproxy: the daemon started for this command keeps running at http://{gs.host}:{gs.port}"
+            " (`memproxy down` stops it)",
+            err=True,
+        )
+    return code
 
 
 def wait_for_port(port: int, timeout: float, host: str = "127.0.0.1") -> bool:
