@@ -105,13 +105,18 @@ def _facts(row: dict[str, Any]) -> list[tuple[str, str]]:
         ("tokens", tokens),
         ("cost", "– (no price known)" if cost is None else f"${cost:.6f}"),
         ("time", times),
-        ("memory", f"{row.get('memory_hits') or 0} memories injected"),
+        ("memory", f"{row.get('memory_hits') or 0} memories injected" + _memory_ids(row)),
     ]
     if row.get("tool_rounds"):
         facts.append(("tools", f"{row['tool_rounds']} rounds run by the gateway"))
     if row.get("error"):
         facts.append(("error", str(row["error"])))
     return facts
+
+
+def _memory_ids(row: dict[str, Any]) -> str:
+    ids = row.get("memory_ids")
+    return f" (ids {ids.replace(',', ', ')})" if ids else ""
 
 
 def show(

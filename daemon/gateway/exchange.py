@@ -83,8 +83,9 @@ class Exchange:
         if bare:
             self.record.resolved_model = bare
 
-    def recalled(self, hits: int) -> None:
+    def recalled(self, hits: int, ids: Iterable[str] = ()) -> None:
         self.record.memory_hits = hits
+        self.record.memory_ids = ",".join(ids) or None
 
     def tool_rounds(self, rounds: int) -> None:
         self.record.tool_rounds = rounds

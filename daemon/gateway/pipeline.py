@@ -116,7 +116,7 @@ async def remember(gw: Gateway, body: dict[str, Any], endpoint: Endpoint, model:
         frozen=gw.frozen_memory,
         secrets=ex.secrets,  # the keys this request presented and every key the gateway knows
     )
-    ex.recalled(recalled.hits)
+    ex.recalled(recalled.hits, [m.id for m in recalled.memories])
     capturer, question = gw.capturer, recalled.question
     if capturer is not None and capturer.enabled and question:
 

@@ -64,6 +64,7 @@ class UsageRecord:
     cache_write_1h_tokens: int = 0  # of cache_write_tokens, written with the 1-hour TTL
     reasoning_tokens: int = 0  # of output_tokens
     service_tier: str | None = None  # as the provider says it served the request
+    memory_ids: str | None = None  # m007: the ids of the memories injected, comma-separated
 
     def as_row(self) -> tuple[object, ...]:
         """The values in `COLUMNS` order, ready for an INSERT."""

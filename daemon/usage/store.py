@@ -179,6 +179,12 @@ def m006_priced_usage(conn: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m007_memory_ids(conn: sqlite3.Connection) -> None:
+    # which memories were injected into the request, their ids comma-separated (NULL: none); issue 15
+    conn.execute("ALTER TABLE requests ADD COLUMN memory_ids TEXT")
+
+
 def migrate(conn: sqlite3.Connection, migrations: Sequence[tuple[str, Migration]] | None = None) -> list[str]:
     """Apply the migrations not yet recorded in `_migrations`, in order; return their names."""
     return sqlite.migrate(conn, MIGRATIONS if migrations is None else migrations)

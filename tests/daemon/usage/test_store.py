@@ -32,7 +32,8 @@ def test_empty_database_migrates_to_the_record_columns(tmp_path: Path) -> None:
     conn = open_db(tmp_path / "nested" / "dir" / "memproxy.db")
     assert _columns(conn) == list(COLUMNS)
     assert "user_agent" in _columns(conn)  # m005: the User-Agent beside the client's short name
-    assert _columns(conn)[-3:] == ["cache_write_1h_tokens", "reasoning_tokens", "service_tier"]  # m006
+    assert _columns(conn)[-4:-1] == ["cache_write_1h_tokens", "reasoning_tokens", "service_tier"]  # m006
+    assert _columns(conn)[-1] == "memory_ids"  # m007
     assert _migrations(conn) == [name for name, _ in MIGRATIONS]
     assert {"requests_started_at", "requests_project", "requests_model", "requests_status"} <= _indexes(conn)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
