@@ -27,7 +27,8 @@ def ports(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="A JSON array of {name, port, listening, ...}.")] = False,
 ) -> None:
-    """List the registered projects, their ports, whether they listen, and today's requests and cost."""
+    """List the registered projects, their ports, whether they listen, today's requests and cost, and
+    the month-to-date cost."""
     if ctx.invoked_subcommand is not None:
         return
     from memproxy_cli.output import console
@@ -48,14 +49,16 @@ def ports(
     table.add_column("listening")
     table.add_column("requests today", justify="right")
     table.add_column("cost today", justify="right")
+    table.add_column("this month", justify="right")
     for row in rows:
         listening = "[green]yes[/]" if row["listening"] else "[red]no[/]"
-        table.add_row(escape(row["name"]), str(row["port"]), listening, str(row["requests"]), f"${row['cost_usd']:.4f}")
+        cells = (str(row["port"]), listening, str(row["requests"]), f"${row['cost_usd']:.4f}")
+        table.add_row(escape(row["name"]), *cells, f"${row['month_cost_usd']:.4f}")
     console.print(table)
 
 
 def project_rows() -> list[dict[str, Any]]:
-    """One row per registered project: name, port, listening, and today's requests and cost."""
+    """One row per registered project: name, port, listening, today's requests and cost, and the month's cost."""
     from daemon.config.paths import resolve_paths
     from daemon.lifecycle import read_daemon_info
     from daemon.sockets import daemon_listens
@@ -68,8 +71,11 @@ def project_rows() -> list[dict[str, Any]]:
     registry = load(paths)
     info = read_daemon_info(paths)
     pid = info.pid if info else None
-    since = iso_utc(parse_timespec("today"))
-    today = {row["project"]: row for row in totals_by_project(paths.db_file, since)} if registry else {}
+
+    def totals(since: str) -> dict[str, dict[str, Any]]:
+        return {row["project"]: row for row in totals_by_project(paths.db_file, iso_utc(parse_timespec(since)))}
+
+    today, month = (totals("today"), totals("this-month")) if registry else ({}, {})
     return [
         {
             "name": name,
@@ -77,6 +83,8 @@ def project_rows() -> list[dict[str, Any]]:
             "listening": daemon_listens(port, pid),
             "requests": today.get(name, {}).get("requests", 0),
             "cost_usd": round(today.get(name, {}).get("cost_usd", 0.0), 6),
+            # month to date, local time, as `stats` and `status` count it
+            "month_cost_usd": round(month.get(name, {}).get("cost_usd", 0.0), 6),
         }
         for name, port in sorted(registry.items())
     ]

@@ -52,7 +52,7 @@ def test_assign_twice_same_port_then_list_and_release(memproxy_home: Path) -> No
         listed = runner.invoke(app, ["ports", "--json"])
         table = runner.invoke(app, ["ports"])
     assert json.loads(listed.output) == [
-        {"name": "shop", "port": port, "listening": False, "requests": 0, "cost_usd": 0.0}
+        {"name": "shop", "port": port, "listening": False, "requests": 0, "cost_usd": 0.0, "month_cost_usd": 0.0}
     ]
     assert "shop" in table.output and str(port) in table.output and "no" in table.output
 
@@ -113,3 +113,27 @@ def test_ports_stays_light(argv: list[str]) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert "HEAVY []" in out.stdout, out.stdout + out.stderr
+
+
+def test_ports_shows_the_month_to_date_cost(memproxy_home: Path) -> None:
+    from datetime import datetime, timedelta
+
+    from daemon.usage.record import UsageRecord, iso_utc
+    from tests.support.databank import write_records
+
+    low, high = free_range()
+    _config(memproxy_home, low, high)
+    assert runner.invoke(app, ["ports", "assign", "shop"]).exit_code == 0
+    now = datetime.now().astimezone()
+    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    earlier = now - timedelta(minutes=1) if now - timedelta(minutes=1) >= month_start else now
+    last_month = month_start - timedelta(days=2)
+    write_records(
+        memproxy_home / "memproxy.db",
+        UsageRecord(project="shop", started_at=iso_utc(earlier), cost_usd=0.25),
+        UsageRecord(project="shop", started_at=iso_utc(last_month), cost_usd=9.0),
+    )
+    (row,) = json.loads(runner.invoke(app, ["ports", "--json"]).output)
+    assert row["month_cost_usd"] == 0.25  # last month's $9 is not this month's
+    table = runner.invoke(app, ["ports"], env={"COLUMNS": "100"})
+    assert "this month" in table.output and "$0.2500" in table.output
