@@ -17,6 +17,7 @@ import pytest
 from tests.support.clients import intercept
 from tests.support.config import ANTHROPIC_KEY, GEMINI_KEY, OPENAI_KEY, gateway_config, with_gemini
 from tests.support.daemon import Daemon, start_daemon
+from tests.support.gemini_cli import settings_path
 from tests.support.npm import npm_tool
 from tests.support.upstream import FakeUpstream, Recorded, text
 
@@ -53,7 +54,8 @@ def _gemini(gemini_bin: Path, gw: Daemon, project: str, model: str, prompt: str)
     work = gw.home / f"gemini-{project}"
     work.mkdir(exist_ok=True)
     cmd = [str(gemini_bin), "-m", model, "-p", prompt]
-    return intercept(gw, project, cmd, work, timeout=150, GEMINI_CLI_TRUST_WORKSPACE="true")
+    env = {"GEMINI_CLI_TRUST_WORKSPACE": "true", "GEMINI_CLI_SYSTEM_DEFAULTS_PATH": settings_path()}
+    return intercept(gw, project, cmd, work, timeout=150, **env)
 
 
 def _key_seen(request: Recorded) -> str | None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.support.daemon import MEMPROXY, Daemon
+from tests.support.gemini_cli import settings_path as gemini_settings_path
 from tests.support.npm import npm_tool
 from tests.support.pypi import pypi_tool
 
@@ -137,7 +138,8 @@ def _codex(gw: Daemon, project: str, model: str, work: Path) -> subprocess.Compl
 def _gemini(gw: Daemon, project: str, model: str, work: Path) -> subprocess.CompletedProcess[str]:
     gemini = npm_tool("@google/gemini-cli", Path("/tmp/gemini-cli"), "gemini")
     cmd = [str(gemini), "-m", model, "-p", "say hi"]
-    return intercept(gw, project, cmd, work, GEMINI_CLI_TRUST_WORKSPACE="true")
+    env = {"GEMINI_CLI_TRUST_WORKSPACE": "true", "GEMINI_CLI_SYSTEM_DEFAULTS_PATH": gemini_settings_path()}
+    return intercept(gw, project, cmd, work, **env)
 
 
 AIDER_FLAGS = (
