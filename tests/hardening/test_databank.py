@@ -94,9 +94,9 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 def test_a_full_disk_keeps_every_row_says_degraded_and_loses_none_once_space_returns(
     tmp_path: Path, small_disk: Path, fake: ObservingUpstream
 ) -> None:
+    # The whole home is on the small disk, its log included (memproxy refuses a symlinked log: a home
+    # prepared by someone else could point it anywhere), so the log too goes quiet while the disk is full.
     home = small_disk
-    # The daemon's log lives off the small disk, so it can say what happened while the disk is full.
-    (home / "daemon.log").symlink_to(tmp_path / "daemon.log")
     d = start_daemon(home, config_text(fake.url))
     try:
         assert [_ask(d, "before") for _ in range(3)] == [200] * 3
