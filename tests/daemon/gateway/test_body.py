@@ -22,8 +22,9 @@ async def _collect(chunks: AsyncIterator[bytes]) -> list[bytes]:
 
 
 def test_pieces_that_keep_coming_pass_however_long_the_whole_takes() -> None:
-    got = asyncio.run(_collect(paced(_pieces(0.03, 0.03, 0.03, 0.03), idle_seconds=0.05)))
-    assert got == [b"abcd"] * 4
+    # twelve short pauses, 0.6 s in all, against a 0.5 s idle limit: each pause has 0.45 s to spare
+    got = asyncio.run(_collect(paced(_pieces(*[0.05] * 12), idle_seconds=0.5)))
+    assert got == [b"abcd"] * 12
 
 
 def test_a_pause_longer_than_the_idle_time_is_a_stall_naming_what_came() -> None:
