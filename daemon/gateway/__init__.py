@@ -10,6 +10,10 @@
     body         reading a body: size limit, Content-Length, pacing, JSON
     validation   fields no request may carry; the shape checks routes share
     passthrough  the fast path: the client's bytes to a same-dialect provider, its bytes back
+    retry        the fast path's waits: full jitter, Retry-After (both forms), retry-after-ms (pure)
+    reach        a refused connection to a deployment on this machine fails fast, before LiteLLM
+    answers      an upstream answer no parser should take, or an error dressed as a 200: a 502
+    streams      what LiteLLM's stream wrappers kept: a stream that lost an event is not a whole one
     sse          EventStreamResponse (streams with disconnect detection), SSE framing and splitting
     llm          the only door to LiteLLM: setup, Router, error mapping, token counting, stream introspection
 

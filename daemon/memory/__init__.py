@@ -9,6 +9,7 @@
     freeze      FrozenBlocks: each conversation turn's block, repeated so prompt caches keep hitting
     recall      retrieve (bounded wait, never raises), augment (retrieve + inject for a request)
     capture     exchange_text, Capturer (stores exchanges off the request path)
+    clean       what memory never keeps or passes on: keys, its own injected blocks (pure)
 
 Importing this package imports neither the Supermemory SDK nor sqlite work: `open_backend` does.
 """
