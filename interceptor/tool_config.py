@@ -18,6 +18,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
+import stat
 import sys
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -26,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from interceptor.wrap import client_url
+from interceptor.wrap import GEMINI_SETTINGS, client_url
 
 OPENCODE_PROVIDER = "memproxy"
 OPENCODE_CLIENTS = frozenset({"opencode", "opencode-ai"})
@@ -149,4 +151,27 @@ def tool_env(env: Mapping[str, str], port: int, project: str, client: str | None
         except OSError:
             return {}  # llm then runs with the user's own directory: OpenAI's names still reach the port
         return {"LLM_USER_PATH": str(folder)}
+    if client is not None and client.startswith("gemini"):
+        return gemini_settings(env, state_dir)
     return {}
+
+
+def gemini_trusts(path: Path) -> bool:
+    """Whether gemini-cli reads a settings file at `path`: no folder above it writable by group or others."""
+    return not any(folder.stat().st_mode & (stat.S_IWGRP | stat.S_IWOTH) for folder in path.resolve().parents)
+
+
+def gemini_settings(env: Mapping[str, str], state_dir: Path) -> dict[str, str]:
+    """memproxy's gemini-cli settings where gemini-cli will read them.
+
+    gemini-cli skips a system settings file below a folder others can write to (a package installed or
+    cloned under /tmp): then a copy goes into memproxy's own state folder. A path the user set wins."""
+    if env.get("GEMINI_CLI_SYSTEM_DEFAULTS_PATH") != str(GEMINI_SETTINGS) or gemini_trusts(GEMINI_SETTINGS):
+        return {}
+    copy = state_dir / "gemini" / GEMINI_SETTINGS.name
+    try:
+        copy.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        shutil.copyfile(GEMINI_SETTINGS, copy)
+    except OSError:
+        return {}
+    return {"GEMINI_CLI_SYSTEM_DEFAULTS_PATH": str(copy)} if gemini_trusts(copy) else {}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -142,3 +144,28 @@ def test_tool_env_for_opencode_and_for_tools_that_need_nothing(tmp_path: Path) -
         "http://127.0.0.1:9/client/opencode/v1"
     )
     assert tool_env({}, 9, "shop", "aider", tmp_path) == tool_env({}, 9, "shop", None, tmp_path) == {}
+
+
+def test_gemini_gets_a_settings_copy_it_trusts_when_the_package_sits_below_an_open_folder(tmp_path: Path) -> None:
+    """gemini-cli skips settings below a folder others can write to (/tmp): intercept hands it a copy."""
+    import tempfile
+
+    from interceptor.tool_config import gemini_settings, gemini_trusts
+    from interceptor.wrap import GEMINI_SETTINGS
+
+    env = {"GEMINI_CLI_SYSTEM_DEFAULTS_PATH": str(GEMINI_SETTINGS)}
+    assert gemini_settings({"GEMINI_CLI_SYSTEM_DEFAULTS_PATH": "/etc/mine.json"}, tmp_path) == {}  # the user's wins
+    if gemini_trusts(GEMINI_SETTINGS):
+        assert gemini_settings(env, tmp_path) == {}  # the packaged file is read as it is
+        return
+    try:
+        state = Path(tempfile.mkdtemp(dir="/run"))  # a folder no one else can write to, as a user's state dir is
+    except OSError:
+        pytest.skip("no folder gemini-cli trusts can be made here (needs root for /run)")
+    try:
+        os.chmod(state, 0o700)
+        (copy,) = gemini_settings(env, state).values()
+        assert Path(copy).read_bytes() == GEMINI_SETTINGS.read_bytes() and gemini_trusts(Path(copy))
+        assert gemini_settings(env, tmp_path) == {}  # a state folder below /tmp would be skipped too
+    finally:
+        shutil.rmtree(state, ignore_errors=True)

@@ -12,25 +12,20 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
-import stat
 import tempfile
 from functools import cache
 from pathlib import Path
 
 import pytest
 
+from interceptor.tool_config import gemini_trusts
 from interceptor.wrap import GEMINI_SETTINGS
-
-
-def _trusted(path: Path) -> bool:
-    """Whether no folder above `path` is writable by group or others (gemini-cli's check)."""
-    return not any(folder.stat().st_mode & (stat.S_IWGRP | stat.S_IWOTH) for folder in path.resolve().parents)
 
 
 @cache
 def settings_path() -> str:
     """A path to memproxy's gemini settings that gemini-cli will read; skips the test when none can be made."""
-    if _trusted(GEMINI_SETTINGS):
+    if gemini_trusts(GEMINI_SETTINGS):
         return str(GEMINI_SETTINGS)
     for root in (Path("/run"), Path("/var/lib"), Path.home().parent):
         try:
@@ -41,6 +36,6 @@ def settings_path() -> str:
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
         copy = folder / GEMINI_SETTINGS.name
         shutil.copyfile(GEMINI_SETTINGS, copy)
-        if _trusted(copy):
+        if gemini_trusts(copy):
             return str(copy)
     pytest.skip(f"no folder gemini-cli trusts for its settings file (it skips {GEMINI_SETTINGS})")
