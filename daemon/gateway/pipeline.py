@@ -30,9 +30,8 @@ from daemon.gateway.llm import (
     deployment_target,
     map_exception,
     provider_model,
-    provider_needs,
 )
-from daemon.gateway.reach import refused_locally
+from daemon.gateway.reach import is_loopback, refused_locally
 from daemon.gateway.sse import EventStreamResponse
 from daemon.gateway.state import Gateway
 
@@ -55,7 +54,7 @@ async def _generate(request: Request, endpoint: Endpoint, gw: Gateway, ex: Excha
     model = endpoint.validate(body)
     stored = raw.decode("utf-8", "replace") if gw.settings.logging.store_prompts else None
     ex.requested(model, stream=bool(body.get("stream")), request_json=stored)
-    upstream = {**credentials(gw, request, ex, model), **endpoint.headers(request)}
+    upstream = {**(await credentials(gw, request, ex, model)), **endpoint.headers(request)}
     original = body
     body = await remember(gw, body, endpoint, model, ex)
     if endpoint.replay is not None and gw.settings.tool_execution.enabled and gw.memory is not None:
@@ -75,7 +74,7 @@ async def _generate(request: Request, endpoint: Endpoint, gw: Gateway, ex: Excha
     return _answered(endpoint.plain(response), ex)
 
 
-def credentials(gw: Gateway, request: Request, ex: Exchange, model: str) -> dict[str, Any]:
+async def credentials(gw: Gateway, request: Request, ex: Exchange, model: str) -> dict[str, Any]:
     """The deployment serving `model` (noted on the exchange) and the key its call carries."""
     entry = gw.deployment(model)
     if entry is None:
@@ -85,11 +84,14 @@ def credentials(gw: Gateway, request: Request, ex: Exchange, model: str) -> dict
     provider = deployment_provider(entry)
     # the concrete name even for a wildcard: an error row says which model was asked of the provider
     ex.routed(provider, provider_model(deployment_target(entry, aliased)[0], provider))
-    refused = None if gw.settings.router_settings.fallbacks else refused_locally(entry.litellm_params.get("api_base"))
+    api_base = entry.litellm_params.get("api_base")
+    # the probe connects, so it runs off the event loop; only loopback bases are probed at all
+    probe = not gw.settings.router_settings.fallbacks and is_loopback(api_base)
+    refused = await asyncio.to_thread(refused_locally, api_base) if probe else None
     if refused:
         raise UpstreamFailed(refused)  # fail fast: nothing a retry could change (a fallback would still be tried)
     params, master_key = entry.litellm_params, gw.settings.general_settings.master_key
-    kwargs = upstream_credentials(params, model, request.headers, master_key, provider_needs(params))
+    kwargs = upstream_credentials(params, model, request.headers, master_key, gw.needs(entry))
     if kwargs.get("api_key") not in (None, NO_KEY):
         gw.seen_keys.add(kwargs["api_key"])
     if aliased != model:

@@ -11,14 +11,20 @@ import socket
 from urllib.parse import urlsplit
 
 
+def is_loopback(api_base: str | None) -> bool:
+    """Whether `api_base` names this machine (only such bases are worth probing)."""
+    host = (urlsplit(api_base).hostname or "") if api_base else ""
+    return host in ("localhost", "127.0.0.1", "::1") or host.startswith("127.")
+
+
 def refused_locally(api_base: str | None) -> str | None:
-    """Why a loopback `api_base` cannot be reached, when nothing listens there (else None)."""
-    if not api_base:
+    """Why a loopback `api_base` cannot be reached, when nothing listens there (else None).
+
+    It connects (a blocking call of microseconds, up to 0.2 s): callers on the event loop run it in a thread."""
+    if not api_base or not is_loopback(api_base):
         return None
     parts = urlsplit(api_base)
     host = parts.hostname or ""
-    if host not in ("localhost", "127.0.0.1", "::1") and not host.startswith("127."):
-        return None
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
         with socket.create_connection((host, port), timeout=0.2):

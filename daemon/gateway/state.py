@@ -18,7 +18,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from daemon.gateway.exchange import RecordSink
-from daemon.gateway.llm import find_deployment
+from daemon.gateway.llm import find_deployment, provider_needs
 from daemon.memory.freeze import FrozenBlocks
 
 # How many client keys are held for redaction by value. Every new key a client brings is one entry; a
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from litellm import Router
 
     from daemon.config.settings import Settings
+    from daemon.gateway.credentials import Needs
     from daemon.memory.base import MemoryBackend
     from daemon.memory.capture import Capturer
     from daemon.observe.metrics import Metrics
@@ -59,6 +60,7 @@ class Gateway:
     # keys clients brought, so they can be redacted by value like configured ones (bounded: RecentKeys)
     seen_keys: RecentKeys = field(default_factory=lambda: RecentKeys(SEEN_KEYS_MAX))
     _deployments: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+    _needs: dict[int, Needs] = field(default_factory=dict, init=False, repr=False)
 
     @property
     def secrets(self) -> Iterable[str]:
@@ -75,6 +77,14 @@ class Gateway:
             name = self.settings.router_settings.resolve_alias(model)
             cache[model] = find_deployment(self.settings.model_list, name)
         return cache[model]
+
+    def needs(self, entry: Any) -> Needs:
+        """What the deployment `entry` needs from the environment, worked out once: the settings and the
+        daemon's environment are fixed for its life (one entry per model_list entry)."""
+        found = self._needs.get(id(entry))
+        if found is None:
+            found = self._needs[id(entry)] = provider_needs(entry.litellm_params)
+        return found
 
     @cached_property
     def router_only(self) -> frozenset[str]:

@@ -56,7 +56,7 @@ async def count_tokens_route(request: Request) -> Response:
         model = validate_count_tokens_request(body)
         ex.requested(model)
         # the same credentials a generation would carry: a keyless deployment counts with the client's key
-        upstream = credentials(gw, request, ex, model)
+        upstream = await credentials(gw, request, ex, model)
         entry = gw.deployment(model)
         assert entry is not None  # credentials() found it
         target, api_key, api_base = deployment_target(entry, gw.settings.router_settings.resolve_alias(model))

@@ -41,7 +41,7 @@ async def embeddings(request: Request) -> Response:
         body = parse_json_object(await read_body(request, gw.settings.general_settings))
         model = validate_embeddings_request(body)
         ex.requested(model)
-        response = await call_llm(gw, _call, {**body, **credentials(gw, request, ex, model)})
+        response = await call_llm(gw, _call, {**body, **(await credentials(gw, request, ex, model))})
         usage = usage_from_openai(getattr(response, "usage", None))
         ex.succeed(usage)
         return Response(response.model_dump_json(exclude_none=True), media_type="application/json")
