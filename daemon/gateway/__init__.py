@@ -12,6 +12,7 @@
     passthrough  the fast path: the client's bytes to a same-dialect provider, its bytes back
     retry        the fast path's waits: full jitter, Retry-After (both forms), retry-after-ms (pure)
     reach        a refused connection to a deployment on this machine fails fast, before LiteLLM
+    sampling     `top_p` beside `temperature` dropped for a Claude model that refuses both (pure)
     answers      an upstream answer no parser should take, or an error dressed as a 200: a 502
     streams      what LiteLLM's stream wrappers kept: a stream that lost an event is not a whole one
     sse          EventStreamResponse (streams with disconnect detection), SSE framing and splitting

@@ -32,6 +32,7 @@ from daemon.gateway.llm import (
     provider_model,
 )
 from daemon.gateway.reach import is_loopback, refused_locally
+from daemon.gateway.sampling import compatible_sampling
 from daemon.gateway.sse import EventStreamResponse
 from daemon.gateway.state import Gateway
 
@@ -66,7 +67,8 @@ async def _generate(request: Request, endpoint: Endpoint, gw: Gateway, ex: Excha
     if stream:
         ex.mark_in_flight()
         upstream.update(endpoint.stream_kwargs(body))
-    response = await call_llm(gw, endpoint.call, {**body, **upstream})
+    kwargs = compatible_sampling({**body, **upstream}, ex.record.resolved_model or "")
+    response = await call_llm(gw, endpoint.call, kwargs)
     if stream:
         tally = Tally(ex.wants_text)
         relay = endpoint.relay(response, ex, tally, wants_usage(body))
@@ -188,7 +190,8 @@ async def _with_memory_tools(
     assert gw.memory is not None and endpoint.replay is not None and ex.identity is not None
 
     async def call_model(request_body: dict[str, Any]) -> dict[str, Any]:
-        plain = endpoint.plain(await call_llm(gw, endpoint.call, {**request_body, **upstream}))
+        kwargs = compatible_sampling({**request_body, **upstream}, ex.record.resolved_model or "")
+        plain = endpoint.plain(await call_llm(gw, endpoint.call, kwargs))
         return plain.body if isinstance(plain.body, dict) else json.loads(plain.body)
 
     scope = ex.identity.memory_scope

@@ -36,6 +36,7 @@ from tests.support.upstream.rendering import (
     stream_events,
 )
 from tests.support.upstream.replies import Reply
+from tests.support.upstream.sampling import refusal
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -299,6 +300,9 @@ class FakeUpstream:
             failure = failures.popleft()
             payload = error_body(dialect, failure.status, failure.error_message, failure.error_type)
             return await send_json(send, failure.status, payload, dialect, failure.headers)
+        refused = refusal(body) if route == "/messages" else None
+        if refused:
+            return await send_json(send, 400, error_body(dialect, 400, refused, "invalid_request_error"), dialect)
         if route == "/messages/count_tokens":
             return await send_json(send, 200, dumps({"input_tokens": input_words(body)}), dialect)
         if self.latency_ms:
