@@ -250,8 +250,37 @@ def log_tail(paths: Paths, lines: int = 15) -> str:
     return "\n".join(found) if found else "(no daemon log)"
 
 
-def stop_daemon(paths: Paths, timeout: float = 10.0) -> int | None:
-    """SIGTERM (graceful drain), then SIGINT to cut remaining streams, then SIGKILL. The stopped pid, or None."""
+def stop_daemon(
+    paths: Paths, timeout: float = 10.0, *, waiting: Callable[[], AbstractContextManager[object]] = nullcontext
+) -> int | None:
+    """SIGTERM (graceful drain), then SIGINT to cut remaining streams, then SIGKILL. The stopped pid, or None.
+
+    An `up` that is starting a daemon holds the start lock: this waits for it (inside `waiting()`)
+    and then stops what it started, rather than finding no pid file yet and leaving it to come up.
+    """
+    if paths.start_lock_file.parent.is_dir():
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(str(paths.start_lock_file))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            with waiting():
+                try:
+                    lock.acquire(timeout=START_TIMEOUT_S)
+                except Timeout:
+                    raise DaemonStartError(
+                        f"a memproxy daemon has been starting for {START_TIMEOUT_S:.0f} s and holds "
+                        f"{paths.start_lock_file}; run `memproxy down` again once it is up"
+                    ) from None
+        try:
+            return _stop(paths, timeout)
+        finally:
+            lock.release()
+    return _stop(paths, timeout)
+
+
+def _stop(paths: Paths, timeout: float) -> int | None:
     pid = read_pid(paths)
     if pid is None:
         return None

@@ -87,7 +87,11 @@ def down(
     from daemon.config.paths import resolve_paths
     from daemon.lifecycle import stop_daemon
 
-    pid = stop_daemon(resolve_paths(), timeout=timeout)
+    pid = stop_daemon(
+        resolve_paths(),
+        timeout=timeout,
+        waiting=lambda: err_console.status("memproxy is starting; waiting to stop it…", spinner="dots"),
+    )
     if pid is None:
         console.print("memproxy is not running")
     else:

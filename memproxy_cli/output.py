@@ -93,8 +93,22 @@ class ErrorBoundary(TyperGroup):
             return super().invoke(ctx)
         except MemproxyError as exc:
             fail(str(exc), getattr(exc, "exit_code", 1), plain=self.plain)
+        except BrokenPipeError:
+            quiet_broken_pipe()
         finally:
             os.umask(previous)
+
+
+def quiet_broken_pipe() -> NoReturn:
+    """The reader of stdout went away (`memproxy ports | head -1`): the command's work is done (a
+    command changes things before it prints); what is left to print is dropped, with no traceback
+    and no "Exception ignored" when Python flushes stdout at exit. Exit 0, as the output was taken."""
+    import sys
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    raise SystemExit(0)
 
 
 class PlainErrors(ErrorBoundary):

@@ -7,6 +7,7 @@ FastAPI or uvicorn), and everything but typer only inside the commands.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -105,9 +106,12 @@ def assign(
 
     settings = load_settings(config_file=config)
     number, created = assign_port(settings.paths, project, settings.interceptor.port_range, port)
+    # the daemon is told before anything is printed: `ports assign X | head -1` closes stdout after
+    # the first line, and the rest must not decide whether X listens
+    told = tell_daemon(settings, project)
     console.print(f"[bold]{project}[/] → port [bold]{number}[/]" + (" (new)" if created else ""))
     typer.echo(recipe(project, number))
-    tell_daemon(settings, project)
+    told()
 
 
 def recipe(project: str, port: int) -> str:
@@ -130,23 +134,38 @@ def recipe(project: str, port: int) -> str:
     )
 
 
-def tell_daemon(settings: Settings, project: str, released: bool = False) -> None:
-    """Make the running daemon listen (or stop listening) now; fail if it could not."""
+def tell_daemon(settings: Settings, project: str, released: bool = False) -> Callable[[], None]:
+    """Make the running daemon listen (or stop listening) now; what it said, to print after the rest
+    (which fails if the daemon could not do it)."""
+    from daemon.errors import MemproxyError
     from interceptor.notify import notify_daemon, project_state
     from memproxy_cli.output import console, fail
 
-    result = notify_daemon(settings.paths, settings.general_settings.master_key)
-    state = project_state(result, project) if result is not None else None
-    if result is None:
-        if not released:
-            console.print("memproxy is not running; [bold]memproxy up[/] will listen on it")
-        return
-    if state is not None and state.get("error"):
-        fail(f"{project} is registered on port {state['port']}, but the daemon cannot listen on it: {state['error']}")
-    if state is not None and state.get("listening"):
-        console.print(f"[green]✓[/] the daemon listens on http://127.0.0.1:{state['port']}")
-    elif released:
-        console.print("[green]✓[/] the daemon stopped listening on it")
+    try:
+        result = notify_daemon(settings.paths, settings.general_settings.master_key)
+        state = project_state(result, project) if result is not None else None
+    except MemproxyError as exc:
+        problem = exc
+
+        def failed() -> None:
+            raise problem
+
+        return failed
+
+    def report() -> None:
+        if result is None:
+            if not released:
+                console.print("memproxy is not running; [bold]memproxy up[/] will listen on it")
+            return
+        if state is not None and state.get("error"):
+            port, error = state["port"], state["error"]
+            fail(f"{project} is registered on port {port}, but the daemon cannot listen on it: {error}")
+        if state is not None and state.get("listening"):
+            console.print(f"[green]✓[/] the daemon listens on http://127.0.0.1:{state['port']}")
+        elif released:
+            console.print("[green]✓[/] the daemon stopped listening on it")
+
+    return report
 
 
 @ports_app.command()
@@ -165,5 +184,6 @@ def release(
         from memproxy_cli.output import fail
 
         fail(f"no project {project} in the registry (see `memproxy ports`)")
+    told = tell_daemon(settings, project, released=True)
     console.print(f"released {project} (port {port})")
-    tell_daemon(settings, project, released=True)
+    told()
