@@ -4,7 +4,7 @@ Typer (0.29) writes each option's Python type in angle brackets — `<bool>` aft
 `<str>`, `<int range> [x>=1]`, `<list[str]>` — and a required argument as `{project}` in the
 usage line. `conventional` gives every parameter that has no metavar of its own the name click
 and most CLIs use, once per command, before its help is shown or its line parsed; the values a
-parameter accepts (its type, its range) are unchanged.
+parameter accepts (its type, its range) are unchanged. Each parameter also gets `coerce.plain_values`.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from typer.core import TyperArgument, TyperGroup, TyperOption
+
+from memproxy_cli.coerce import plain_values
 
 _NAMES = {"int": "INTEGER", "float": "NUMBER", "str": "TEXT", "Path": "PATH", "bool": "BOOLEAN"}
 _DONE = "_memproxy_conventional"
@@ -54,6 +56,7 @@ def conventional(command: Any, ctx: Any) -> Any:
             param.min = None
         if type(param) is TyperArgument:
             param.__class__ = _Argument
+        plain_values(param)
     if isinstance(command, TyperGroup):
         for sub in command.commands.values():
             conventional(sub, ctx)
