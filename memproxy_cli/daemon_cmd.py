@@ -219,9 +219,36 @@ def _print_costs(today: dict[str, Any], month: dict[str, Any]) -> None:
         )
 
 
+def _duration(seconds: float | None) -> str:
+    """An uptime as a person says it: 42 s, 7 min, 3 h 5 min, 2 d 4 h."""
+    if seconds is None:
+        return "?"
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    minutes, hours, days = whole // 60, whole // 3600, whole // 86400
+    if hours == 0:
+        return f"{minutes} min"
+    if days == 0:
+        return f"{hours} h {minutes % 60} min"
+    return f"{days} d {hours % 24} h"
+
+
+def _print_list(label: str, items: list[str]) -> None:
+    """`  label   a, b, c` wrapped at the terminal's width, continued under the first item."""
+    import textwrap
+
+    first, rest = f"  {label:<10}", " " * 12
+    text = ", ".join(items) or "none"
+    width = max(console.width, 40)
+    lines = textwrap.wrap(text, width, initial_indent=first, subsequent_indent=rest, break_on_hyphens=False)
+    for line in lines:
+        console.print(line, markup=False, highlight=False)
+
+
 def _print_status(report: dict[str, Any]) -> None:
     if report["running"]:
-        where = f"[bold]{report['url']}[/] (pid {report['pid']}, up {report['uptime_s']} s)"
+        where = f"[bold]{report['url']}[/] (pid {report['pid']}, up {_duration(report['uptime_s'])})"
         console.print(f"[green]●[/] memproxy {report['version']} is running at {where}")
     else:
         console.print("[red]○[/] memproxy is not running — start it with [bold]memproxy up[/]")
@@ -237,7 +264,7 @@ def _print_status(report: dict[str, Any]) -> None:
     if report["config_error"]:
         console.print(f"  models:   unknown: the config cannot be read ({report['config_error']})", markup=False)
     else:
-        console.print(f"  models:   {', '.join(report['models']) or 'none'}")
+        _print_list("models:", report["models"])
     for project in report["projects"]:
         state = "[green]listening[/]" if project["listening"] else "[red]not listening[/]"
         console.print(f"  project {project['name']}: port {project['port']} {state}")

@@ -151,3 +151,14 @@ def test_stats_shows_a_dash_for_an_unpriced_model_as_logs_does() -> None:
     assert "$0.5000" in next(line for line in table.splitlines() if line.startswith("total"))
     report = json.loads(runner.invoke(app, ["stats", "--by", "model", "--json"]).stdout)
     assert {row["key"]: row["cost_usd"] for row in report["rows"]} == {"my-local": None, "gpt-4o": 0.5}
+
+
+@pytest.mark.parametrize("width", [60, 80])
+def test_status_wraps_its_models_under_the_list(width: int) -> None:
+    result = runner.invoke(app, ["status"], env={"COLUMNS": str(width)})
+    lines = result.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("  models:   "))
+    continued = [line for line in lines[start + 1 :] if line.startswith(" " * 12) and line.strip()]
+    listed = " ".join(line.strip() for line in [lines[start][12:], *continued])
+    assert all(len(line) <= width for line in [lines[start], *continued]), result.stdout
+    assert "text-embedding-*" in listed.split(", ") and "gemini-*" in listed, result.stdout
