@@ -17,6 +17,8 @@
     streams      what LiteLLM's stream wrappers kept: a stream that lost an event is not a whole one
     sse          EventStreamResponse (streams with disconnect detection), SSE framing and splitting
     llm          the only door to LiteLLM: setup, Router, error mapping, token counting, stream introspection
+    llm_setup    what llm turns off in LiteLLM once: its per-call pricing (memproxy prices off the path), noise
+    encode       JSON out on the request path: orjson, json where orjson refuses (big ints, non-str keys)
 
 The pipeline never imports a route (`daemon.routes`): routes import it.
 """

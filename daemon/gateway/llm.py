@@ -24,7 +24,7 @@ from daemon.errors import (
     for_upstream_status,
     upstream_message,
 )
-from daemon.gateway import chat_only
+from daemon.gateway import chat_only, llm_setup
 from daemon.gateway.answers import unreadable
 
 if TYPE_CHECKING:
@@ -61,15 +61,6 @@ def import_litellm() -> Any:
     return litellm
 
 
-class _QuietGenaiLogging(logging.Filter):
-    """LiteLLM's own success logging fails on every generateContent answer its adapter translated (it
-    looks for the HTTP response of a native Gemini call) and logs a traceback each time. memproxy
-    records usage itself; the noise is dropped, LiteLLM's other errors are not."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "Google GenAI Generate Content: httpx_response is None" not in record.getMessage()
-
-
 def configure_litellm(settings: Settings) -> list[str]:
     """Apply the safe part of `litellm_settings` once; return warnings about the rest."""
     litellm = import_litellm()
@@ -80,9 +71,8 @@ def configure_litellm(settings: Settings) -> list[str]:
     litellm.success_callback = []
     litellm.failure_callback = []
     litellm.drop_params = True
-    quiet = logging.getLogger("LiteLLM")
-    if not any(isinstance(f, _QuietGenaiLogging) for f in quiet.filters):
-        quiet.addFilter(_QuietGenaiLogging())
+    llm_setup.quiet_genai_logging()
+    llm_setup.skip_request_pricing(litellm)  # memproxy prices rows in its writer thread
     warnings = []
     for key, value in settings.litellm_settings.items():
         if key in SAFE_LITELLM_SETTINGS:

@@ -83,3 +83,21 @@ def test_a_local_model_stays_unpriced(tmp_path: Path, fake: FakeUpstream) -> Non
         assert r.status_code == 200, r.text
         (row,) = served.wait_final("local")
         assert row["input_tokens"] > 0 and row["cost_usd"] is None
+
+
+async def test_litellm_prices_no_translated_answer_on_the_request_path(tmp_path: Path, fake: FakeUpstream) -> None:
+    # LiteLLM's own cost calculator ran on every call it translated (0.5-3 ms on the event loop,
+    # before the client got a byte); memproxy prices the row in the writer thread instead
+    from daemon.config.settings import load_settings
+    from daemon.gateway.llm import build_router, configure_litellm
+
+    (tmp_path / "config.yaml").write_text(gateway_config(fake.url))
+    settings = load_settings(env={"MEMPROXY_HOME": str(tmp_path)})
+    configure_litellm(settings)
+    router = build_router(settings)
+    messages = [{"role": "user", "content": "hi"}]
+    fake.script(text("Hello", usage=CLAUDE_CODE))
+    answer = await router.acompletion(model="claude-sonnet-4-5", messages=messages, max_tokens=64)
+    assert answer.choices[0].message.content == "Hello"
+    assert answer._hidden_params.get("response_cost") is None
+    assert fake.last().path == "/v1/messages"  # LiteLLM still translated it
