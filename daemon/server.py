@@ -56,6 +56,11 @@ def serve(settings: Settings, *, background: bool = False) -> None:
     setup_logging(settings, background=background)
     for warning in settings.warnings:
         log.warning(warning)
+    if settings.interceptor.auth == "token" and not settings.general_settings.master_key:
+        log.warning(
+            "interceptor.auth: token guards the project ports; the gateway port still serves every local user "
+            "(set general_settings.master_key too on a shared machine)"
+        )
     general = settings.general_settings
     refuse_if_damaged(settings.paths.db_file)  # `up` checked too; this covers `up --foreground` and a race
     sock = bind_listener(general.host, general.port)
@@ -65,6 +70,7 @@ def serve(settings: Settings, *, background: bool = False) -> None:
 
     def listeners() -> Hosted:
         from interceptor.listeners import Listeners
+        from interceptor.port_token import port_token
 
         gateway_url = _gateway_url_for_interceptors(general.host, port)
         return Listeners(
@@ -74,6 +80,7 @@ def serve(settings: Settings, *, background: bool = False) -> None:
             general.master_key,
             max_body_bytes=general.max_body_bytes,
             body_timeout=general.body_timeout,
+            token=port_token(settings.paths) if settings.interceptor.auth == "token" else None,
         )
 
     app = create_app(settings, gateway, listeners=listeners)

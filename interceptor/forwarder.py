@@ -22,6 +22,7 @@ from yarl import URL
 from daemon.config.settings import BODY_TIMEOUT_S
 from daemon.dialects import Dialect, dialect_for_path, error_json, stream_error_event
 from daemon.errors import (
+    AuthenticationFailed,
     GatewayError,
     InvalidRequest,
     PayloadTooLarge,
@@ -32,6 +33,7 @@ from daemon.errors import (
 from daemon.gateway.body import BodyStalled, paced
 from daemon.guard import host_allowed
 from daemon.identity import CLIENT_HEADER, PROJECT_HEADER, split_client_path, validate_project_name
+from interceptor import port_token
 
 KEY_HEADER = "x-memproxy-key"
 # RFC 9110 §7.6.1 connection-specific headers, plus `host` (aiohttp writes the gateway's) and
@@ -56,6 +58,10 @@ POOL_WAIT_S = 30.0
 MAX_CONNECTIONS = 512
 # headers aiohttp would add on its own: the gateway must see the tool's, or none
 NOT_ADDED = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
+TOKEN_NEEDED = (
+    "this project port needs memproxy's port token as the API key (interceptor.auth: token); "
+    "`memproxy intercept` sets it, `memproxy ports token` prints it"
+)
 
 
 def make_gateway_client() -> aiohttp.ClientSession:
@@ -117,11 +123,17 @@ def make_forwarder(
     extra_hosts: Iterable[str] = (),
     max_body_bytes: int | None = None,
     body_timeout: float = BODY_TIMEOUT_S,
+    token: str | None = None,
 ) -> ASGIApp:
-    """An ASGI app that forwards every request to `gateway_url` on behalf of `project`."""
+    """An ASGI app that forwards every request to `gateway_url` on behalf of `project`.
+
+    With `token` (`interceptor.auth: token`), only a request presenting it as its key is forwarded,
+    without it (interceptor/port_token.py); a CORS preflight, which carries no key, still is.
+    """
     validate_project_name(project)
     base = gateway_url.rstrip("/")
     allowed = frozenset(h.lower() for h in extra_hosts)
+    needed = token.encode() if token else None
 
     async def forwarder(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -138,11 +150,17 @@ def make_forwarder(
             # answer before reading the body: the gateway would refuse it anyway, after it was all sent
             await _answer_error(send, dialect, too_big)
             return
+        raw = scope["headers"]
+        if needed is not None and not _preflight(scope):
+            if not port_token.carries(raw, needed):
+                await _answer_error(send, dialect, AuthenticationFailed(TOKEN_NEEDED))
+                return
+            raw = port_token.without(raw, needed)
         raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
         target = base + split_client_path(raw_path)[1]
         if scope.get("query_string"):
             target += "?" + scope["query_string"].decode("latin-1")
-        headers = upstream_headers(scope["headers"], project, master_key, tool)
+        headers = upstream_headers(raw, project, master_key, tool)
         body = _Body(receive, body_timeout) if _has_body(scope["headers"]) else None
         try:
             response = await client.request(
@@ -166,6 +184,12 @@ def make_forwarder(
             response.close()
 
     return forwarder
+
+
+def _preflight(scope: Scope) -> bool:
+    """A browser's CORS preflight: the gateway answers it (or refuses its origin) without any key."""
+    asks = any(name.lower() == b"access-control-request-method" for name, _ in scope["headers"])
+    return scope["method"] == "OPTIONS" and asks
 
 
 def _declared_too_big(headers: Iterable[tuple[bytes, bytes]], limit: int | None) -> GatewayError | None:

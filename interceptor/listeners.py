@@ -48,10 +48,12 @@ class Listeners:
         client: aiohttp.ClientSession | None = None,
         max_body_bytes: int | None = None,
         body_timeout: float = BODY_TIMEOUT_S,
+        token: str | None = None,
     ) -> None:
         """`host` should be loopback: a project port adds the master key, so it must not face the network.
-        Without `client`, one pool is made here and closed by `stop()`."""
+        Without `client`, one pool is made here and closed by `stop()`; with `token`, every port requires it."""
         self.paths = paths
+        self.token = token
         self.max_body_bytes = max_body_bytes
         self.body_timeout = body_timeout
         self.host = host
@@ -122,6 +124,7 @@ class Listeners:
             self.master_key,
             max_body_bytes=self.max_body_bytes,
             body_timeout=self.body_timeout,
+            token=self.token,
         )
         config = uvicorn.Config(
             app,

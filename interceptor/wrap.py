@@ -93,8 +93,14 @@ def client_url(port: int, client: str | None) -> str:
     return f"{url}{CLIENT_PATH}{client}" if client else url
 
 
-def wrapped_env(base_env: Mapping[str, str], port: int, project: str, client: str | None = None) -> dict[str, str]:
-    """`base_env` plus SPEC's variables pointing every OpenAI/Anthropic/Gemini client at `port` (as `client`)."""
+def wrapped_env(
+    base_env: Mapping[str, str], port: int, project: str, client: str | None = None, *, key: str | None = None
+) -> dict[str, str]:
+    """`base_env` plus SPEC's variables pointing every OpenAI/Anthropic/Gemini client at `port` (as `client`).
+
+    `key`: the port token the port requires (`interceptor.auth: token`), set as every SDK's key in
+    place of the user's own (which the port would refuse).
+    """
     url = client_url(port, client)
     env = dict(base_env)
     env.update(
@@ -109,8 +115,14 @@ def wrapped_env(base_env: Mapping[str, str], port: int, project: str, client: st
     )
     # SDKs refuse to start without a key; a real one the user set is kept (the gateway may pass it on).
     for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"):
-        if not env.get(name):
+        if key is not None:
+            env[name] = key
+        elif not env.get(name):
             env[name] = PLACEHOLDER_KEY
+    if key is not None:
+        for name in ("ANTHROPIC_AUTH_TOKEN", "GOOGLE_API_KEY"):  # read before the keys above when set
+            if env.get(name):
+                env[name] = key
     env.setdefault("GEMINI_CLI_SYSTEM_DEFAULTS_PATH", str(GEMINI_SETTINGS))
     return env
 

@@ -81,7 +81,7 @@ def run_command(settings: Settings, project: str, port: int | None, cmd: list[st
     if not wait_for_port(number, PORT_WAIT_S):
         raise MemproxyError(f"port {number} of project {project} does not accept connections after {PORT_WAIT_S:.0f} s")
     client = command_client(cmd)  # travels in CMD's base URLs, so its rows say which tool it was
-    env = wrapped_env(os.environ, number, project, client)
+    env = wrapped_env(os.environ, number, project, client, key=port_key(settings))
     # opencode and llm know only the models they are told of: given the port's, in their own terms
     env.update(tool_env(env, number, project, client, settings.paths.state_dir))
     code = run_wrapped(wrapped_command(cmd, number, project, client), env)
@@ -93,6 +93,13 @@ def run_command(settings: Settings, project: str, port: int | None, cmd: list[st
             err=True,
         )
     return code
+
+
+def port_key(settings: Settings) -> str | None:
+    """The key a project port requires (`interceptor.auth: token`), or None when it takes any."""
+    from interceptor.port_token import port_token
+
+    return port_token(settings.paths) if settings.interceptor.auth == "token" else None
 
 
 def wait_for_port(port: int, timeout: float, host: str = "127.0.0.1") -> bool:
@@ -137,6 +144,7 @@ def serve_foreground(settings: Settings, project: str, port: int | None, gateway
                 general.master_key,
                 max_body_bytes=general.max_body_bytes,
                 body_timeout=general.body_timeout,
+                token=port_key(settings),
             )
             config = uvicorn.Config(
                 app,

@@ -51,10 +51,12 @@ def ports(
     table.add_column("requests today", justify="right")
     table.add_column("cost today", justify="right")
     table.add_column("this month", justify="right")
+    table.add_column("budget", justify="right")
     for row in rows:
         listening = "[green]yes[/]" if row["listening"] else "[red]no[/]"
         cells = (str(row["port"]), listening, str(row["requests"]), f"${row['cost_usd']:.4f}")
-        table.add_row(escape(row["name"]), *cells, f"${row['month_cost_usd']:.4f}")
+        budget = "–" if row["budget_percent"] is None else f"{row['budget_percent']:.0f}%"
+        table.add_row(escape(row["name"]), *cells, f"${row['month_cost_usd']:.4f}", budget)
     console.print(table)
 
 
@@ -77,6 +79,7 @@ def project_rows() -> list[dict[str, Any]]:
         return {row["project"]: row for row in totals_by_project(paths.db_file, iso_utc(parse_timespec(since)))}
 
     today, month = (totals("today"), totals("this-month")) if registry else ({}, {})
+    used = _budget_percent() if registry else {}
     return [
         {
             "name": name,
@@ -86,9 +89,23 @@ def project_rows() -> list[dict[str, Any]]:
             "cost_usd": round(today.get(name, {}).get("cost_usd", 0.0), 6),
             # month to date, local time, as `stats` and `status` count it
             "month_cost_usd": round(month.get(name, {}).get("cost_usd", 0.0), 6),
+            # the highest share of any of its budget limits (None: no budget), as `memproxy budget` shows
+            "budget_percent": used.get(name),
         }
         for name, port in sorted(registry.items())
     ]
+
+
+def _budget_percent() -> dict[str, float]:
+    """Each project's highest budget percent; none when the config cannot be read (`status` says why)."""
+    from daemon.config.settings import load_settings
+    from daemon.errors import ConfigError
+    from memproxy_cli.budget_cmd import percent_used
+
+    try:
+        return percent_used(load_settings())
+    except ConfigError:
+        return {}
 
 
 @ports_app.command()
@@ -110,17 +127,23 @@ def assign(
     # the first line, and the rest must not decide whether X listens
     told = tell_daemon(settings, project)
     console.print(f"[bold]{project}[/] → port [bold]{number}[/]" + (" (new)" if created else ""))
-    typer.echo(recipe(project, number))
+    typer.echo(recipe(project, number, token=settings.interceptor.auth == "token"))
     told()
 
 
-def recipe(project: str, port: int) -> str:
-    """Copy-paste settings that point tools and IDEs at `port`."""
+def recipe(project: str, port: int, *, token: bool = False) -> str:
+    """Copy-paste settings that point tools and IDEs at `port` (`token`: the port requires the port token)."""
     url = f"http://127.0.0.1:{port}"
+    key = (
+        "the port token (`memproxy ports token` prints it; interceptor.auth: token)"
+        if token
+        else "any text (e.g. memproxy); the gateway holds the real keys"
+    )
+    any_key = "the port token" if token else "any API key"
     return (
         f"  OpenAI-compatible base URL: {url}/v1\n"
         f"  Anthropic base URL:         {url}\n"
-        "  API key:                    any text (e.g. memproxy); the gateway holds the real keys\n"
+        f"  API key:                    {key}\n"
         "\n"
         "  Shell:\n"
         f"    export OPENAI_BASE_URL={url}/v1\n"
@@ -129,7 +152,7 @@ def recipe(project: str, port: int) -> str:
         "  Wrap one command:\n"
         f"    memproxy intercept --project {project} -- claude\n"
         "  PyCharm AI Assistant: Settings → Tools → AI Assistant → Providers & API keys →\n"
-        f"    Third-party AI providers: OpenAI-compatible, URL {url}/v1, any API key\n"
+        f"    Third-party AI providers: OpenAI-compatible, URL {url}/v1, {any_key}\n"
         "  More tools: docs/recipes.md"
     )
 
@@ -166,6 +189,19 @@ def tell_daemon(settings: Settings, project: str, released: bool = False) -> Cal
             console.print("[green]✓[/] the daemon stopped listening on it")
 
     return report
+
+
+@ports_app.command()
+def token(config: ConfigOption = None) -> None:
+    """Print the port token project ports require with `interceptor.auth: token` (an IDE's API key)."""
+    from daemon.config.settings import load_settings
+    from interceptor.port_token import port_token
+    from memproxy_cli.output import fail
+
+    settings = load_settings(config_file=config)
+    if settings.interceptor.auth != "token":
+        fail("project ports take any key: set `interceptor: {auth: token}` to make them require the port token")
+    typer.echo(port_token(settings.paths.ensure()))
 
 
 @ports_app.command()

@@ -284,6 +284,7 @@ tool_execution:
 
 interceptor:
   port_range: [8800, 8899]   # ports given to projects
+  auth: none                 # token: projects' ports require the port token (a machine shared with others)
 
 logging:
   store_prompts: true     # keep request and response bodies in the databank

@@ -61,6 +61,11 @@ class Paths:
     def registry_lock_file(self) -> Path:
         return self.state_dir / "ports.lock"
 
+    @property
+    def port_token_file(self) -> Path:
+        """The token project ports require with `interceptor.auth: token` (interceptor/port_token.py)."""
+        return self.state_dir / "port-token"
+
     def ensure(self) -> Paths:
         """Create the folders (not the files), readable by their owner alone; return self."""
         for d in (self.config_dir, self.data_dir, self.state_dir):

@@ -146,6 +146,8 @@ class ToolExecution(_Section):
 
 class InterceptorSettings(_Section):
     port_range: tuple[int, int] = (8800, 8899)
+    # "token": project ports serve only requests presenting the owner's port token (interceptor/port_token.py)
+    auth: Literal["none", "token"] = "none"
 
     @field_validator("port_range")
     @classmethod

@@ -37,6 +37,7 @@ def written_files(paths: Paths) -> list[Path]:
         paths.out_file,
         paths.registry_file,
         paths.registry_lock_file,
+        paths.port_token_file,
     ]
     files += sorted(paths.state_dir.glob(paths.log_file.name + ".*"))  # rotated logs
     files += sorted(paths.data_dir.glob("memproxy-spool.jsonl"))

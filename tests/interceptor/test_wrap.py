@@ -94,6 +94,14 @@ def test_wrapped_env_keeps_keys_the_user_set() -> None:
     assert env["ANTHROPIC_API_KEY"] == "memproxy"
 
 
+def test_wrapped_env_sets_the_port_token_as_every_key() -> None:
+    user = {"OPENAI_API_KEY": "sk-mine", "ANTHROPIC_AUTH_TOKEN": "at-mine", "GOOGLE_API_KEY": "g-mine"}
+    env = wrapped_env(user, 8801, "shop", key="mpt-token")
+    names = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "ANTHROPIC_AUTH_TOKEN", "GOOGLE_API_KEY")
+    assert {name: env[name] for name in names} == dict.fromkeys(names, "mpt-token")
+    assert "GOOGLE_API_KEY" not in wrapped_env({}, 8801, "shop", key="mpt-token")  # set only where the user had it
+
+
 def test_exit_codes() -> None:
     assert run_wrapped([sys.executable, "-c", "raise SystemExit(3)"], os.environ) == 3
     assert run_wrapped([sys.executable, "-c", "pass"], os.environ) == 0
