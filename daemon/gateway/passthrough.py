@@ -15,7 +15,6 @@ before the first byte) and timeouts follow `router_settings`, as the Router's wo
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +32,7 @@ from daemon.errors import (
 )
 from daemon.gateway.answers import loads
 from daemon.gateway.credentials import AUTH_HEADERS, NO_KEY
+from daemon.gateway.encode import dumps
 from daemon.gateway.retry import Backoff
 
 PROVIDER_OF_DIALECT = {Dialect.OPENAI: "openai", Dialect.ANTHROPIC: "anthropic"}
@@ -125,7 +125,7 @@ def request_bytes(raw: bytes, body: dict[str, Any], original: dict[str, Any], ta
     """The body to send: the client's own bytes when nothing changed, else `body` serialised once."""
     if body is original and original.get("model") == target.model:
         return raw
-    return json.dumps({**body, "model": target.model}).encode()
+    return dumps({**body, "model": target.model})
 
 
 async def send(

@@ -23,6 +23,7 @@ from daemon.gateway.answers import reported_error
 from daemon.gateway.body import parse_json_object, read_body
 from daemon.gateway.credentials import NO_KEY, upstream_credentials
 from daemon.gateway.edge import answer_recorded, guarded
+from daemon.gateway.encode import dumps
 from daemon.gateway.endpoint import Endpoint, Tally, wants_usage
 from daemon.gateway.exchange import Exchange
 from daemon.gateway.llm import (
@@ -173,7 +174,7 @@ def _answered(plain: Any, ex: Exchange, content: bytes | None = None) -> Respons
     ex.first_token()
     ex.succeed(plain.usage, plain.text)
     if content is None:
-        content = plain.body if isinstance(plain.body, bytes) else json.dumps(plain.body).encode()
+        content = plain.body if isinstance(plain.body, bytes) else dumps(plain.body)
     return Response(content, media_type="application/json")
 
 
@@ -206,7 +207,7 @@ async def _with_memory_tools(
     ex.succeed(result.usage, final.text)
     if body.get("stream"):
         return EventStreamResponse(endpoint.replay(result.response, wants_usage(body)), on_disconnect=lambda: None)
-    return Response(json.dumps(result.response), media_type="application/json")
+    return Response(dumps(result.response), media_type="application/json")
 
 
 async def _fast(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -19,11 +18,13 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from daemon.gateway.encode import dumps
+
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
 def compact_json(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    return dumps(obj)
 
 
 def data_event(obj: Any) -> bytes:

@@ -29,7 +29,7 @@ from daemon.gateway.endpoint import Endpoint, Plain, Tally
 from daemon.gateway.exchange import Exchange
 from daemon.gateway.llm import genai_chat_stream, provider_finished
 from daemon.gateway.pipeline import generate
-from daemon.gateway.sse import SseSplitter
+from daemon.gateway.sse import SseSplitter, data_event
 from daemon.gateway.validation import check_types, refuse_redirect_fields, require_model
 
 router = APIRouter()
@@ -127,7 +127,7 @@ def _as_bytes(item: Any) -> bytes:
         return item
     if isinstance(item, str):
         return item.encode()
-    return b"data: " + json.dumps(item).encode() + b"\n\n"  # a chunk dict, as some LiteLLM paths yield
+    return data_event(item)  # a chunk dict, as some LiteLLM paths yield
 
 
 async def relay_gemini(stream: Any, ex: Exchange, tally: Tally, _client_wants_usage: bool) -> AsyncIterator[bytes]:

@@ -155,7 +155,7 @@ def _as_bytes(item: Any) -> bytes:
         return item.encode()
     # Some LiteLLM paths yield event dicts instead of encoded SSE
     kind = item.get("type", "message") if isinstance(item, dict) else "message"
-    return f"event: {kind}\ndata: {json.dumps(item)}\n\n".encode()
+    return named_event(kind, item)
 
 
 async def relay_messages(stream: Any, ex: Exchange, tally: Tally, _client_wants_usage: bool) -> AsyncIterator[bytes]:

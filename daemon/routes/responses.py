@@ -6,7 +6,6 @@ Here: the body's shape, its usage, the relay of LiteLLM's Responses events, and 
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -20,6 +19,7 @@ from daemon.gateway.endpoint import Endpoint, Plain, Tally
 from daemon.gateway.exchange import Exchange
 from daemon.gateway.llm import responses_provider_finished
 from daemon.gateway.pipeline import generate
+from daemon.gateway.sse import named_event
 from daemon.gateway.streams import SequenceCheck
 from daemon.gateway.validation import refuse_redirect_fields, require_model
 
@@ -44,7 +44,7 @@ def _event_bytes(event: Any) -> tuple[bytes, dict[str, Any]]:
     # mode="json": event types are enums, which must go out as their values ("response.completed")
     data: dict[str, Any] = event if isinstance(event, dict) else event.model_dump(mode="json", exclude_none=True)
     kind = str(data.get("type", "message"))
-    return f"event: {kind}\ndata: {json.dumps(data)}\n\n".encode(), data
+    return named_event(kind, data), data
 
 
 async def relay_responses(stream: Any, ex: Exchange, tally: Tally, _client_wants_usage: bool) -> AsyncIterator[bytes]:
