@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,14 +18,16 @@ def home_paths() -> Paths:
 
 
 @asynccontextmanager
-async def serving(app: ASGIApp) -> AsyncIterator[int]:
-    """Serve `app` with uvicorn on a free loopback port in this loop; yield the port."""
+async def serving(app: ASGIApp, http: type[asyncio.Protocol] | None = None) -> AsyncIterator[int]:
+    """Serve `app` with uvicorn on a free loopback port in this loop (with `http` as its protocol); yield the port."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
     sock.setblocking(False)
-    config = uvicorn.Config(app, lifespan="off", log_config=None, log_level="warning", access_log=False)
+    config = uvicorn.Config(
+        app, lifespan="off", log_config=None, log_level="warning", access_log=False, **({"http": http} if http else {})
+    )
     config.load()
     server = uvicorn.Server(config)
     server.lifespan = config.lifespan_class(config)
