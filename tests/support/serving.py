@@ -26,7 +26,7 @@ async def serving(app: ASGIApp, http: type[asyncio.Protocol] | None = None) -> A
     sock.listen(128)
     sock.setblocking(False)
     config = uvicorn.Config(
-        app, lifespan="off", log_config=None, log_level="warning", access_log=False, **({"http": http} if http else {})
+        app, lifespan="off", log_config=None, log_level="warning", access_log=False, http=http or "auto"
     )
     config.load()
     server = uvicorn.Server(config)
