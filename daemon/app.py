@@ -44,7 +44,12 @@ def start_gateway(settings: Settings) -> Gateway:
     from daemon.usage.pricing import Prices, RecordPricer
 
     # Priced in the writer thread just before the insert; Prometheus and traces get the priced record there.
-    pricer = RecordPricer(Prices.from_settings(settings, import_litellm()))
+    prices = Prices.from_settings(settings, import_litellm())
+    pricer = RecordPricer(prices)
+    from daemon.budgets.ledger import EndedSink, open_ledger
+
+    # seeded from the databank before the writer adds a row; then told of each row as it is priced
+    budgets, alerter = open_ledger(settings, prices.unit_prices)
     writer = UsageWriter(settings.paths.db_file, prepare=pricer)
     writer.start()
     if not settings.general_settings.fast_path:
@@ -57,7 +62,7 @@ def start_gateway(settings: Settings) -> Gateway:
 
         memory = open_backend(settings)
         capturer = Capturer.from_settings(memory, settings.context_retrieval)
-    from daemon.observe.metrics import Metrics
+    from daemon.observe.metrics import FanOut, Metrics
     from daemon.observe.telemetry import start_telemetry
 
     def registered() -> list[str]:
@@ -68,7 +73,8 @@ def start_gateway(settings: Settings) -> Gateway:
     metrics = Metrics(secrets=settings.secrets, registered=registered)
     metrics.watch_databank(writer.health)
     telemetry = start_telemetry(settings.otel_endpoint) if settings.otel_endpoint else None
-    pricer.observe(metrics, telemetry)
+    pricer.observe(metrics, telemetry, budgets)
+    metrics.watch_budgets(lambda: budgets.rows(_budget_labels(budgets, registered)))
     return Gateway(
         metrics=metrics,
         telemetry=telemetry,
@@ -78,7 +84,20 @@ def start_gateway(settings: Settings) -> Gateway:
         model_cost=import_litellm().model_cost,
         memory=memory,
         capturer=capturer,
+        budgets=budgets,
+        alerter=alerter,
+        # the ledger hears of a request's end first (its tokens), the writer queues its row after
+        sink=FanOut(EndedSink(budgets), writer),
     )
+
+
+def _budget_labels(budgets: Any, registered: Callable[[], list[str]]) -> list[str]:
+    """The projects the budget gauge names: registered or with a budget of their own (bounded), and default."""
+    try:
+        names = set(registered())
+    except Exception:  # an unreadable registry: the configured ones still show
+        names = set()
+    return sorted(names | set(budgets.table.named) | {"default"})
 
 
 # Modules LiteLLM imports on its first call of each kind (~1.5 s and ~50 MB together). With the fast
@@ -153,6 +172,8 @@ def create_app(
                 app.state.gateway.telemetry.close()
             if hosted is not None:
                 await hosted.stop()
+            if app.state.gateway.alerter is not None:
+                app.state.gateway.alerter.close()
             await _close_memory(app.state.gateway)
             if app.state.gateway.http is not None:
                 await app.state.gateway.http.close()

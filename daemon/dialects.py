@@ -26,6 +26,8 @@ class Dialect(StrEnum):
 _KINDS: dict[str, tuple[str, str | None, str]] = {
     "invalid_request": ("invalid_request_error", None, "invalid_request_error"),
     "authentication": ("authentication_error", "invalid_api_key", "authentication_error"),
+    # LiteLLM's proxy calls it budget_exceeded; Anthropic's own 402 is a billing_error
+    "budget": ("budget_exceeded", "budget_exceeded", "billing_error"),
     "permission": ("permission_error", None, "permission_error"),
     "not_found": ("invalid_request_error", "model_not_found", "not_found_error"),
     "payload_too_large": ("invalid_request_error", "request_too_large", "request_too_large"),
@@ -41,6 +43,7 @@ _KINDS: dict[str, tuple[str, str | None, str]] = {
 _GOOGLE_STATUS: dict[str, str] = {
     "invalid_request": "INVALID_ARGUMENT",
     "authentication": "UNAUTHENTICATED",
+    "budget": "RESOURCE_EXHAUSTED",
     "permission": "PERMISSION_DENIED",
     "not_found": "NOT_FOUND",
     "payload_too_large": "INVALID_ARGUMENT",
@@ -77,8 +80,10 @@ def error_json(dialect: Dialect, err: GatewayError) -> bytes:
 
 
 def error_response(dialect: Dialect, err: GatewayError) -> Response:
-    """`err` as a plain HTTP answer in `dialect` (a 429 says when to retry)."""
+    """`err` as a plain HTTP answer in `dialect` (a 429 says when to retry; a spent budget, not to)."""
     headers = {"retry-after": "1"} if err.status == 429 else None
+    if err.kind == "budget":
+        headers = {"x-should-retry": "false"}  # the OpenAI and Anthropic SDKs read it before the status
     return Response(error_json(dialect, err), status_code=err.status, media_type="application/json", headers=headers)
 
 

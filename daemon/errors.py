@@ -14,6 +14,7 @@
     └── GatewayError         a request the gateway answers with an error (its class says status and kind)
         ├── InvalidRequest         400  a body, header or field the gateway cannot serve
         ├── AuthenticationFailed   401  no key for the model, or the upstream refused it
+        ├── BudgetExceeded         402  the project's budget is spent (daemon.budgets); SDKs do not retry it
         ├── PermissionDenied       403  a foreign Host or Origin, a wrong master key, an upstream 403
         ├── ModelNotFound          404  a model no deployment serves (or the upstream does not know)
         ├── PayloadTooLarge        413  a body over the size limit
@@ -128,6 +129,14 @@ class InvalidRequest(GatewayError):
 class AuthenticationFailed(GatewayError):
     status = 401
     kind = "authentication"
+
+
+class BudgetExceeded(GatewayError):
+    """A hard budget limit would be passed: 402, which no SDK (nor Claude Code) retries, where a 429 is
+    retried again and again (docs/budgets.md)."""
+
+    status = 402
+    kind = "budget"
 
 
 class PermissionDenied(GatewayError):

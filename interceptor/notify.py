@@ -33,6 +33,14 @@ def notify_daemon(paths: Paths, master_key: str | None = None, timeout: float = 
 
     The answer: `{"hosting": bool, "projects": {project: {"port", "listening", "error"}}}`.
     """
+    result = post_daemon(paths, SYNC_PATH, master_key, timeout)
+    if result is not None and not isinstance(result.get("projects"), dict):
+        raise MemproxyError("the daemon answered the port sync with something unexpected")
+    return result
+
+
+def post_daemon(paths: Paths, path: str, master_key: str | None = None, timeout: float = 10.0) -> dict[str, Any] | None:
+    """POST `path` of the running daemon (no body) and return its JSON object, or None if no daemon runs."""
     info = read_daemon_info(paths)
     if info is None:
         return None
@@ -42,7 +50,7 @@ def notify_daemon(paths: Paths, master_key: str | None = None, timeout: float = 
         headers["x-memproxy-key"] = master_key
     conn = http.client.HTTPConnection(host, info.port, timeout=timeout)
     try:
-        conn.request("POST", SYNC_PATH, headers=headers)
+        conn.request("POST", path, headers=headers)
         response = conn.getresponse()
         body = response.read()
     except (OSError, http.client.HTTPException) as exc:
@@ -56,8 +64,8 @@ def notify_daemon(paths: Paths, master_key: str | None = None, timeout: float = 
         result = json.loads(body)
     except ValueError:
         result = None
-    if not isinstance(result, dict) or not isinstance(result.get("projects"), dict):
-        raise MemproxyError(f"the daemon at {info.url} answered the port sync with something unexpected")
+    if not isinstance(result, dict):
+        raise MemproxyError(f"the daemon at {info.url} answered {path} with something unexpected")
     return result
 
 

@@ -145,6 +145,7 @@ def _status_report(config: Path | None) -> dict[str, Any]:
     paths = resolve_paths(config_file=config)
     found = running_daemon(paths)
     models: list[str] = []
+    budgets: list[dict[str, Any]] = []
     config_error = None
     try:
         settings = _settings(config)
@@ -152,6 +153,13 @@ def _status_report(config: Path | None) -> dict[str, Any]:
         host, port = settings.general_settings.host, settings.general_settings.port
     except ConfigError as exc:
         host, port, config_error = "127.0.0.1", 8764, str(exc)
+    else:
+        from memproxy_cli.budget_cmd import budget_rows
+
+        try:
+            budgets = budget_rows(settings)  # each limit: spent, percent, when it resets
+        except (ConfigError, DatabankError) as exc:
+            config_error = str(exc)
     unreadable = None
     try:
         today = totals_by_project(paths.db_file, iso_utc(parse_timespec("today")))
@@ -178,6 +186,7 @@ def _status_report(config: Path | None) -> dict[str, Any]:
         "projects": _projects(),
         "today": _totals(today),
         "month": _totals(month),  # month to date, local time
+        "budgets": budgets,
     }
     if found is not None:
         info, health = found
@@ -269,3 +278,11 @@ def _print_status(report: dict[str, Any]) -> None:
         state = "[green]listening[/]" if project["listening"] else "[red]not listening[/]"
         console.print(f"  project {project['name']}: port {project['port']} {state}")
     _print_costs(report["today"], report["month"])
+    for row in report.get("budgets", []):
+        model = f" {row['model']}" if row["model"] else ""
+        console.print(
+            f"  budget:   {row['project']}{model} {row['percent']:.0f}% of ${row['limit_usd']:g} {row['period']}"
+            f"{' (soft)' if row['soft'] else ''}",
+            highlight=False,
+            markup=False,
+        )

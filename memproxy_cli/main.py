@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from memproxy_cli import daemon_cmd
+from memproxy_cli.budget_cmd import budget_app
 from memproxy_cli.config_cmd import config_app
 from memproxy_cli.db_cmd import db_app
 from memproxy_cli.doctor_cmd import doctor
@@ -64,4 +65,5 @@ app.add_typer(ports_app, name="ports")
 app.command(context_settings=CONTEXT)(intercept)
 app.add_typer(memory_app, name="memory")
 app.add_typer(db_app, name="db")
+app.add_typer(budget_app, name="budget")
 app.command(help="Requests, tokens, cost, p50/p95 latency and error rate per group, with a total.")(stats)

@@ -25,6 +25,7 @@ def collect_secrets(file: ConfigFile) -> frozenset[str]:
         file.general_settings.master_key,
         file.context_retrieval.api_key,
         file.tool_execution.supermemory_api_key,
+        file.budgets.alert_webhook,  # a Slack-style hook URL is its own credential
     ]
     for entry in file.model_list:
         found += [v for k, v in entry.litellm_params.items() if _SECRET_PARAM.search(k)]

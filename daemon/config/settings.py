@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from daemon.config.budgets import BudgetSettings
 from daemon.config.file import DEFAULT_CONFIG_TEXT as DEFAULT_CONFIG_TEXT
 from daemon.config.file import (
     RawConfig,
@@ -189,6 +190,7 @@ class ConfigFile(_Section):
     interceptor: InterceptorSettings = Field(default_factory=InterceptorSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     litellm_settings: dict[str, Any] = Field(default_factory=dict)
+    budgets: BudgetSettings = Field(default_factory=BudgetSettings)
 
 
 # eq=False: the one settings object compares and hashes by identity (usable as a cache key).
@@ -240,6 +242,10 @@ class Settings:
     @property
     def litellm_settings(self) -> dict[str, Any]:
         return self.file.litellm_settings
+
+    @property
+    def budgets(self) -> BudgetSettings:
+        return self.file.budgets
 
     def masked_dict(self) -> dict[str, Any]:
         """The resolved config as plain JSON-able data, every secret masked."""

@@ -57,6 +57,9 @@ async def _generate(request: Request, endpoint: Endpoint, gw: Gateway, ex: Excha
     stored = raw.decode("utf-8", "replace") if gw.settings.logging.store_prompts else None
     ex.requested(model, stream=bool(body.get("stream")), request_json=stored)
     upstream = {**(await credentials(gw, request, ex, model)), **endpoint.headers(request)}
+    if gw.budgets is not None:  # before anything is sent: a spent budget is refused, in the client's dialect
+        r = ex.record
+        gw.budgets.admit(r.id, r.project, model, r.resolved_model, r.provider, len(raw))
     original = body
     body = await remember(gw, body, endpoint, model, ex)
     if endpoint.replay is not None and gw.settings.tool_execution.enabled and gw.memory is not None:

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     import aiohttp
     from litellm import Router
 
+    from daemon.budgets.alerts import Alerter
+    from daemon.budgets.ledger import Ledger
     from daemon.config.settings import Settings
     from daemon.gateway.credentials import Needs
     from daemon.memory.base import MemoryBackend
@@ -56,6 +58,9 @@ class Gateway:
     sink: RecordSink | None = None
     metrics: Metrics | None = None
     telemetry: Telemetry | None = None
+    # spend per project and the requests in flight against it (daemon.budgets); None: no budgets at all
+    budgets: Ledger | None = None
+    alerter: Alerter | None = None
     started_at: float = field(default_factory=time.time)
     # keys clients brought, so they can be redacted by value like configured ones (bounded: RecentKeys)
     seen_keys: RecentKeys = field(default_factory=lambda: RecentKeys(SEEN_KEYS_MAX))

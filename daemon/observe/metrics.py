@@ -82,6 +82,10 @@ class Metrics:
         """Export the usage writer's state (`UsageWriter.health`) on every scrape."""
         self.registry.register(_DatabankCollector(health))
 
+    def watch_budgets(self, rows: Callable[[], Iterable[Mapping[str, Any]]]) -> None:
+        """Export `memproxy_budget_ratio` (spent ÷ limit, per project, period and model) on every scrape."""
+        self.registry.register(_BudgetCollector(rows))
+
     def submit(self, record: UsageRecord) -> None:
         """Count a finished request (in-flight records are skipped: their final record follows)."""
         if record.status == "in_flight":
@@ -167,3 +171,37 @@ class _DatabankCollector:
         yield CounterMetricFamily(
             "memproxy_databank_rows_lost", "Usage rows neither written nor kept.", value=state["rows_lost"]
         )
+
+
+class _BudgetCollector:
+    """Each budget limit's spent ÷ limit, read from the ledger when /metrics is scraped."""
+
+    def __init__(self, rows: Callable[[], Iterable[Mapping[str, Any]]]) -> None:
+        self._rows = rows
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        gauge = GaugeMetricFamily(
+            "memproxy_budget_ratio",
+            "Spent this period ÷ the budget limit (1 is the whole budget), per project, period and model.",
+            labels=["project", "period", "model"],
+        )
+        spent = GaugeMetricFamily(
+            "memproxy_budget_spent_usd",
+            "USD spent this period against each budget limit.",
+            labels=["project", "period", "model"],
+        )
+        try:
+            rows = list(self._rows())
+        except Exception:  # a scrape must never fail for this
+            log.exception("could not read the budget ledger")
+            rows = []
+        for row in rows:
+            labels = [row["project"], row["period"], row["model"] or ""]
+            limit = row["limit_usd"]
+            gauge.add_metric(labels, row["spent_usd"] / limit if limit else float(row["spent_usd"] > 0))
+            spent.add_metric(labels, row["spent_usd"])
+        yield gauge
+        yield spent

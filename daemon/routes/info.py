@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 
@@ -43,6 +44,23 @@ async def ports_sync(request: Request) -> JSONResponse:
     if hosted is None:
         return JSONResponse({"projects": {}, "hosting": False})
     return JSONResponse({"projects": await hosted.sync(), "hosting": True})
+
+
+@router.post("/memproxy/budgets/sync")
+async def budgets_sync(request: Request) -> Response:
+    """Re-read the limits `memproxy budget set` wrote; answer each limit with its spend (the ledger's)."""
+
+    async def handle(gw: Gateway) -> Response:
+        if gw.budgets is None:
+            return JSONResponse({"limits": []})
+        from daemon.budgets.store import load_overrides
+        from daemon.budgets.table import BudgetTable
+
+        overrides = await asyncio.to_thread(load_overrides, gw.settings.paths)
+        gw.budgets.retable(BudgetTable(gw.settings.budgets, overrides))
+        return JSONResponse({"limits": gw.budgets.rows(gw.budgets.table.named)})
+
+    return await answer(request, Dialect.OPENAI, handle)
 
 
 @router.get("/memory-routing/info")

@@ -143,6 +143,17 @@ class Prices:
                 return self.overrides[name]
         return None
 
+    def unit_prices(self, model: str | None, resolved: str | None, provider: str | None) -> tuple[float, float] | None:
+        """USD per input and per output token of a request about to be sent, or None with no price (budgets)."""
+        probe = UsageRecord(model=model, resolved_model=resolved, provider=provider)
+        name = resolved or model
+        info = self._info(name, provider) if name else None
+        prices = {**(info or {}), **(self._override(probe) or {})}
+        found = (prices.get("input_cost_per_token"), prices.get("output_cost_per_token"))
+        if all(p is None for p in found):
+            return None
+        return float(found[0] or 0.0), float(found[1] or 0.0)
+
     def cost(self, record: UsageRecord) -> float | None:
         """What `record` cost in USD by today's prices; None when it is not billed or has no price."""
         if record.status == "in_flight" or record.endpoint in NOT_BILLED_ENDPOINTS:

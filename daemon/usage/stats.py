@@ -119,22 +119,23 @@ class _Group:
 
 def periods(by: str, since: datetime, until: datetime) -> list[tuple[str, datetime, datetime]]:
     """`(key, start, end)` for each local day, week (from Monday) or month overlapping [since, until)."""
-    local_since = since.astimezone()
-    day = local_since.date()
+    result: list[tuple[str, datetime, datetime]] = []
+    key, start, end = period_bounds(by, since)
+    while start < until:
+        result.append((key, max(start, since), min(end, until)))
+        key, start, end = period_bounds(by, end)
+    return result
+
+
+def period_bounds(by: str, moment: datetime) -> tuple[str, datetime, datetime]:
+    """`(key, start, end)` of the local day, week (from Monday) or month holding `moment`."""
+    day = moment.astimezone().date()
     if by == "week":
         day -= timedelta(days=day.weekday())
     elif by == "month":
         day = day.replace(day=1)
-    result: list[tuple[str, datetime, datetime]] = []
-    while True:
-        start = _local_midnight(day)
-        if start >= until:
-            return result
-        following = _next(by, day)
-        end = _local_midnight(following)
-        key = day.strftime("%Y-%m") if by == "month" else day.isoformat()
-        result.append((key, max(start, since), min(end, until)))
-        day = following
+    key = day.strftime("%Y-%m") if by == "month" else day.isoformat()
+    return key, _local_midnight(day), _local_midnight(_next(by, day))
 
 
 def _next(by: str, day: date) -> date:
