@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import MutableMapping
 from typing import Any
 
 import pytest
@@ -72,8 +73,8 @@ async def _call(guard: GuardMiddleware, path: str, headers: dict[str, str]) -> t
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(dict(message))
 
     scope = {
         "type": "http",
@@ -155,3 +156,65 @@ async def test_master_key_required_everywhere_but_health(path: str, headers: dic
 async def test_health_is_open_with_a_master_key() -> None:
     status, _, reached = await _call(_guard("mk-secret-123"), "/health", {"host": "localhost"})
     assert (status, reached) == (200, True)
+
+
+async def _head(
+    guard: GuardMiddleware, method: str, headers: dict[str, str], inner_headers: list[tuple[bytes, bytes]] | None = None
+) -> tuple[int, dict[bytes, list[bytes]], bool]:
+    """(status, the answer's headers by name, whether the inner app ran) for one request."""
+    reached = False
+    sent: list[dict[str, Any]] = []
+
+    async def inner(scope: Any, receive: Any, send: Any) -> None:
+        nonlocal reached
+        reached = True
+        await send({"type": "http.response.start", "status": 200, "headers": inner_headers or []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(dict(message))
+
+    guard.app = inner
+    raw = [(k.lower().encode(), v.encode()) for k, v in {"host": "127.0.0.1", **headers}.items()]
+    scope: dict[str, Any] = {"type": "http", "method": method, "path": "/v1/messages", "headers": raw}
+    await guard(scope, receive, send)
+    found: dict[bytes, list[bytes]] = {}
+    for name, value in sent[0]["headers"]:
+        found.setdefault(name, []).append(value)
+    return sent[0]["status"], found, reached
+
+
+async def test_an_allowed_origins_preflight_is_204_before_the_master_key() -> None:
+    guard = _guard(master_key="mk", origins=("http://localhost:3000",))
+    asked = {"origin": "http://localhost:3000", "access-control-request-method": "POST"}
+    status, headers, reached = await _head(guard, "OPTIONS", {**asked, "access-control-request-headers": "x-api-key"})
+    assert (status, reached) == (204, False)
+    assert headers[b"access-control-allow-origin"] == [b"http://localhost:3000"]
+    assert headers[b"access-control-allow-headers"] == [b"x-api-key"]
+    assert b"POST" in headers[b"access-control-allow-methods"][0]
+    # an OPTIONS that is no preflight is no exception to the key
+    status, headers, reached = await _head(guard, "OPTIONS", {"origin": "http://localhost:3000"})
+    assert (status, reached) == (401, False)
+    assert headers[b"access-control-allow-origin"] == [b"http://localhost:3000"]
+
+
+async def test_an_answer_to_an_allowed_origin_names_it_and_varies_on_it() -> None:
+    guard = _guard(origins=("http://localhost:3000",))
+    own = [(b"vary", b"Accept-Encoding"), (b"access-control-allow-origin", b"*")]
+    status, headers, reached = await _head(guard, "POST", {"origin": "http://localhost:3000"}, own)
+    assert (status, reached) == (200, True)
+    assert headers[b"access-control-allow-origin"] == [b"http://localhost:3000"]  # never `*`
+    assert headers[b"vary"] == [b"Accept-Encoding", b"Origin"]
+    status, headers, _ = await _head(guard, "POST", {}, own)  # no Origin: the route's headers as they were
+    assert headers[b"access-control-allow-origin"] == [b"*"]
+
+
+async def test_a_refused_origins_preflight_gets_no_cors_headers() -> None:
+    guard = _guard(origins=("http://localhost:3000",))
+    asked = {"origin": "https://evil.example", "access-control-request-method": "POST"}
+    status, headers, reached = await _head(guard, "OPTIONS", asked)
+    assert (status, reached) == (403, False)
+    assert not any(name.startswith(b"access-control-") for name in headers)
