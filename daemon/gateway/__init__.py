@@ -19,6 +19,7 @@
     llm          the only door to LiteLLM: setup, Router, error mapping, token counting, stream introspection
     llm_setup    what llm turns off in LiteLLM once: its per-call pricing (memproxy prices off the path), noise
     encode       JSON out on the request path: orjson, json where orjson refuses (big ints, non-str keys)
+    embedder     memory's embeddings through the Router's `aembedding` (`context_retrieval.embedding_model`)
 
 The pipeline never imports a route (`daemon.routes`): routes import it.
 """

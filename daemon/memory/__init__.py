@@ -10,6 +10,7 @@
     recall      retrieve (bounded wait, never raises), augment (retrieve + inject for a request)
     capture     exchange_text, Capturer (stores exchanges off the request path)
     clean       what memory never keeps or passes on: keys, its own injected blocks (pure)
+    semantic    SemanticBackend: the local store plus embeddings, words and meaning fused by rank (optional)
 
 Importing this package imports neither the Supermemory SDK nor sqlite work: `open_backend` does.
 """

@@ -80,8 +80,16 @@ def m002_dedupe(conn: sqlite3.Connection) -> None:
         seen.add((scope, digest))
         conn.execute("UPDATE memories SET digest = ? WHERE id = ?", (digest, rowid))
     for scope, rows in copies.items():
-        _delete(conn, scope, rows)
+        _delete(conn, scope, rows, vectors=False)  # memory_vectors comes in m003
     conn.execute("CREATE UNIQUE INDEX memories_scope_digest ON memories (scope, digest)")
+
+
+@migration
+def m003_vectors(conn: sqlite3.Connection) -> None:
+    # semantic retrieval's embeddings (daemon/memory/semantic.py): float32, normalized, one per memory
+    conn.execute(
+        "CREATE TABLE memory_vectors (memory_id INTEGER PRIMARY KEY, model TEXT NOT NULL, vector BLOB NOT NULL)"
+    )
 
 
 def open_db(path: str | Path, *, busy_timeout_ms: int = 5000) -> sqlite3.Connection:
@@ -147,6 +155,10 @@ class LocalBackend:
         return self._conn
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await self.run(fn)
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """`fn(connection)` on the store's own thread (sqlite3.Error → MemoryBackendError)."""
         if self._closed:
             raise MemoryBackendError("the memory store is closed")
 
@@ -312,7 +324,7 @@ def _insert(conn: sqlite3.Connection, scope: str, text: str, created: str, meta:
     return rowid, True
 
 
-def _delete(conn: sqlite3.Connection, scope: str, rows: list[tuple[int, str]]) -> int:
+def _delete(conn: sqlite3.Connection, scope: str, rows: list[tuple[int, str]], *, vectors: bool = True) -> int:
     # A contentless index forgets a row only when told the exact tokens it indexed.
     key = scope_key(scope)
     conn.executemany(
@@ -320,4 +332,6 @@ def _delete(conn: sqlite3.Connection, scope: str, rows: list[tuple[int, str]]) -
         [(rowid, key, _index_body(text)) for rowid, text in rows],
     )
     conn.executemany("DELETE FROM memories WHERE id = ?", [(rowid,) for rowid, _ in rows])
+    if vectors:
+        conn.executemany("DELETE FROM memory_vectors WHERE memory_id = ?", [(rowid,) for rowid, _ in rows])
     return len(rows)

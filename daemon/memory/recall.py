@@ -89,7 +89,8 @@ async def augment(
         if not query:
             return Block("")
         found = await retrieve(session, scope, query, cr)
-        if cr.backend == "local":  # word search: a coincidental shared word is no match (Supermemory ranks by meaning)
+        # word search: a coincidental shared word is no match (Supermemory, and SemanticBackend, judge themselves)
+        if cr.backend == "local" and not getattr(session, "filters_itself", False):
             found = relevant(found, query, cr.min_match_ratio)
         chosen = select(found, cr.max_results, cr.max_context_length)
         return Block(scrub(format_context(chosen), secrets), tuple(chosen))

@@ -99,6 +99,21 @@ def with_local_server(config: str, url: str, *, chat_only: bool | None = None, a
     return config.replace("model_list:\n", "model_list:\n" + entry + "".join(f"{line}\n" for line in lines), 1)
 
 
+def with_embedding_model(config: str, url: str, **context_retrieval: object) -> str:
+    """`config` with an `embedder` deployment (`openai/embedder` at the embeddings server `url`, no key,
+    as a local Ollama or vLLM) first in the model list and named by `context_retrieval.embedding_model`;
+    `context_retrieval` adds keys to that section (`config` must not have one)."""
+    entry = f"""  - model_name: embedder
+    litellm_params:
+      model: openai/embedder
+      api_base: "{url}"
+"""
+    keys = {"embedding_model": "embedder", **context_retrieval}
+    lines = (f"  {k}: {str(v).lower() if isinstance(v, bool) else v}\n" for k, v in keys.items())
+    section = "context_retrieval:\n" + "".join(lines)
+    return config.replace("model_list:\n", "model_list:\n" + entry, 1) + section
+
+
 GEMINI_KEY = "AIza-test-CONFIGURED-gemini-0c5e7d"
 
 

@@ -101,7 +101,7 @@ def test_an_empty_file_migrates_to_the_memory_columns(tmp_path: Path) -> None:
     columns, indexes, names = _schema(path)
     assert columns == _MEMORY_COLUMNS
     assert indexes == ["memories_scope", "memories_scope_digest"]
-    assert names == [name for name, _ in local.MIGRATIONS] == ["m001_memories", "m002_dedupe"]
+    assert names == [name for name, _ in local.MIGRATIONS] == ["m001_memories", "m002_dedupe", "m003_vectors"]
     local.open_db(path).close()  # reopening applies nothing again
     assert _schema(path)[2] == names
 
@@ -129,7 +129,7 @@ async def test_a_file_migrated_by_user_version_keeps_working(tmp_path: Path) -> 
     assert _schema(path) == (
         _MEMORY_COLUMNS,
         ["memories_scope", "memories_scope_digest"],
-        ["m001_memories", "m002_dedupe"],
+        ["m001_memories", "m002_dedupe", "m003_vectors"],
     )
 
 
