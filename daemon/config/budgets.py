@@ -16,13 +16,13 @@ these field by field (daemon.budgets.store). Pure models: nothing here reads a f
 
 from __future__ import annotations
 
-import re
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 PERIODS = ("daily", "weekly", "monthly")
-_PROJECT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# SPEC's project name, checked on each key (so an error names its line)
+ProjectName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 
 
 class _Strict(BaseModel):
@@ -58,18 +58,10 @@ class ProjectBudget(Limits):
 
 class BudgetSettings(_Strict):
     default: ProjectBudget | None = None
-    projects: dict[str, ProjectBudget] = Field(default_factory=dict)
+    projects: dict[ProjectName, ProjectBudget] = Field(default_factory=dict)
     thresholds: list[float] = Field(default_factory=lambda: [50.0, 80.0, 100.0])
     alert_webhook: str | None = None
     desktop_notifications: bool = True
-
-    @field_validator("projects")
-    @classmethod
-    def _project_names(cls, value: dict[str, ProjectBudget]) -> dict[str, ProjectBudget]:
-        for name in value:
-            if not _PROJECT.match(name):
-                raise ValueError(f"{name!r} is not a project name (letters, digits, '.', '_', '-'; at most 64)")
-        return value
 
     @field_validator("thresholds")
     @classmethod

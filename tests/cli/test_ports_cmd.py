@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +11,7 @@ from typer.testing import CliRunner
 
 from daemon.config.paths import resolve_paths
 from memproxy_cli.main import app
+from tests.support.light import run_counting_heavy
 from tests.support.ports import free_range
 
 REPO = Path(__file__).resolve().parents[2]
@@ -52,7 +51,15 @@ def test_assign_twice_same_port_then_list_and_release(memproxy_home: Path) -> No
         listed = runner.invoke(app, ["ports", "--json"])
         table = runner.invoke(app, ["ports"])
     assert json.loads(listed.output) == [
-        {"name": "shop", "port": port, "listening": False, "requests": 0, "cost_usd": 0.0, "month_cost_usd": 0.0}
+        {
+            "name": "shop",
+            "port": port,
+            "listening": False,
+            "requests": 0,
+            "cost_usd": 0.0,
+            "month_cost_usd": 0.0,
+            "budget_percent": None,  # no budget
+        }
     ]
     assert "shop" in table.output and str(port) in table.output and "no" in table.output
 
@@ -103,16 +110,8 @@ def test_damaged_registry_is_named_and_kept() -> None:
 
 @pytest.mark.parametrize("argv", [["--help"], ["ports"], ["ports", "--json"], ["ports", "assign", "shop"]])
 def test_ports_stays_light(argv: list[str]) -> None:
-    code = (
-        "import sys\n"
-        f"sys.argv = ['memproxy', *{argv!r}]\n"
-        "from memproxy_cli.main import app\n"
-        "try:\n    app()\nexcept SystemExit:\n    pass\n"
-        "heavy = sorted(m for m in ('litellm', 'fastapi', 'uvicorn') if m in sys.modules)\n"
-        "print('HEAVY', heavy)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
-    assert "HEAVY []" in out.stdout, out.stdout + out.stderr
+    heavy, printed = run_counting_heavy(argv)
+    assert heavy == [], printed
 
 
 def test_ports_shows_the_month_to_date_cost(memproxy_home: Path) -> None:
