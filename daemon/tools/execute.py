@@ -14,6 +14,9 @@ Every result is JSON text. A failure is a result too, never an exception:
 Each attempt gets `timeout_per_tool` seconds. `containerTag` narrows and never widens: the request's
 scope (`project:shop`) may be narrowed to a sub-scope (`project:shop/deploy`, written `deploy` or in
 full), never moved to another scope (`project:other`, `user:bob`, `project:shop/user:bob`).
+
+What the tools return is scrubbed as injection is (`daemon.memory.clean`): a memory stored before a
+key was known, or one that quotes a key-shaped string, reaches the model with `[redacted]` in its place.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any
 from daemon.config.settings import ToolExecution
 from daemon.errors import MemoryBackendError
 from daemon.memory.base import Memory, MemoryBackend
+from daemon.memory.clean import scrub
 from daemon.tools.schemas import GET_DOCUMENT, MAX_QUERIES, SEARCH, TOOL_NAMES
 
 MAX_ATTEMPTS = 3  # the first try and up to 2 retries
@@ -154,10 +158,11 @@ def narrow_scope(scope: str, tag: Any) -> str:
     )
 
 
-def _search_json(memories: list[Memory], queries: list[str]) -> dict[str, Any]:
+def _search_json(memories: list[Memory], queries: list[str], secrets: tuple[str, ...]) -> dict[str, Any]:
     results = []
     for memory in memories:
-        item: dict[str, Any] = {"id": memory.id, "text": memory.text[:TEXT_LIMIT], "score": memory.score}
+        text = scrub(memory.text[:TEXT_LIMIT], secrets)
+        item: dict[str, Any] = {"id": memory.id, "text": text, "score": memory.score}
         if len(memory.text) > TEXT_LIMIT:
             item["truncated"] = True
         results.append(item)
@@ -196,8 +201,10 @@ class ToolRunner:
         search_limit: int = SEARCH_LIMIT,
         backoff: float = 0.1,
         clock: Callable[[], float] = time.perf_counter,
+        secrets: Iterable[str] = (),
     ) -> None:
         self.backend = backend
+        self.secrets = tuple(secrets)  # the keys the request presented and those the gateway knows
         self.scope = scope
         self.timeout = settings.timeout_per_tool
         self.search_limit = search_limit
@@ -249,7 +256,7 @@ class ToolRunner:
         memories, attempts = await self._with_retries(search)
         for memory in memories:
             self._found_in[memory.id] = scope
-        return _search_json(memories, queries), attempts
+        return _search_json(memories, queries, self.secrets), attempts
 
     async def _get(self, args: dict[str, Any]) -> tuple[dict[str, Any], int]:
         id = document_id(args)
@@ -263,9 +270,12 @@ class ToolRunner:
                 hint=f"search first with {SEARCH} and use an id it returns",
                 attempts=attempts,
             )
-        document: dict[str, Any] = {"id": memory.id, "text": memory.text, "created_at": memory.created_at}
+        text = scrub(memory.text, self.secrets)
+        document: dict[str, Any] = {"id": memory.id, "text": text, "created_at": memory.created_at}
         if memory.metadata:
-            document["metadata"] = memory.metadata
+            document["metadata"] = {
+                k: scrub(v, self.secrets) if isinstance(v, str) else v for k, v in memory.metadata.items()
+            }
         return document, attempts
 
     async def _with_retries(self, operation: Callable[[], Awaitable[Any]]) -> tuple[Any, int]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -80,13 +80,15 @@ async def run_tool_loop(
     log: logging.Logger = LOG,
     *,
     runner: ToolRunner | None = None,
+    secrets: Iterable[str] = (),
 ) -> LoopResult:
-    """Answer `body` (the client's own request, without our tools) with memory tools run server-side."""
+    """Answer `body` (the client's own request, without our tools) with memory tools run server-side;
+    no key in `secrets`, nor anything shaped like a key, is in what the tools return."""
     turns = turns_for(dialect)
     client_names = client_tool_names(body)
     request = loop_request(body, dialect)
     messages = list(request.get("messages") or [])
-    runner = runner or ToolRunner(backend, scope, settings)
+    runner = runner or ToolRunner(backend, scope, settings, secrets=secrets)
     result = LoopResult(response={}, rounds=0)
     while True:
         response = await call_model({**request, "messages": messages})

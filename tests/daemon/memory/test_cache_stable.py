@@ -14,36 +14,13 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support import agent_session as session_shape
+from tests.support.agent_session import SYSTEM, TURNS, answer, question
 from tests.support.app import Served, serve_gateway
 from tests.support.config import gateway_config
 from tests.support.memory import wait_captured
 from tests.support.upstream import FakeUpstream, text, tool_call
 from tests.support.upstream.caching import PromptCache
-
-TURNS = 20
-SYSTEM = "You are Claude Code, an interactive CLI agent for software engineering tasks. " * 40
-TOPICS = ["deploy", "staging database", "release notes", "the shop service", "flaky tests"]
-
-
-def _tools(dialect: str) -> list[dict[str, Any]]:
-    tools = []
-    for n in range(24):
-        description = f"Tool number {n} reads, edits and searches files in the workspace for the agent. " * 4
-        schema = {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}
-        if dialect == "anthropic":
-            tools.append({"name": f"tool_{n}", "description": description, "input_schema": schema})
-        else:
-            tools.append(
-                {
-                    "type": "function",
-                    "function": {"name": f"tool_{n}", "description": description, "parameters": schema},
-                }
-            )
-    return tools
-
-
-def _question(turn: int) -> str:
-    return f"Please look into {TOPICS[turn % len(TOPICS)]} for the shop project, item {turn}"
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +45,8 @@ def _wait_captured(served: Served, count: int) -> None:
 
 
 def _anthropic_session(served: Served, fake: FakeUpstream, project: str) -> dict[str, int]:
-    tools, messages, totals = _tools("anthropic"), [], {"read": 0, "write": 0, "input": 0}
+    tools, totals = session_shape.tools("anthropic"), {"read": 0, "write": 0, "input": 0}
+    messages: list[dict[str, Any]] = []
     system = [{"type": "text", "text": SYSTEM, "cache_control": {"type": "ephemeral"}}]
     headers = {"x-memproxy-project": project, "x-api-key": "memproxy", "anthropic-version": "2023-06-01"}
     previous: list[int] = []
@@ -94,7 +72,7 @@ def _anthropic_session(served: Served, fake: FakeUpstream, project: str) -> dict
 
     base = _captured(served)
     for turn in range(TURNS):
-        messages.append({"role": "user", "content": [{"type": "text", "text": _question(turn)}]})
+        messages.append({"role": "user", "content": [{"type": "text", "text": question(turn)}]})
         step(tool_call("tool_1", {"path": f"src/{turn}.py"}, id=f"toolu_{turn}"))
         messages.append(
             {
@@ -112,15 +90,14 @@ def _anthropic_session(served: Served, fake: FakeUpstream, project: str) -> dict
                 ],
             }
         )
-        answer = f"Looked into {TOPICS[turn % len(TOPICS)]}: item {turn} is fine for the shop project"
-        step(text(answer))
-        messages.append({"role": "assistant", "content": [{"type": "text", "text": answer}]})
+        step(text(answer(turn)))
+        messages.append({"role": "assistant", "content": [{"type": "text", "text": answer(turn)}]})
         _wait_captured(served, base + turn + 1)
     return totals
 
 
 def _openai_session(served: Served, fake: FakeUpstream, project: str) -> dict[str, int]:
-    tools, totals = _tools("openai"), {"read": 0, "input": 0}
+    tools, totals = session_shape.tools("openai"), {"read": 0, "input": 0}
     messages: list[dict[str, Any]] = [{"role": "system", "content": SYSTEM}]
     headers = {"x-memproxy-project": project, "authorization": "Bearer memproxy"}
     previous: list[int] = []
@@ -140,7 +117,7 @@ def _openai_session(served: Served, fake: FakeUpstream, project: str) -> dict[st
 
     base = _captured(served)
     for turn in range(TURNS):
-        messages.append({"role": "user", "content": _question(turn)})
+        messages.append({"role": "user", "content": question(turn)})
         step(tool_call("tool_1", {"path": f"src/{turn}.py"}, id=f"call_{turn}"))
         call = {
             "id": f"call_{turn}",
@@ -149,9 +126,8 @@ def _openai_session(served: Served, fake: FakeUpstream, project: str) -> dict[st
         }
         messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
         messages.append({"role": "tool", "tool_call_id": f"call_{turn}", "content": f"contents of file {turn}"})
-        answer = f"Looked into {TOPICS[turn % len(TOPICS)]}: item {turn} is fine for the shop project"
-        step(text(answer))
-        messages.append({"role": "assistant", "content": answer})
+        step(text(answer(turn)))
+        messages.append({"role": "assistant", "content": answer(turn)})
         _wait_captured(served, base + turn + 1)
     return totals
 

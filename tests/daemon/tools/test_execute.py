@@ -137,3 +137,43 @@ async def test_each_attempt_gets_timeout_per_tool() -> None:
     error = json.loads(result.content)["error"]
     assert error["type"] == "timeout" and error["retryable"] is True
     assert len(slow.calls) == 3
+
+
+CONFIGURED = "cfg-secret-value-0b7e4d1f93"
+PASTED = (
+    f"our key is {CONFIGURED}",
+    "openai sk-proj-Abcdefghijklmnop1234567890",
+    "anthropic sk-ant-api03-Abcdefghijklmnop1234567890",
+    "aws AKIAIOSFODNN7EXAMPLE",
+    "github ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+    "slack xoxb-1234567890-abcdefghij",
+    "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----",
+    "header Authorization: Bearer abcdefghijklmnopqrstuvwx",
+)
+SECRETS = (
+    CONFIGURED,
+    "sk-proj-Abcdefghijklmnop1234567890",
+    "sk-ant-api03-Abcdefghijklmnop1234567890",
+    "AKIAIOSFODNN7EXAMPLE",
+    "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+    "xoxb-1234567890-abcdefghij",
+    "MIIEowIBAAKCAQEA",
+    "abcdefghijklmnopqrstuvwx",
+)
+
+
+async def test_search_and_get_document_never_hand_the_model_a_key() -> None:
+    """A memory stored before its key was known (or by another tool) is cleaned on the way out of
+    the tools: configured keys by value, and every common key shape."""
+    backend = DictBackend({SCOPE: [f"secret note {text}" for text in PASTED]})
+    r = ToolRunner(backend, SCOPE, ToolExecution(), backoff=0, search_limit=10, secrets=[CONFIGURED])
+    found = await r.run(ToolCall("c1", "supermemoryToolSearch", {"query": "secret note"}))
+    assert json.loads(found.content)["count"] == len(PASTED)
+    documents = [
+        (await r.run(ToolCall("c2", "supermemoryToolGetDocument", {"document_id": m.id}))).content
+        for m in backend.memories[SCOPE]
+    ]
+    for content in (found.content, *documents):
+        assert "[redacted]" in content
+        leaked = [s for s in SECRETS if s in content]
+        assert not leaked, leaked
