@@ -293,6 +293,16 @@ logging:
   max_bytes: 10485760     # daemon.log rotates at this size (10 MB) ...
   backups: 5              # ... keeping this many old files (daemon.log.1 ... .5)
 
+# Spending limits in USD per local day, week and month (docs/budgets.md); `memproxy budget set` adds its own.
+budgets:
+  # default: {daily: 20}                          # every project without an entry of its own
+  # projects:
+  #   shop: {daily: 5, monthly: 60, models: {gpt-4o: {daily: 2}}}
+  #   sandbox: {weekly: 2, soft: true}           # soft: alerts only, never refuses
+  # thresholds: [50, 80, 100]                     # percent of a limit that alerts, once per period
+  # alert_webhook: https://hooks.example/...      # a JSON POST per alert (Slack-style `text`)
+  # desktop_notifications: true                   # notify-send / osascript where there is one
+
 # Passed to LiteLLM where memproxy allows it (drop_params, modify_params, request_timeout).
 litellm_settings:
   # drop_params: true     # drop parameters a provider does not support instead of failing
