@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from daemon.dialects import Dialect
 from daemon.memory.base import Memory, MemoryBackend
 from daemon.memory.clean import scrub
-from daemon.memory.freeze import Block, FrozenBlocks, turn_key, user_turns
+from daemon.memory.freeze import Block, FrozenBlocks, turn_keys, user_turns
 from daemon.memory.injection import inject, inject_at
 from daemon.memory.retrieval import (
     build_query,
@@ -102,8 +102,11 @@ async def augment(
         injected = inject(body, block.context, cr.injection_strategy, dialect)
         return Augmented(injected, list(block.memories), question)
 
+    # every turn's key in one pass over the conversation (the system strategy uses only the first)
+    keys = turn_keys(scope, messages, turns[:1] if cr.injection_strategy == "system" else turns, dialect)
+
     async def block_at(index: int, decide_if_new: bool) -> Block | None:
-        key = turn_key(scope, messages, index, dialect)
+        key = keys[index]
         found = frozen.get(key)
         if found is None and decide_if_new:
             found = frozen.put(key, await decide())

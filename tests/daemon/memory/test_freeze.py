@@ -3,11 +3,12 @@ byte in its later requests, so the prefix a provider cached is the prefix it see
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from daemon.config.settings import ContextRetrieval
 from daemon.dialects import Dialect
-from daemon.memory.freeze import Block, FrozenBlocks, turn_key
+from daemon.memory.freeze import Block, FrozenBlocks, turn_key, turn_keys, user_turns
 from daemon.memory.local import LocalBackend
 from daemon.memory.recall import augment
 
@@ -78,6 +79,27 @@ def test_a_moving_cache_marker_keeps_the_turn_key() -> None:
     marked = [{"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}]}]
     assert turn_key(SHOP, plain, 0, Dialect.ANTHROPIC) == turn_key(SHOP, marked, 0, Dialect.ANTHROPIC)
     assert turn_key(SHOP, plain, 0, Dialect.ANTHROPIC) != turn_key("project:blog", plain, 0, Dialect.ANTHROPIC)
+
+
+def test_every_turn_key_comes_from_one_pass_and_is_the_hash_of_the_turns_prefix() -> None:
+    # each turn's key used to hash its whole prefix anew: quadratic in a long conversation, on the loop
+    messages: list[Any] = []
+    for n in range(6):
+        messages += [{"role": "user", "content": f"question {n}"}, {"role": "assistant", "content": f"answer {n}"}]
+    messages.append("not a message")  # skipped, as before
+
+    def by_hand(index: int) -> str:
+        digest = hashlib.sha256(SHOP.encode())
+        for m in messages[: index + 1]:
+            if isinstance(m, dict):
+                digest.update(b"\x1e" + m["role"].encode() + b"\x1f" + m["content"].encode())
+        return digest.hexdigest()
+
+    turns = user_turns(messages, Dialect.OPENAI)
+    assert turns == [0, 2, 4, 6, 8, 10]
+    assert turn_keys(SHOP, messages, turns, Dialect.OPENAI) == {i: by_hand(i) for i in turns}
+    assert turn_key(SHOP, messages, 4, Dialect.OPENAI) == by_hand(4)
+    assert turn_key(SHOP, messages, 99, Dialect.OPENAI) == by_hand(99)  # past the end: the whole conversation
 
 
 def test_frozen_blocks_are_bounded() -> None:
