@@ -2,10 +2,14 @@
 
     python -m benchmarks.overhead [--quick] [--litellm-bin PATH] [--out benchmarks/results.json]
 
-Starts a fast fake upstream (its own process; streams of 64 chunks at a 20 ms cadence), the real
-memproxy daemon through its CLI (gateway and one project's interceptor port) and, when the `litellm`
-proxy binary is installed (`pip install -e '.[bench]'`, or `--litellm-bin`), the LiteLLM proxy with
-an equivalent config. Then it measures every path interleaved in one run and prints one table.
+Starts a fast fake upstream (its own process; OpenAI and Anthropic; streams of 64 chunks at a
+20 ms cadence), the real memproxy daemon through its CLI (gateway and one project's interceptor
+port) and, when the `litellm` proxy binary is installed (`pip install -e '.[bench]'`, or
+`--litellm-bin`), the LiteLLM proxy with an equivalent config. Then it measures every path
+interleaved in one run and prints one table: added latency per kind of request (small bodies,
+a long OpenAI chat, a Claude-Code-sized `/v1/messages`, and requests LiteLLM translates, both
+ways), streams, requests/s at c=16 (`wrk`, benchmarks/wrk.py), RSS, `up` and CLI wall times,
+each against the issue's target.
 """
 
 from __future__ import annotations
@@ -13,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import os
 import shutil
 import socket
@@ -24,7 +27,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import load
+from benchmarks import bodies, load, wrk
+from benchmarks.load import case
+from benchmarks.report import report
 
 ROOT = Path(__file__).resolve().parent.parent
 CADENCE_S = 0.020
@@ -76,6 +81,8 @@ class Stack:
         self.home = Path(tempfile.mkdtemp(prefix="memproxy-bench-"))
         self.env = {**os.environ, "MEMPROXY_HOME": str(self.home)}
         self.env.pop("MEMPROXY_CONFIG", None)
+        # an installed memproxy runs from cached bytecode: without it every CLI run compiles its modules again
+        self.env.pop("PYTHONDONTWRITEBYTECODE", None)
         self.memproxy = [str(Path(sys.executable).with_name("memproxy"))]
         self.fake_port, self.gateway_port, self.litellm_port = free_port(), free_port(), free_port()
         self.litellm_bin = litellm_bin
@@ -100,7 +107,9 @@ class Stack:
         config = {
             "model_list": [
                 {"model_name": "gpt-*", "litellm_params": {"model": "openai/gpt-*", "api_base": f"{fake}/v1",
-                                                            "api_key": "sk-bench-upstream"}}
+                                                            "api_key": "sk-bench-upstream"}},
+                {"model_name": "claude-*", "litellm_params": {"model": "anthropic/claude-*", "api_base": fake,
+                                                               "api_key": "sk-ant-bench-upstream"}},
             ],
             "router_settings": {"num_retries": 0},
         }  # fmt: skip
@@ -116,7 +125,8 @@ class Stack:
         if up.returncode != 0:
             raise RuntimeError(f"memproxy up failed: {up.stderr}")
         gateway = f"http://127.0.0.1:{self.gateway_port}"
-        httpx.post(f"{gateway}/v1/chat/completions", json=load.BODY, timeout=60).raise_for_status()
+        first = httpx.post(f"{gateway}/v1/chat/completions", content=load.SMALL.body, headers=load.HEADERS, timeout=60)
+        first.raise_for_status()
         self.figures["up_to_first_answer_ms"] = (time.perf_counter() - t0) * 1000
         self.paths["gateway"] = gateway
         status = json.loads(self.cli("status", "--json").stdout)
@@ -158,81 +168,72 @@ class Stack:
         shutil.rmtree(self.home, ignore_errors=True)
 
 
-async def measure(stack: Stack, quick: bool) -> dict[str, Any]:
-    paths = stack.paths
-    figures = stack.figures
-    figures["daemon_rss_idle_mb"] = rss_mb(stack.daemon_pid)
-    rounds = 60 if quick else 300
-    lat = await load.latency_c1(paths, rounds)
-    direct = lat["direct"]
-    per_path: dict[str, dict[str, float]] = {}
-    for name, values in lat.items():
-        per_path[name] = {
-            "p50_ms": load.pct(values, 50) * 1000,
-            "p99_ms": load.pct(values, 99) * 1000,
-            "added_p50_ms": (load.pct(values, 50) - load.pct(direct, 50)) * 1000,
-            "added_p99_ms": (load.pct(values, 99) - load.pct(direct, 99)) * 1000,
-        }
-    streams = await load.streams_c1(paths, 5 if quick else 15)
+CASES = [  # name, endpoint, body, model: the model picks the deployment (gpt-* OpenAI, claude-* Anthropic)
+    case("small chat", "/v1/chat/completions", bodies.small_chat, "gpt-4o-mini"),
+    case("small messages", "/v1/messages", bodies.small_messages, "claude-sonnet-4-5"),
+    case("long chat", "/v1/chat/completions", bodies.long_chat, "gpt-4o-mini"),
+    case("claude-code messages", "/v1/messages", bodies.claude_code, "claude-sonnet-4-5"),
+    case("small openai->anthropic", "/v1/chat/completions", bodies.small_chat, "claude-sonnet-4-5"),
+    case("small anthropic->openai", "/v1/messages", bodies.small_messages, "gpt-4o-mini"),
+    case("long chat openai->anthropic", "/v1/chat/completions", bodies.long_chat, "claude-sonnet-4-5"),
+    case("claude-code anthropic->openai", "/v1/messages", bodies.claude_code, "gpt-4o-mini"),
+]
+
+
+def _latency(lat: dict[str, dict[str, list[float]]]) -> dict[str, dict[str, dict[str, float]]]:
+    figures: dict[str, dict[str, dict[str, float]]] = {}
+    for kind, per_path in lat.items():
+        direct = per_path["direct"]
+        figures[kind] = {
+            name: {"p50_ms": load.pct(v, 50) * 1000, "added_p50_ms": (load.pct(v, 50) - load.pct(direct, 50)) * 1000,
+                   "added_p99_ms": (load.pct(v, 99) - load.pct(direct, 99)) * 1000}
+            for name, v in per_path.items()
+        }  # fmt: skip
+    return figures
+
+
+async def _streams(stack: Stack, quick: bool, per_path: dict[str, dict[str, Any]]) -> None:
+    streams = await load.streams_c1(stack.paths, 5 if quick else 15)
     direct_ttft = load.median([t.ttft for t in streams["direct"]])
     direct_gap99 = load.pct([g for t in streams["direct"] for g in t.gaps], 99)
     for name, timings in streams.items():
         gaps = [g for t in timings for g in t.gaps]
-        per_path[name]["ttft_p50_ms"] = load.median([t.ttft for t in timings]) * 1000
         per_path[name]["added_ttft_p50_ms"] = (load.median([t.ttft for t in timings]) - direct_ttft) * 1000
-        per_path[name]["gap_p99_ms"] = load.pct(gaps, 99) * 1000
         per_path[name]["added_gap_p99_ms"] = (load.pct(gaps, 99) - direct_gap99) * 1000
     peak_rss = 0.0
-    for name, base in paths.items():
-        task = asyncio.ensure_future(load.streams_concurrent(base, 64))
+    for name, base in stack.paths.items():
+        task = asyncio.ensure_future(asyncio.to_thread(load.streams_concurrent, base, 64))
         while not task.done():
-            if name != "direct":
-                peak_rss = max(peak_rss, rss_mb(stack.daemon_pid)) if "litellm" not in name else peak_rss
+            if name in ("gateway", "interceptor+gateway"):
+                peak_rss = max(peak_rss, rss_mb(stack.daemon_pid))
             await asyncio.sleep(0.1)
-        per_path[name]["stalled_of_64"] = load.stalled(task.result(), CADENCE_S)
-    figures["daemon_rss_64_streams_mb"] = peak_rss
-    seconds = 3.0 if quick else 8.0
-    for name, base in paths.items():
-        per_path[name]["rps_c16"] = await load.throughput(base, 16, seconds)
-    await load.many_requests(paths["gateway"], 2000 if quick else 10_000, 16)
+        timings = task.result()
+        per_path[name]["stalled_of_64"] = load.stalled(timings, CADENCE_S)
+        per_path[name]["streams_complete_of_64"] = sum(1 for t in timings if t.chunks == CHUNKS)
+    stack.figures["daemon_rss_64_streams_mb"] = peak_rss
+
+
+async def measure(stack: Stack, quick: bool) -> dict[str, Any]:
+    figures = stack.figures
+    figures["daemon_rss_idle_mb"] = rss_mb(stack.daemon_pid)
+    figures["latency"] = _latency(await load.latency_c1(stack.paths, CASES, 60 if quick else 300))
+    per_path: dict[str, dict[str, Any]] = {name: {} for name in stack.paths}
+    await _streams(stack, quick, per_path)
+    for name, base in stack.paths.items():
+        per_path[name]["rps_c16"] = await asyncio.to_thread(wrk.throughput, base, 16, 3.0 if quick else 8.0)
+    figures["load_generator"] = "wrk" if wrk.available() else "python (wrk not installed: apt-get install wrk)"
+    total = 2000 if quick else 10_000
+    await load.many_requests(stack.paths["gateway"], total, 16)
     figures["daemon_rss_after_requests_mb"] = rss_mb(stack.daemon_pid)
-    figures["requests_for_rss"] = 2000 if quick else 10_000
+    figures["requests_for_rss"] = total
     figures["paths"] = per_path
     return figures
 
 
-def report(figures: dict[str, Any]) -> str:
-    paths = figures["paths"]
-    cols = list(paths)
-    rows = [
-        ("added latency p50 (ms, c=1)", "added_p50_ms"),
-        ("added latency p99 (ms, c=1)", "added_p99_ms"),
-        ("added TTFT p50 (ms)", "added_ttft_p50_ms"),
-        ("inter-chunk gap p99 added (ms)", "added_gap_p99_ms"),
-        ("stalled streams of 64", "stalled_of_64"),
-        ("requests/s at c=16", "rps_c16"),
-    ]
-    lines = ["figure".ljust(34) + "".join(c.rjust(22) for c in cols)]
-    for label, key in rows:
-        cells = []
-        for c in cols:
-            v = paths[c].get(key, math.nan)
-            cells.append(f"{v:22.1f}" if isinstance(v, float) else f"{v:>22}")
-        lines.append(label.ljust(34) + "".join(cells))
-    lines.append("")
-    for key in ("daemon_rss_idle_mb", "daemon_rss_64_streams_mb", "daemon_rss_after_requests_mb",
-                "up_to_first_answer_ms", "import_litellm_ms", "help_ms", "status_ms"):  # fmt: skip
-        if key in figures:
-            lines.append(f"{key.ljust(34)}{figures[key]:.1f}")
-    if "litellm-proxy" in paths and "interceptor+gateway" in paths:
-        ours = paths["interceptor+gateway"]["added_p50_ms"]
-        theirs = paths["litellm-proxy"]["added_p50_ms"]
-        lines.append(f"{'added p50: ours / LiteLLM proxy'.ljust(34)}{ours / theirs if theirs else math.nan:.2f}")
-        lines.append(
-            f"{'rps c=16: ours / LiteLLM proxy'.ljust(34)}"
-            f"{paths['interceptor+gateway']['rps_c16'] / paths['litellm-proxy']['rps_c16']:.2f}"
-        )
-    return "\n".join(lines)
+def cli_times(stack: Stack) -> dict[str, float]:
+    """Median wall time (ms, 9 runs, Python's start included) of the CLI commands people type most."""
+    commands = {"help_ms": ["--help"], "status_ms": ["status"], "ports_ms": ["ports"], "logs_ms": ["logs", "-n", "5"]}
+    return {key: wall([*stack.memproxy, *args], stack.env, runs=9) for key, args in commands.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -245,9 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
         stack.figures["import_litellm_ms"] = wall([sys.executable, "-c", "import litellm"], env, runs=3)
-        stack.figures["help_ms"] = wall([*stack.memproxy, "--help"], stack.env)
         stack.start()
-        stack.figures["status_ms"] = wall([*stack.memproxy, "status"], stack.env)
+        stack.figures.update(cli_times(stack))
         figures = asyncio.run(measure(stack, args.quick))
     finally:
         stack.stop()
