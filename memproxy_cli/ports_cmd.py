@@ -140,6 +140,8 @@ def recipe(project: str, port: int, *, token: bool = False) -> str:
         else "any text (e.g. memproxy); the gateway holds the real keys"
     )
     any_key = "the port token" if token else "any API key"
+    keys = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")
+    shell_key = "    export " + " ".join(f'{k}="$(memproxy ports token)"' for k in keys) + "\n" if token else ""
     return (
         f"  OpenAI-compatible base URL: {url}/v1\n"
         f"  Anthropic base URL:         {url}\n"
@@ -149,6 +151,7 @@ def recipe(project: str, port: int, *, token: bool = False) -> str:
         f"    export OPENAI_BASE_URL={url}/v1\n"
         f"    export OPENAI_API_BASE={url}/v1\n"
         f"    export ANTHROPIC_BASE_URL={url}\n"
+        f"{shell_key}"
         "  Wrap one command:\n"
         f"    memproxy intercept --project {project} -- claude\n"
         "  PyCharm AI Assistant: Settings → Tools → AI Assistant → Providers & API keys →\n"

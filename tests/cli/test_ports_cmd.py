@@ -136,3 +136,19 @@ def test_ports_shows_the_month_to_date_cost(memproxy_home: Path) -> None:
     assert row["month_cost_usd"] == 0.25  # last month's $9 is not this month's
     table = runner.invoke(app, ["ports"], env={"COLUMNS": "100"})
     assert "this month" in table.output and "$0.2500" in table.output
+
+
+def test_the_recipe_says_which_key_a_port_takes() -> None:
+    from memproxy_cli.ports_cmd import recipe
+
+    guarded = recipe("shop", 8800, token=True)
+    assert "the port token (`memproxy ports token` prints it" in guarded
+    assert 'export OPENAI_API_KEY="$(memproxy ports token)"' in guarded
+    assert "any text (e.g. memproxy)" in recipe("shop", 8800) and "ports token" not in recipe("shop", 8800)
+
+
+def test_ports_token_without_token_auth_says_how_to_turn_it_on(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["ports", "token"], env={"MEMPROXY_HOME": str(tmp_path)})
+    assert result.exit_code == 1
+    assert "interceptor: {auth: token}" in result.output
+    assert not (tmp_path / "port-token").exists()
