@@ -12,6 +12,10 @@ from typing import Any, Protocol
 
 from daemon.errors import MemoryBackendError
 
+# `forget` also deletes the memories that quote the forgotten text whole, when it is at least this
+# long (a shorter one, "yes", would take unrelated memories with it). Every backend does.
+MIN_QUOTED_CHARS = 16
+
 
 @dataclass
 class Memory:

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from daemon import sqlite
 from daemon.errors import MemoryBackendError
-from daemon.memory.base import Memory, MemoryBackend, require_text
+from daemon.memory.base import MIN_QUOTED_CHARS, Memory, MemoryBackend, require_text
 from daemon.memory.fts import fts_query
 from daemon.sqlite import transaction
 from daemon.usage.record import iso_utc
@@ -33,9 +33,6 @@ T = TypeVar("T")
 # Texts are stored whole (up to any size); only this much of each is indexed, so a 1 MB paste
 # neither bloats the index nor stalls the writer thread.
 INDEX_CHARS = 100_000
-# `forget` also deletes the memories that quote the forgotten text whole, when it is at least this
-# long (a shorter one, "yes", would take unrelated memories with it)
-MIN_QUOTED_CHARS = 16
 
 
 def _digest(text: str) -> bytes:

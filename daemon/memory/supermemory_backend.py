@@ -4,6 +4,14 @@ A memproxy scope becomes a Supermemory namespace (what v3/v4 called a container 
 gets one persistent session: an `httpx.AsyncClient` (with its own cookie jar and keep-alive pool)
 wrapped in an `AsyncSupermemory`, created on first use and kept across requests, so whatever the
 server pins to a session (cookies, connections) survives from one chat request to the next.
+
+`forget` and the capture cap and retention work on the namespace's documents as the v5 API lists
+them (`POST /ns/{ns}/list/documents`, 100 a page, with their content and metadata) and deletes them
+by id (`DELETE /ns/{ns}/document`): `forget` takes every document that quotes the forgotten text
+whole; `prune_captured` deletes the captured documents (`metadata.source == "capture"`) past the
+newest `max_memories_per_scope` and those older than `retention_days`. Each walks at most
+`MAX_PAGES` pages (10,000 documents). Pruning one scope runs at most once per `prune_every` seconds
+(a minute: each run lists the namespace), so a scope may hold a minute's captures over its cap.
 """
 
 from __future__ import annotations
@@ -11,15 +19,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
-from datetime import datetime
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
 from daemon.errors import MemoryBackendError
-from daemon.memory.base import Memory, MemoryBackend, require_text
+from daemon.memory.base import MIN_QUOTED_CHARS, Memory, MemoryBackend, require_text
 from daemon.usage.record import iso_utc
 
 if TYPE_CHECKING:
@@ -31,6 +40,10 @@ T = TypeVar("T")
 DEFAULT_BASE_URL = "https://api.supermemory.ai"
 # A whole pasted file is not a search query; the head of it says what the user is asking about.
 MAX_QUERY_CHARS = 2000
+PAGE = 100  # the most documents one list call returns (v5 API)
+MAX_PAGES = 100
+PRUNE_EVERY_SECONDS = 60.0
+CAPTURED = "capture"  # `metadata.source` of a captured memory (daemon.memory.capture.CAPTURED)
 _SAFE = re.compile(r"[A-Za-z0-9.-]")
 
 
@@ -80,12 +93,15 @@ class SupermemorySessions:
         timeout: float = 10.0,
         max_retries: int = 1,
         max_users: int = 256,
+        prune_every: float = PRUNE_EVERY_SECONDS,
     ) -> None:
         self.api_key = api_key
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self.timeout = timeout
         self.max_retries = max_retries
         self.max_users = max(1, max_users)
+        self.prune_every = prune_every
+        self.pruned_at: dict[str, float] = {}  # scope -> when it was last pruned (monotonic)
         self.requests = 0
         self.errors = 0
         self._clients: OrderedDict[str, tuple[httpx.AsyncClient, AsyncSupermemory]] = OrderedDict()
@@ -217,11 +233,67 @@ class SupermemoryBackend:
             for d in page.documents
         ]
 
+    async def _documents(self, ns: str, order: str = "desc") -> AsyncIterator[Any]:
+        """The namespace's documents with content and metadata, newest (or oldest) first, page by page."""
+        for number in range(1, MAX_PAGES + 1):
+
+            def page_of(c: AsyncSupermemory, n: int = number) -> Awaitable[Any]:
+                include = {"content": True}
+                return c.list(ns, "documents", page=n, limit=PAGE, sort="createdAt", order=order, include=include)  # type: ignore[arg-type]
+
+            page = await self._call("list", page_of)
+            for document in page.documents:
+                yield document
+            total = getattr(page.pagination, "total_pages", None)
+            if not page.documents or total is None or number >= total:
+                return
+
+    async def _delete(self, ns: str, ids: Sequence[str]) -> int:
+        """Delete documents `ids` (100 a call); how many the server deleted."""
+        gone = 0
+        for start in range(0, len(ids), PAGE):
+            batch = list(ids[start : start + PAGE])
+
+            def delete(c: AsyncSupermemory, b: Sequence[str] = batch) -> Awaitable[Any]:
+                return c.documents.delete(ns, ids=b)
+
+            result = await self._maybe("forget", delete)
+            gone += int(result.count) if result is not None else 0
+        return gone
+
     async def forget(self, scope: str, id: str) -> bool:
-        """Delete document `id` from the scope's namespace."""
+        """Delete document `id` from the scope's namespace, and every document of the namespace that
+        quotes its text whole (a captured answer that repeated it); False if there was no `id`."""
         ns = namespace_for(scope)
-        result = await self._maybe("forget", lambda c: c.documents.delete(ns, ids=[id]))
-        return result is not None and result.count > 0
+        doc = await self._maybe("forget", lambda c: c.documents.get(ns, id))
+        text = (doc.content or "").strip() if doc is not None else ""
+        ids = [id]
+        if len(text) >= MIN_QUOTED_CHARS:
+            ids += [d.id async for d in self._documents(ns) if d.id != id and text in (d.content or "")]
+        result = await self._maybe("forget", lambda c: c.documents.delete(ns, ids=ids[:1]))
+        if result is None or result.count == 0:
+            return False
+        await self._delete(ns, ids[1:])
+        return True
+
+    async def prune_captured(self, scope: str, keep: int | None, retention_days: int | None) -> int:
+        """Delete the scope's captured documents beyond the newest `keep` and older than
+        `retention_days`; return how many. Documents added otherwise (`memory add`) stay."""
+        sessions = self._sessions
+        now = time.monotonic()
+        if now - sessions.pruned_at.get(scope, float("-inf")) < sessions.prune_every:
+            return 0
+        sessions.pruned_at[scope] = now
+        cutoff = datetime.now(UTC) - timedelta(days=retention_days) if retention_days else None
+        ns, doomed, seen = namespace_for(scope), [], 0
+        async for doc in self._documents(ns):
+            if (doc.metadata or {}).get("source") != CAPTURED:
+                continue
+            seen += 1
+            created = _moment(doc.system.created_at)
+            if (keep is not None and seen > keep) or (cutoff and created is not None and created < cutoff):
+                doomed.append(doc.id)
+        return await self._delete(ns, doomed) if doomed else 0
 
     async def forget_all(self, scope: str) -> int:
         """Delete the scope's namespace; return how many documents went with it."""
@@ -242,11 +314,21 @@ class SupermemoryBackend:
         await self._sessions.close()
 
 
-def _iso(moment: Any) -> str:
-    """A datetime or an ISO string from the server in memproxy's one timestamp format."""
+def _moment(moment: Any) -> datetime | None:
+    """A datetime or an ISO string from the server as an aware datetime; None if it is neither."""
     if isinstance(moment, str):
         try:
             moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
         except ValueError:
-            return moment
-    return iso_utc(moment) if isinstance(moment, datetime) else ""
+            return None
+    if not isinstance(moment, datetime):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _iso(moment: Any) -> str:
+    """A datetime or an ISO string from the server in memproxy's one timestamp format."""
+    parsed = _moment(moment)
+    if parsed is None:
+        return moment if isinstance(moment, str) else ""
+    return iso_utc(parsed)

@@ -86,8 +86,9 @@ class DictBackend:
 
 
 def supermemory_backend(server: FakeSupermemory, timeout: float = 5.0) -> SupermemoryBackend:
-    # No SDK retries: a scripted 500 should be seen once, and tests stay fast.
-    return SupermemoryBackend(SupermemorySessions(API_KEY, server.url, timeout=timeout, max_retries=0))
+    # No SDK retries: a scripted 500 should be seen once, and tests stay fast; every capture prunes.
+    sessions = SupermemorySessions(API_KEY, server.url, timeout=timeout, max_retries=0, prune_every=0)
+    return SupermemoryBackend(sessions)
 
 
 def wait_captured(capturer: Any, count: int, timeout: float = 5.0) -> None:

@@ -9,7 +9,9 @@ Routes: `POST /ns/{ns}/document`, `POST /ns/{ns}/search`, `POST /ns/{ns}/list/do
 `GET /ns/{ns}/document/{id}`, `GET /ns/{ns}/memories/{id}`, `DELETE /ns/{ns}/document`,
 `DELETE /ns/{ns}`. Every answer to a request without a `session` cookie sets a new one, like a
 server that pins a session; `requests` records method, path, cookie and authorization of each call.
-Search ranks by how many query words a document shares (no embeddings here).
+Search ranks by how many query words a document shares (no embeddings here). Lists page as the
+v5 API does: `page` (one-based) and `limit` (1-100) in the query string, `pagination` in the answer.
+A test can age a document by setting its `createdAt` in `docs`.
 """
 
 from __future__ import annotations
@@ -96,12 +98,18 @@ class FakeSupermemory:
                 }
             if method == "POST" and rest == ["list", "documents"]:
                 # Like the real API: paging in the query string, extras in the body.
+                # page (one-based) and limit (default 10, at most 100) as the v5 API has them
+                limit, number = int(query.get("limit") or 10), int(query.get("page") or 1)
+                if not 1 <= limit <= 100 or number < 1:
+                    return 400, {"error": "limit must be 1-100 and page at least 1"}
                 newest = query.get("order", "desc") == "desc"
                 ordered = sorted(docs.values(), key=lambda d: (d["createdAt"], d["seq"]), reverse=newest)
-                page = ordered[: int(query.get("limit") or 10)]
+                page = ordered[(number - 1) * limit : number * limit]
                 content = bool(((body or {}).get("include") or {}).get("content"))
                 listed = [_listed(d, content) for d in page]
-                return 200, {"documents": listed, "chunks": [], "memories": [], "pagination": {}}
+                pages = {"currentPage": number, "limit": limit, "totalItems": len(ordered)}
+                pages["totalPages"] = -(-len(ordered) // limit)
+                return 200, {"documents": listed, "chunks": [], "memories": [], "pagination": pages}
             if method == "GET" and len(rest) == 2 and rest[0] == "document":
                 doc = docs.get(rest[1])
                 return (200, _document(doc)) if doc else (404, {"error": "document not found"})

@@ -121,3 +121,92 @@ async def test_old_sessions_are_closed_past_max_users(fake_supermemory: FakeSupe
     assert sessions.cookies("a") == {}
     assert sessions.cookies("c") == {"session": "s3"}
     await backend.close()
+
+
+def _seed(
+    server: FakeSupermemory, scope: str, count: int, *, source: str | None = "capture", days_old: int = 0
+) -> None:
+    """`count` documents straight into the fake, `days_old` days old, captured unless `source` is None."""
+    from datetime import UTC, datetime, timedelta
+
+    created = (datetime.now(UTC) - timedelta(days=days_old)).isoformat()
+    docs = server.docs.setdefault(namespace_for(scope), {})
+    for _ in range(count):
+        seq = len(server.requests) * 1000 + len(docs) + 1
+        meta = {"memproxy_scope": scope, **({"source": source} if source else {})}
+        docs[f"seed{seq}"] = {"id": f"seed{seq}", "content": f"seeded {seq}", "metadata": meta}
+        docs[f"seed{seq}"].update(createdAt=created, seq=seq)
+
+
+async def test_forget_deletes_every_copy_that_quotes_the_text(fake_supermemory: FakeSupermemory) -> None:
+    """As the local store does: a captured answer that repeated the forgotten text goes with it, in
+    this scope only, across more than one page of the list."""
+    backend = supermemory_backend(fake_supermemory)
+    fact = await backend.add(SHOP, "the release password is kept in vault/shop-release")
+    quoting = "User: where is it?\nAssistant: the release password is kept in vault/shop-release"
+    await backend.add(SHOP, quoting)
+    _seed(fake_supermemory, SHOP, 150, source=None)  # the quoting copy is on the list's second page
+    other = await backend.add(SHOP, "the logo is teal")
+    elsewhere = await backend.add("project:blog", quoting)
+    assert await backend.forget(SHOP, fact.id) is True
+    left = {d["content"] for d in fake_supermemory.docs[namespace_for(SHOP)].values()}
+    assert other.text in left and len(left) == 151
+    assert not any("vault/shop-release" in text for text in left)
+    assert await backend.get("project:blog", elsewhere.id) is not None
+    await backend.close()
+
+
+async def test_prune_keeps_the_newest_captured_and_every_note(fake_supermemory: FakeSupermemory) -> None:
+    backend = supermemory_backend(fake_supermemory)
+    _seed(fake_supermemory, SHOP, 3, source=None, days_old=400)  # notes added by hand, old
+    _seed(fake_supermemory, SHOP, 130, days_old=2)
+    newest = await backend.add(SHOP, "the newest capture", {"source": "capture"})
+    assert await backend.prune_captured(SHOP, 100, None) == 31
+    docs = fake_supermemory.docs[namespace_for(SHOP)].values()
+    captured = [d for d in docs if d["metadata"].get("source") == "capture"]
+    assert len(captured) == 100 and newest.id in {d["id"] for d in captured}
+    assert sum(1 for d in docs if "source" not in d["metadata"]) == 3
+    await backend.close()
+
+
+async def test_prune_deletes_captures_past_retention_days(fake_supermemory: FakeSupermemory) -> None:
+    backend = supermemory_backend(fake_supermemory)
+    _seed(fake_supermemory, SHOP, 4, days_old=40)
+    _seed(fake_supermemory, SHOP, 2, source=None, days_old=40)
+    _seed(fake_supermemory, SHOP, 5, days_old=1)
+    assert await backend.prune_captured(SHOP, None, 30) == 4
+    assert len(fake_supermemory.docs[namespace_for(SHOP)]) == 7
+    assert await backend.prune_captured(SHOP, None, 30) == 0
+    await backend.close()
+
+
+async def test_capture_caps_a_supermemory_scope(fake_supermemory: FakeSupermemory) -> None:
+    """`max_memories_per_scope` holds for Supermemory through the capturer, as for the local store."""
+    from daemon.memory.capture import Capturer
+
+    backend = supermemory_backend(fake_supermemory)
+    capturer = Capturer(backend, max_per_scope=3)
+    told = ["the logo is teal", "deploys are on Fridays", "the database is Postgres", "CI runs on Buildkite"]
+    told += ["the staging host is zeppelin", "releases are tagged vYYYY.MM"]
+    for fact in told:
+        capturer.submit(SHOP, fact, "Noted.")
+        await capturer.drain()
+    texts = {d["content"] for d in fake_supermemory.docs[namespace_for(SHOP)].values()}
+    assert texts == {f"User: {fact}\nAssistant: Noted." for fact in told[-3:]}, texts
+    await capturer.close()
+    await backend.close()
+
+
+async def test_a_scope_is_pruned_at_most_once_a_minute(fake_supermemory: FakeSupermemory) -> None:
+    """Each prune lists the namespace: a busy scope does not list it on every capture."""
+    backend = SupermemoryBackend(SupermemorySessions(API_KEY, fake_supermemory.url, max_retries=0))
+    _seed(fake_supermemory, SHOP, 5)
+    assert await backend.prune_captured(SHOP, 2, None) == 3
+    _seed(fake_supermemory, SHOP, 5)
+    listed = len(fake_supermemory.requests)
+    assert await backend.prune_captured(SHOP, 2, None) == 0
+    assert len(fake_supermemory.requests) == listed
+    alice = SupermemoryBackend(backend._sessions, "alice")
+    assert await alice.prune_captured("project:blog", 2, None) == 0  # another scope: it runs
+    assert len(fake_supermemory.requests) > listed
+    await backend.close()
