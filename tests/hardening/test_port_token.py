@@ -31,6 +31,7 @@ NOBODY = 65534
 # the other user runs the system's Python: the venv's may live where only its owner can read
 SYSTEM_PYTHON = shutil.which("python3", path="/usr/bin:/bin") or "python3"
 CHAT, MESSAGES = "/v1/chat/completions", "/v1/messages"
+ORIGIN = "http://localhost:3000"
 OPENAI_BODY = {"model": "gpt-4o", "messages": USER, "max_tokens": 5}
 ANTHROPIC_BODY = {"model": "claude-sonnet-4-5", "messages": USER, "max_tokens": 5}
 
@@ -39,7 +40,9 @@ ANTHROPIC_BODY = {"model": "claude-sonnet-4-5", "messages": USER, "max_tokens": 
 def shared(upstream: ObservingUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Daemon, int]]:
     home = tmp_path_factory.mktemp("token-home")
     os.chmod(home.parent, 0o755)  # the other user may walk up to the home (and no further)
-    daemon = start_daemon(home, config_text(upstream.url, extra="  auth: token\n"))
+    origins = f'general_settings:\n  allowed_origins: ["{ORIGIN}"]\n'
+    config = origins + config_text(upstream.url, extra="  auth: token\n")
+    daemon = start_daemon(home, config)
     try:
         yield daemon, assigned_port(daemon, "shared")
     finally:
@@ -173,3 +176,13 @@ def test_intercept_hands_the_token_to_the_command(shared: tuple[Daemon, int]) ->
     figure("test_port_token_intercept", rc=result.returncode, status=result.stdout.strip())
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == "200"
+
+
+def test_a_browsers_preflight_needs_no_token_but_its_request_does(shared: tuple[Daemon, int]) -> None:
+    daemon, port = shared
+    asked = {"Origin": ORIGIN, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "x-api-key"}
+    preflight = httpx.request("OPTIONS", f"http://127.0.0.1:{port}{CHAT}", headers=asked, timeout=10)
+    assert preflight.status_code == 204 and preflight.headers["access-control-allow-origin"] == ORIGIN
+    assert _post(port, CHAT, OPENAI_BODY, {"Origin": ORIGIN}).status_code == 401
+    keyed = _post(port, CHAT, OPENAI_BODY, {"Origin": ORIGIN, "x-api-key": _token(daemon)})
+    assert keyed.status_code == 200 and keyed.headers["access-control-allow-origin"] == ORIGIN
