@@ -200,7 +200,9 @@ async def _with_memory_tools(
 
     scope = ex.identity.memory_scope
     try:
-        result = await run_tool_loop(body, endpoint.dialect, call_model, gw.memory, scope, gw.settings.tool_execution)
+        result = await run_tool_loop(
+            body, endpoint.dialect, call_model, gw.memory, scope, gw.settings.tool_execution, secrets=ex.secrets
+        )
     except Exception as exc:
         raise map_exception(exc) from exc
     ex.tool_rounds(result.rounds)

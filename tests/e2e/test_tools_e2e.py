@@ -14,8 +14,9 @@ import anthropic
 import openai
 import pytest
 
+from tests.support.config import OPENAI_KEY
 from tests.support.daemon import Daemon
-from tests.support.projects import remember, start
+from tests.support.projects import memories, remember, start
 from tests.support.upstream import FakeUpstream, Recorded, text, tool_call
 
 pytestmark = pytest.mark.e2e
@@ -167,3 +168,33 @@ def test_a_call_to_the_clients_own_tool_comes_back_unchanged(
     assert offered(only) == {"get_weather"} | OUR_TOOLS
     rows = gw.project_rows(project)
     assert [(r["status"], r["tool_rounds"]) for r in rows] == [("ok", 0)]
+
+
+CLIENT_KEY = "client-presented-key-0a9b8c7d6e"  # no key shape: only its value finds it
+AWS_KEY = "AKIAIOSFODNN7EXAMPLE"
+
+
+@pytest.mark.parametrize("dialect", ["openai", "anthropic"])
+def test_what_the_memory_tools_return_holds_no_key(gw: Daemon, fake: FakeUpstream, project: str, dialect: str) -> None:
+    """A memory holding keys (added by hand, or stored before a key was known) reaches the model
+    through the search tool and GetDocument with the keys redacted: the configured ones, the key the
+    request presented, and key shapes."""
+    remember(gw, project, f"{SEED}; deploy with {OPENAI_KEY}, {CLIENT_KEY} and {AWS_KEY}")
+    (stored,) = [m for m in memories(gw, project) if SEED in m["text"]]
+    fake.script(
+        tool_call("supermemoryToolSearch", {"query": "deploy"}),
+        tool_call("supermemoryToolGetDocument", {"document_id": stored["id"]}),
+        text(FINAL),
+    )
+    headers = {"x-memproxy-project": project}
+    if dialect == "openai":
+        with openai.OpenAI(base_url=f"{gw.url}/v1", api_key=CLIENT_KEY, default_headers=headers, max_retries=0) as oai:
+            oai.chat.completions.create(model="gpt-4o-mini", messages=QUESTION)
+    else:
+        with anthropic.Anthropic(base_url=gw.url, api_key=CLIENT_KEY, default_headers=headers, max_retries=0) as cl:
+            cl.messages.create(model="claude-sonnet-4-5", max_tokens=200, messages=QUESTION)
+    last = calls(fake, dialect)[-1]
+    results = tool_results(last, dialect)
+    assert len(results) == 2 and all(SEED in r and "[redacted]" in r for r in results), results
+    for secret in (OPENAI_KEY, CLIENT_KEY, AWS_KEY):
+        assert not any(secret in r for r in results), (secret, results)
