@@ -14,8 +14,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.support.daemon import Daemon, start_daemon
-from tests.support.hardening import MASTER_KEY, USER, assigned_port, config_text, figure
+from tests.support.hardening import MASTER_KEY, USER, config_text, figure, gateway_and_project, with_allowed_origin
 from tests.support.upstream.observing import ObservingUpstream
 
 pytestmark = pytest.mark.e2e
@@ -31,13 +30,9 @@ BUG = pytest.mark.regression(
 
 @pytest.fixture(scope="module")
 def ports(upstream: ObservingUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, int]]:
-    config = config_text(upstream.url, master_key=MASTER_KEY)
-    config = config.replace("general_settings:\n", f'general_settings:\n  allowed_origins: ["{ALLOWED}/"]\n', 1)
-    daemon: Daemon = start_daemon(tmp_path_factory.mktemp("cors-home"), config)
-    try:
-        yield {"gateway": daemon.port, "project": assigned_port(daemon, "cors")}
-    finally:
-        daemon.down()
+    config = with_allowed_origin(config_text(upstream.url, master_key=MASTER_KEY), f"{ALLOWED}/")
+    with gateway_and_project(tmp_path_factory.mktemp("cors-home"), upstream.url, "cors", config) as ports:
+        yield ports
 
 
 def _preflight(port: int, origin: str) -> httpx.Response:

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.daemon import Daemon, start_daemon
-from tests.support.hardening import MASTER_KEY, assigned_port, config_text, figure
+from tests.support.hardening import MASTER_KEY, config_text, figure, gateway_and_project, with_allowed_origin
 from tests.support.ports import free_port
 from tests.support.upstream.observing import ObservingUpstream
 
@@ -60,13 +59,9 @@ def ports(
     upstream: ObservingUpstream, page_server: tuple[int, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, int]]:
     allowed = f"http://localhost:{page_server[0]}"  # the page from 127.0.0.1 is another origin
-    config = config_text(upstream.url, master_key=MASTER_KEY)
-    config = config.replace("general_settings:\n", f'general_settings:\n  allowed_origins: ["{allowed}"]\n', 1)
-    daemon: Daemon = start_daemon(tmp_path_factory.mktemp("browser-home"), config)
-    try:
-        yield {"gateway": daemon.port, "project": assigned_port(daemon, "browser")}
-    finally:
-        daemon.down()
+    config = with_allowed_origin(config_text(upstream.url, master_key=MASTER_KEY), allowed)
+    with gateway_and_project(tmp_path_factory.mktemp("browser-home"), upstream.url, "browser", config) as ports:
+        yield ports
 
 
 def _page_says(url: str, profile: Path) -> str:

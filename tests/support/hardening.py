@@ -47,12 +47,20 @@ def assigned_port(daemon: Daemon, project: str) -> int:
     return int(entry["port"])
 
 
+def with_allowed_origin(config: str, origin: str) -> str:
+    """`config` (with a general_settings section) with `origin` in `allowed_origins`."""
+    return config.replace("general_settings:\n", f'general_settings:\n  allowed_origins: ["{origin}"]\n', 1)
+
+
 @contextmanager
-def gateway_and_project(home: Path, upstream_url: str, project: str) -> Iterator[dict[str, int]]:
-    """A daemon in `home` with a port for `project`: {"gateway": its port, "project": the project's}."""
+def gateway_and_project(
+    home: Path, upstream_url: str, project: str, config: str | None = None
+) -> Iterator[dict[str, int]]:
+    """A daemon in `home` (with `config`, else the matrix's) with a port for `project`:
+    {"gateway": its port, "project": the project's}."""
     from tests.support.daemon import start_daemon
 
-    daemon = start_daemon(home, config_text(upstream_url))
+    daemon = start_daemon(home, config if config is not None else config_text(upstream_url))
     try:
         yield {"gateway": daemon.port, "project": assigned_port(daemon, project)}
     finally:
