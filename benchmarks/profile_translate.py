@@ -11,7 +11,8 @@ and times, interleaved, for both directions of translation:
 - the same two "(stock)": with LiteLLM's per-call pricing back on, as it is without memproxy's set-up
   (`daemon.gateway.llm_setup`), so one run shows what the set-up saves.
 
-It prints p50/mean per path and what each adds over direct. `--profile` runs cProfile over the
+It prints each path's wall p50 and the p50 of the CPU this process's loop thread spent on a call
+(steadier than wall time on a busy machine), and what each adds over direct. `--profile` runs cProfile over the
 translated calls and prints the top functions by cumulative time.
 """
 
@@ -107,7 +108,6 @@ async def run(calls: int, profile: bool, stream: bool, claude: str) -> None:
                 Logging.response_cost_calculator = stock_pricing  # type: ignore[method-assign]
                 try:
                     await call()
-                    await asyncio.sleep(0)  # LiteLLM's success logging (it prices too) runs as a task
                 finally:
                     Logging.response_cost_calculator = lean_pricing  # type: ignore[method-assign]
 
@@ -125,19 +125,24 @@ async def run(calls: int, profile: bool, stream: bool, claude: str) -> None:
             for _ in range(10):
                 await fn()
         times: dict[str, list[float]] = {name: [] for name in paths}
+        cpu: dict[str, list[float]] = {name: [] for name in paths}
         names = list(paths)
         for _ in range(calls):
             random.shuffle(names)  # interleaved, so machine noise hits every path alike
             for name in names:
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.thread_time()
                 await paths[name]()
+                for _ in range(3):  # LiteLLM's success logging runs as a task: in this call's window
+                    await asyncio.sleep(0)
                 times[name].append((time.perf_counter() - t0) * 1000)
+                cpu[name].append((time.thread_time() - c0) * 1000)
         p50 = {name: statistics.median(v) for name, v in times.items()}
+        cpu50 = {name: statistics.median(v) for name, v in cpu.items()}
         print(f"{calls} calls each, stream={stream}, claude model {claude!r}")
-        for name, v in times.items():
-            floor = p50["direct anthropic" if "→anthropic" in name else "direct openai"]
-            added = f"  added p50 {p50[name] - floor:6.2f} ms" if "→" in name else ""
-            print(f"{name:26} p50 {p50[name]:6.2f} ms  mean {statistics.fmean(v):6.2f} ms{added}")
+        for name in paths:
+            floor = "direct anthropic" if "→anthropic" in name else "direct openai"
+            added = f"  added p50 {p50[name] - p50[floor]:6.2f} ms, CPU {cpu50[name] - cpu50[floor]:5.2f} ms"
+            print(f"{name:26} p50 {p50[name]:6.2f} ms  CPU p50 {cpu50[name]:5.2f} ms{added if '→' in name else ''}")
         if profile:
             profiler = cProfile.Profile()
             profiler.enable()
