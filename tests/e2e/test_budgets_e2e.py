@@ -19,6 +19,7 @@ import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.clients import CLIENTS
 from tests.support.daemon import Daemon
 from tests.support.projects import INTERCEPT_KEY, assign, start
 from tests.support.upstream import FakeUpstream, text
@@ -44,6 +45,7 @@ def daemon(upstream: FakeUpstream, hook: WebhookRecorder, tmp_path_factory: pyte
     later: {{daily: 0.01}}
     crowd: {{daily: 0.05}}
     burst: {{daily: 0.05}}
+    coder: {{daily: 0.001}}
   thresholds: [50, 100]
   alert_webhook: {hook.url}
   desktop_notifications: false
@@ -217,3 +219,20 @@ def test_sixteen_clients_overshoot_by_at_most_one_request_each_and_a_restart_kee
     with pytest.raises(openai.APIStatusError) as still:
         _chat(_openai(port))
     assert still.value.status_code == 402
+
+
+def test_claude_code_shows_the_refusal_and_does_not_retry_it(daemon: Daemon, tmp_path: Path) -> None:
+    # Claude Code retries a 429 again and again (8 requests in 90 s, still retrying, when measured);
+    # a 402 it shows at once as "API Error: 402 <message>" and exits
+    port = assign(daemon, "coder")
+    _anthropic(port).messages.create(
+        model="claude-sonnet-4-5", max_tokens=64, messages=[{"role": "user", "content": "hi"}]
+    )
+    _priced_rows(daemon, "coder", 1)
+    out = CLIENTS["claude-code"].run(daemon, "coder", "claude-sonnet-4-5", tmp_path)
+    shown = out.stdout + out.stderr
+    assert out.returncode != 0, shown
+    assert "402" in shown and "project 'coder' has reached its daily budget of $0.0010" in shown, shown
+    assert "memproxy budget set coder --daily" in shown, shown
+    refused = daemon.wait_rows(lambda r: r["project"] == "coder" and r["http_status"] == 402)
+    assert [r["client"] for r in refused] == ["claude"]
