@@ -164,8 +164,14 @@ class InterceptorSettings(_Section):
         return value
 
 
+# what the databank keeps of a request body and of an answer, each (daemon/gateway/stored.py)
+DEFAULT_MAX_STORED_BYTES = 1024 * 1024
+
+
 class LoggingSettings(_Section):
     store_prompts: bool = True
+    # a longer body or answer is stored cut, with a marker giving its size; 0 stores neither
+    max_stored_bytes: int = Field(default=DEFAULT_MAX_STORED_BYTES, ge=0)
     retention_days: int | None = Field(default=None, ge=1)
     level: str = "info"
     # daemon.log rotates at this size, keeping this many old files (daemon.log.1 ... .N)

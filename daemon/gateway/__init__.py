@@ -7,7 +7,9 @@
     credentials  which key an upstream call carries (pure)
     chat_only    which deployments speak only Chat Completions, and how the Router is told (pure)
     exchange     Exchange: one request's databank row, its one writer; `redact`
-    body         reading a body: size limit, Content-Length, pacing, JSON
+    body         reading a body: size limit, Content-Length, pacing, JSON (a big one off the loop)
+    bigjson      a big body parsed in a worker thread in short steps, so the event loop keeps the GIL
+    stored       what the databank keeps of a body or an answer: `logging.max_stored_bytes`, cut visibly
     validation   fields no request may carry; the shape checks routes share
     passthrough  the fast path: the client's bytes to a same-dialect provider, its bytes back
     retry        the fast path's waits: full jitter, Retry-After (both forms), retry-after-ms (pure)

@@ -12,6 +12,7 @@ from starlette.requests import ClientDisconnect, Request
 
 from daemon.config.settings import GeneralSettings
 from daemon.errors import InvalidRequest, PayloadTooLarge
+from daemon.gateway import bigjson
 
 
 class BodyStalled(Exception):
@@ -74,12 +75,50 @@ async def read_body(request: Request, general: GeneralSettings) -> bytes:
     return b"".join(chunks)
 
 
-class _BadConstant(ValueError):
-    pass
-
-
 def _refuse_constant(name: str) -> Any:
-    raise _BadConstant(f"request body contains {name}, which JSON does not allow")
+    raise bigjson.Constant(name)
+
+
+def _fault(exc: BaseException) -> InvalidRequest | None:
+    """The 400 a parser's error means, the same from both parsers; None for one that means nothing here."""
+    if isinstance(exc, UnicodeDecodeError):
+        return InvalidRequest("request body is not UTF-8 text")
+    if isinstance(exc, json.JSONDecodeError):
+        return InvalidRequest(f"request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+    if isinstance(exc, bigjson.Constant):
+        return InvalidRequest(f"request body contains {exc.name}, which JSON does not allow")
+    if isinstance(exc, bigjson.LoneSurrogate):
+        return InvalidRequest(_LONE_SURROGATE)
+    if isinstance(exc, RecursionError):
+        return InvalidRequest("request body is nested too deeply")
+    return None
+
+
+# A body this long is parsed in a worker thread, in steps (daemon.gateway.bigjson): one json.loads
+# of 24.7 MiB held the event loop (and so every other request, /health too) 2.9 s.
+BIG_BODY_BYTES = 256 * 1024
+
+
+async def parse_body(raw: bytes) -> dict[str, Any]:
+    """`parse_json_object`, off the event loop for a body of `BIG_BODY_BYTES` or more."""
+    if len(raw) < BIG_BODY_BYTES:
+        return parse_json_object(raw)
+    return await asyncio.to_thread(_parse_big, raw)
+
+
+def _parse_big(raw: bytes) -> dict[str, Any]:
+    """A big body parsed in steps; each fault said as `parse_json_object` says it, found without
+    parsing the body again (that would be one long json.loads)."""
+    try:
+        data = bigjson.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        fault = _fault(exc)
+        if fault is None:  # a byte order mark, which json.loads takes
+            return parse_json_object(raw)
+        raise fault from None
+    if not isinstance(data, dict):
+        raise InvalidRequest("request body must be a JSON object")
+    return data
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:
@@ -88,16 +127,11 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
         raise InvalidRequest("request body is empty; expected a JSON object")
     try:
         data = json.loads(raw, parse_constant=_refuse_constant)
-    except UnicodeDecodeError:
-        raise InvalidRequest("request body is not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise InvalidRequest(
-            f"request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
-    except _BadConstant as exc:
-        raise InvalidRequest(str(exc)) from None
-    except RecursionError:
-        raise InvalidRequest("request body is nested too deeply") from None
+    except (ValueError, RecursionError) as exc:
+        fault = _fault(exc)
+        if fault is None:
+            raise
+        raise fault from None
     if not isinstance(data, dict):
         raise InvalidRequest("request body must be a JSON object")
     if _SURROGATE_ESCAPE.search(raw):
@@ -114,6 +148,7 @@ def _refuse_lone_surrogates(data: dict[str, Any]) -> None:
     try:
         json.dumps(data, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
-        raise InvalidRequest(
-            "request body contains an unpaired UTF-16 surrogate escape (such as \\ud800), which is not text"
-        ) from None
+        raise InvalidRequest(_LONE_SURROGATE) from None
+
+
+_LONE_SURROGATE = "request body contains an unpaired UTF-16 surrogate escape (such as \\ud800), which is not text"

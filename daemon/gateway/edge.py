@@ -90,7 +90,8 @@ def begin(request: Request, gw: Gateway, path: str) -> Exchange:
     )
     # the live set of keys (a client key seen later in this request is redacted too), and the keys this
     # request presented, used or not
-    return Exchange(record, gw.sink or gw.writer, _RequestSecrets(_presented(request), gw.secrets), ident)
+    secrets = _RequestSecrets(_presented(request), gw.secrets)
+    return Exchange(record, gw.sink or gw.writer, secrets, ident, gw.settings.logging.max_stored_bytes)
 
 
 def _presented(request: Request) -> tuple[str, ...]:
@@ -174,4 +175,4 @@ def _ended(ex: Exchange, tally: Tally) -> None:
         # the upstream's own error event already reached the client: record it, add nothing
         ex.fail(tally.reported, tally.usage)
     else:
-        ex.succeed(tally.usage, tally.answer())
+        ex.succeed(tally.usage, tally.answer(), size=tally.size)

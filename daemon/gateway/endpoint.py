@@ -16,9 +16,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from daemon.config.settings import DEFAULT_MAX_STORED_BYTES
 from daemon.cost import Usage
 from daemon.dialects import Dialect, stream_error_event
 from daemon.errors import GatewayError
+from daemon.gateway.stored import keep_chars, utf8_len
 
 if TYPE_CHECKING:
     from litellm import Router
@@ -42,9 +44,15 @@ class Tally:
     """What a relay has seen of a stream so far: the usage, the model that answered, the answer text."""
 
     keep_text: bool
+    # at most this many characters of the answer are kept (`stored.keep_chars`): a huge answer is
+    # relayed, never held
+    limit: int = keep_chars(DEFAULT_MAX_STORED_BYTES)
     usage: Usage = field(default_factory=Usage)
     model: str | None = None
     pieces: list[str] = field(default_factory=list)
+    kept: int = 0
+    # the answer's whole size in UTF-8 bytes, kept or not
+    size: int = 0
     # an error the upstream already reported in the stream itself (passed on as it came)
     reported: GatewayError | None = None
     # the relay has handed on the stream's terminal event ([DONE], message_stop, response.completed):
@@ -52,8 +60,15 @@ class Tally:
     complete: bool = False
 
     def add_text(self, text: str) -> None:
-        if self.keep_text and text:
-            self.pieces.append(text)
+        if not text:
+            return
+        self.size += utf8_len(text)
+        if self.keep_text:
+            room = self.limit - self.kept
+            if room > 0:
+                piece = text if len(text) <= room else text[:room]
+                self.pieces.append(piece)
+                self.kept += len(piece)
 
     def answer(self) -> str | None:
         return "".join(self.pieces) if self.keep_text else None

@@ -12,8 +12,10 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Protocol
 
+from daemon.config.settings import DEFAULT_MAX_STORED_BYTES
 from daemon.cost import Usage
 from daemon.errors import GatewayError
+from daemon.gateway import stored
 from daemon.gateway.llm import provider_model
 from daemon.usage.record import UsageRecord
 
@@ -32,6 +34,8 @@ _TEXT_COLUMNS = (
     "user_agent",
     "service_tier",
 )
+# the bodies: cut to `logging.max_stored_bytes` (daemon.gateway.stored)
+_BODY_COLUMNS = frozenset({"request_json", "response_text"})
 
 
 class RecordSink(Protocol):
@@ -49,12 +53,20 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 class Exchange:
     """Tracks one request from arrival to its databank row."""
 
-    __slots__ = ("_sink", "_t0", "after_success", "done", "identity", "record", "secrets")
+    __slots__ = ("_sink", "_sizes", "_t0", "after_success", "done", "identity", "max_stored", "record", "secrets")
 
     def __init__(
-        self, record: UsageRecord, sink: RecordSink, secrets: Iterable[str] = (), identity: Identity | None = None
+        self,
+        record: UsageRecord,
+        sink: RecordSink,
+        secrets: Iterable[str] = (),
+        identity: Identity | None = None,
+        max_stored: int = DEFAULT_MAX_STORED_BYTES,
     ) -> None:
         self.record = record
+        self.max_stored = max_stored
+        # the whole size in bytes of a body column holding only its window
+        self._sizes: dict[str, int] = {}
         self.identity = identity
         self._sink = sink
         self._t0 = time.perf_counter()
@@ -68,10 +80,19 @@ class Exchange:
         """Whether relays should keep the answer text (for the databank or for memory capture)."""
         return self.record.request_json is not None or self.after_success is not None
 
-    def requested(self, model: str, *, stream: bool = False, request_json: str | None = None) -> None:
-        """What the client asked for: the model, whether streamed, the body when prompts are stored."""
+    @property
+    def keep_chars(self) -> int:
+        """How much of an answer's text a relay keeps (what the databank and memory capture can use)."""
+        return stored.keep_chars(self.max_stored)
+
+    def requested(self, model: str, *, stream: bool = False, body: bytes | None = None) -> None:
+        """What the client asked for: the model, whether streamed, the body when prompts are stored
+        (only the part `logging.max_stored_bytes` can keep is decoded)."""
         r = self.record
-        r.model, r.stream, r.request_json = model, stream, request_json
+        r.model, r.stream = model, stream
+        if body is not None and self.max_stored > 0:
+            r.request_json = stored.decoded(body, self.max_stored)
+            self._sizes["request_json"] = len(body)
 
     def routed(self, provider: str | None, resolved_model: str | None) -> None:
         """Which provider and concrete model the deployment sends the request to."""
@@ -96,17 +117,22 @@ class Exchange:
     def mark_in_flight(self) -> None:
         """Write a provisional row so a daemon killed mid-request leaves a trace (`interrupted` at next start)."""
         self.record.status = "in_flight"
-        self._sink.submit(_copy(self.record))
+        self._sink.submit(self._sealed(_copy(self.record)))
 
     def first_token(self) -> None:
         if self.record.ttft_ms is None:
             self.record.ttft_ms = self.elapsed_ms()
 
-    def succeed(self, usage: Usage, response_text: str | None = None, http_status: int = 200) -> None:
+    def succeed(
+        self, usage: Usage, response_text: str | None = None, http_status: int = 200, size: int | None = None
+    ) -> None:
+        """Ended well; `response_text` may be the first part of an answer of `size` bytes (a relay's)."""
         r = self.record
         self.noted_usage(usage)
         if response_text is not None and r.request_json is not None:
             r.response_text = response_text
+            if size is not None:
+                self._sizes["response_text"] = size
         first = not self.done
         self._finish("ok", http_status)
         if first and response_text and self.after_success is not None:
@@ -139,12 +165,7 @@ class Exchange:
         r.status = status
         r.http_status = http_status
         r.latency_ms = self.elapsed_ms()
-        # a key pasted into a prompt, echoed by a provider or used as a model name stays out of the databank
-        for name in _TEXT_COLUMNS:
-            value = getattr(r, name)
-            if value:
-                setattr(r, name, redact(value, self.secrets))
-        self._sink.submit(r)
+        self._sink.submit(self._sealed(r))
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "%s project=%s client=%s model=%s -> %s %s in %.1f ms, tokens in/out %d/%d%s",
@@ -159,6 +180,24 @@ class Exchange:
                 r.output_tokens,
                 f": {r.error}" if r.error else "",
             )
+
+    def _sealed(self, r: UsageRecord) -> UsageRecord:
+        """`r` as it may be stored: a key pasted into a prompt, echoed by a provider or used as a model
+        name redacted, and each body within `logging.max_stored_bytes` (redacted before the cut)."""
+        for name in _TEXT_COLUMNS:
+            value = getattr(r, name)
+            if not value:
+                continue
+            if name in _BODY_COLUMNS:
+                if self.max_stored <= 0:
+                    setattr(r, name, None)
+                    continue
+                size = self._sizes.get(name) or stored.utf8_len(value)
+                value = stored.clip(redact(stored.window(value, self.max_stored), self.secrets), self.max_stored, size)
+                setattr(r, name, value)
+            else:
+                setattr(r, name, redact(value, self.secrets))
+        return r
 
 
 def _copy(record: UsageRecord) -> UsageRecord:

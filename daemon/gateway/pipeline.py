@@ -20,7 +20,7 @@ from starlette.responses import Response
 from daemon.errors import ModelNotFound, UpstreamFailed, UpstreamTimeout
 from daemon.gateway import passthrough
 from daemon.gateway.answers import reported_error
-from daemon.gateway.body import parse_json_object, read_body
+from daemon.gateway.body import parse_body, read_body
 from daemon.gateway.credentials import NO_KEY, upstream_credentials
 from daemon.gateway.edge import answer_recorded, guarded
 from daemon.gateway.encode import dumps
@@ -52,10 +52,9 @@ async def generate(request: Request, endpoint: Endpoint) -> Response:
 
 async def _generate(request: Request, endpoint: Endpoint, gw: Gateway, ex: Exchange) -> Response:
     raw = await read_body(request, gw.settings.general_settings)
-    body = endpoint.framed(request, parse_json_object(raw))
+    body = endpoint.framed(request, await parse_body(raw))
     model = endpoint.validate(body)
-    stored = raw.decode("utf-8", "replace") if gw.settings.logging.store_prompts else None
-    ex.requested(model, stream=bool(body.get("stream")), request_json=stored)
+    ex.requested(model, stream=bool(body.get("stream")), body=raw if gw.settings.logging.store_prompts else None)
     upstream = {**(await credentials(gw, request, ex, model)), **endpoint.headers(request)}
     if gw.budgets is not None:  # before anything is sent: a spent budget is refused, in the client's dialect
         r = ex.record
@@ -74,7 +73,7 @@ async def _generate(request: Request, endpoint: Endpoint, gw: Gateway, ex: Excha
     kwargs = compatible_sampling({**body, **upstream}, ex.record.resolved_model or "")
     response = await call_llm(gw, endpoint.call, kwargs)
     if stream:
-        tally = Tally(ex.wants_text)
+        tally = Tally(ex.wants_text, ex.keep_chars)
         relay = endpoint.relay(response, ex, tally, wants_usage(body))
         return _streamed(relay, ex, tally, endpoint)
     return _answered(endpoint.plain(response), ex)
@@ -244,7 +243,7 @@ async def _fast(
         said = reported_error(data, ())
         raise UpstreamFailed(said or "the upstream answered a stream request with a JSON body, not a stream")
     if stream:
-        tally = Tally(ex.wants_text)
+        tally = Tally(ex.wants_text, ex.keep_chars)
         chunks = passthrough.stream_bytes(response, rs.stream_timeout or rs.timeout)
         return _streamed(endpoint.relay_bytes(chunks, ex, tally, client_wants_usage), ex, tally, endpoint)
     payload, data = await passthrough.read_json(response, rs.timeout)

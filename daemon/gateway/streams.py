@@ -79,3 +79,50 @@ class SequenceCheck:
         if last is None or number == last + 1:
             return None
         return f"the upstream stream lost an event it could not parse (event {last + 1} of the stream never came)"
+
+
+# LiteLLM's chat stream wrapper keeps every chunk it hands out (`chunks`) and the whole text so far
+# (`response_uptil_now`, rebuilt by `+=` on each chunk): a 200 MiB answer was held whole, twice.
+# Past 1 MiB of answer, `forget_old_chunks` keeps what is read from them: the first chunk, every chunk
+# that carries usage or a finish_reason (`llm.provider_finished`, LiteLLM's own usage sums), the latest.
+_MAX_CHUNKS = 256
+_RECENT_CHUNKS = 64
+_MAX_TEXT_SO_FAR = 1024 * 1024
+
+
+def forget_old_chunks(stream: Any, answer_bytes: int) -> None:
+    """Bound what LiteLLM's stream wrapper (and the Router's around it) keeps of a stream whose answer
+    is `answer_bytes` long so far; an answer under 1 MiB is left alone.
+
+    Call it once per chunk the relay reads; it works every 200 chunks or so. The list is cut in place
+    (the Router's wrapper shares it). What is given up past 1 MiB: on a mid-stream fallback LiteLLM
+    continues from the last 64 KiB of the text, and an upstream that reports no usage has its output
+    counted from the chunks kept.
+    """
+    chunks = getattr(stream, "chunks", None)
+    if answer_bytes < _MAX_TEXT_SO_FAR or not isinstance(chunks, list) or len(chunks) <= _MAX_CHUNKS:
+        return
+    head = chunks[:-_RECENT_CHUNKS]
+    chunks[:-_RECENT_CHUNKS] = [head[0], *(c for c in head[1:] if _worth_keeping(c))]
+    for holder in _holders(stream):
+        text = getattr(holder, "response_uptil_now", None)
+        if isinstance(text, str) and len(text) > _MAX_TEXT_SO_FAR:
+            holder.response_uptil_now = text[-64 * 1024 :]
+
+
+def _holders(stream: Any) -> list[Any]:
+    """`stream` and the LiteLLM wrapper it reads from (the Router's wrapper reads its inner one)."""
+    found = [stream]
+    generator = getattr(stream, "_async_generator", None)
+    frame = getattr(generator, "ag_frame", None)
+    inner = frame.f_locals.get("model_response") if frame is not None else None
+    if inner is not None and inner is not stream:
+        found.append(inner)
+    return found
+
+
+def _worth_keeping(chunk: Any) -> bool:
+    if getattr(chunk, "usage", None) is not None:
+        return True
+    choices = getattr(chunk, "choices", None)
+    return bool(choices and getattr(choices[0], "finish_reason", None))

@@ -25,6 +25,7 @@ from daemon.gateway.exchange import Exchange
 from daemon.gateway.llm import provider_finished
 from daemon.gateway.pipeline import generate
 from daemon.gateway.sse import SseEvent, aclose, data_event, sse_events
+from daemon.gateway.streams import forget_old_chunks
 from daemon.gateway.validation import check_tools, check_types, refuse_redirect_fields, require_messages, require_model
 
 router = APIRouter()
@@ -88,6 +89,7 @@ async def relay_chat(stream: Any, ex: Exchange, tally: Tally, client_wants_usage
     """LiteLLM's chat stream as OpenAI SSE (`data: {...}` ... `data: [DONE]`)."""
     finished = False
     async for chunk in stream:
+        forget_old_chunks(stream, tally.size)
         choices = chunk.choices
         if choices:
             choice = choices[0]

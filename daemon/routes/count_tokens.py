@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from daemon.cost import Usage
 from daemon.dialects import Dialect
 from daemon.errors import InvalidRequest
-from daemon.gateway.body import parse_json_object, read_body
+from daemon.gateway.body import parse_body, read_body
 from daemon.gateway.edge import answer_recorded
 from daemon.gateway.exchange import Exchange
 from daemon.gateway.llm import count_tokens, deployment_target
@@ -52,7 +52,7 @@ def system_text(system: Any) -> str | None:
 @router.post("/messages/count_tokens", include_in_schema=False)
 async def count_tokens_route(request: Request) -> Response:
     async def handle(gw: Gateway, ex: Exchange) -> Response:
-        body = parse_json_object(await read_body(request, gw.settings.general_settings))
+        body = await parse_body(await read_body(request, gw.settings.general_settings))
         model = validate_count_tokens_request(body)
         ex.requested(model)
         # the same credentials a generation would carry: a keyless deployment counts with the client's key

@@ -11,7 +11,7 @@ from starlette.responses import Response
 from daemon.cost import usage_from_openai
 from daemon.dialects import Dialect
 from daemon.errors import InvalidRequest
-from daemon.gateway.body import parse_json_object, read_body
+from daemon.gateway.body import parse_body, read_body
 from daemon.gateway.edge import answer_recorded
 from daemon.gateway.exchange import Exchange
 from daemon.gateway.pipeline import call_llm, credentials
@@ -38,7 +38,7 @@ async def _call(router: Any, kwargs: dict[str, Any]) -> Any:
 @router.post("/embeddings", include_in_schema=False)
 async def embeddings(request: Request) -> Response:
     async def handle(gw: Gateway, ex: Exchange) -> Response:
-        body = parse_json_object(await read_body(request, gw.settings.general_settings))
+        body = await parse_body(await read_body(request, gw.settings.general_settings))
         model = validate_embeddings_request(body)
         ex.requested(model)
         response = await call_llm(gw, _call, {**body, **(await credentials(gw, request, ex, model))})

@@ -1,0 +1,107 @@
+"""One huge streamed answer (issue 16, item 8): the daemon relays it without keeping it, and stores at
+most `logging.max_stored_bytes` of it.
+
+The fake upstream streams a 64 MiB answer (4,096 chunks of 16 KiB) through the real daemon, on the
+fast path and through LiteLLM; the daemon's peak RSS (`VmHWM`) is read from /proc before and after.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.daemon import Daemon, start_daemon
+from tests.support.databank import db_rows
+from tests.support.hardening import config_text, figure
+from tests.support.upstream.observing import ObservingUpstream
+from tests.support.upstream.replies import text
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.slow,
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the daemon's RSS from /proc"),
+]
+
+CHUNKS = 4096
+CHUNK_CHARS = 16 * 1024
+ANSWER_BYTES = CHUNKS * CHUNK_CHARS  # 64 MiB
+STORED_CAP = 1024 * 1024  # the default logging.max_stored_bytes
+MiB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def daemon(upstream: ObservingUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    d = start_daemon(tmp_path_factory.mktemp("huge-answer-home"), config_text(upstream.url, timeout=30))
+    try:
+        yield d
+    finally:
+        d.down()
+
+
+def _kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no {field} in /proc/{pid}/status")
+
+
+def _pid(daemon: Daemon) -> int:
+    return int((daemon.home / "memproxy.pid").read_text().strip())
+
+
+@pytest.mark.regression(reason="BUG: a 200 MiB streamed answer took the daemon to 1.3 GB RSS and was stored whole")
+@pytest.mark.parametrize(
+    ("route", "model"),
+    [
+        ("/v1/chat/completions", "gpt-4o"),  # the fast path: the provider's bytes relayed
+        ("/v1/chat/completions", "claude-sonnet-4-5"),  # through LiteLLM's stream wrapper
+        ("/v1/messages", "claude-sonnet-4-5"),  # the fast path, Anthropic's events
+    ],
+)
+def test_a_huge_streamed_answer_is_relayed_without_keeping_it(
+    daemon: Daemon, upstream: ObservingUpstream, route: str, model: str
+) -> None:
+    body = {"model": model, "messages": [{"role": "user", "content": "write a lot"}], "stream": True}
+    body["max_tokens"] = 100
+    # a short answer first: the modules and pools this route needs are loaded before measuring
+    assert httpx.post(f"{daemon.url}{route}", json=body, timeout=60).status_code == 200
+    seen = len(daemon.wait_rows(lambda r: r["model"] == model and r["endpoint"] == route))
+    upstream.chunks = CHUNKS
+    # one 16 KiB word a chunk, each a different one (LiteLLM refuses a stream repeating one chunk)
+    upstream.script(text(" ".join(f"{i:05d}" + "x" * (CHUNK_CHARS - 6) for i in range(CHUNKS))))
+    pid = _pid(daemon)
+    before = _kib(pid, "VmRSS")
+    received, samples = 0, list[int]()
+    with httpx.stream("POST", f"{daemon.url}{route}", json=body, timeout=120) as answer:
+        assert answer.status_code == 200, answer.read()
+        for chunk in answer.iter_raw():
+            received += len(chunk)
+            if len(samples) < received // (4 * MiB):
+                samples.append(round((_kib(pid, "VmRSS") - before) / MiB))
+    print("RSS growth every 4 MiB:", samples)
+    peak = _kib(pid, "VmHWM")
+    rows = daemon.wait_rows(lambda r: r["model"] == model and r["endpoint"] == route, count=seen + 1, timeout=60)
+    newest = max(rows, key=lambda r: r["started_at"])
+    (row,) = db_rows(daemon.home, "id = ?", (newest["id"],))
+    stored = len((row["response_text"] or "").encode())
+    figure(
+        "test_a_huge_streamed_answer_is_relayed_without_keeping_it",
+        route=route,
+        model=model,
+        received_mib=received / MiB,
+        rss_before_mib=before / MiB,
+        peak_mib=peak / MiB,
+        growth_mib=(peak - before) / MiB,
+        stored_bytes=stored,
+        status=row["status"],
+    )
+    assert row["status"] == "ok", (row["status"], row["error"])
+    assert received > ANSWER_BYTES
+    assert stored <= STORED_CAP
+    assert "logging.max_stored_bytes" in row["response_text"]
+    # the daemon held at most a fraction of the answer (its peak since start counts, so this is generous)
+    assert peak - before < ANSWER_BYTES // 2
