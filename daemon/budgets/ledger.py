@@ -204,10 +204,16 @@ def open_ledger(settings: Settings, prices: Prices) -> tuple[Ledger, Alerter]:
     from daemon.budgets.alerts import Alerter
     from daemon.budgets.spend import spent_now
     from daemon.budgets.store import load_overrides, load_sent, save_sent
+    from daemon.errors import ConfigError
 
     paths = settings.paths
     alerter = Alerter(settings.budgets, load_sent(paths), lambda sent: save_sent(paths, sent))
-    ledger = Ledger(BudgetTable(settings.budgets, load_overrides(paths)), prices, on_crossed=alerter.crossed)
+    try:
+        overrides = load_overrides(paths)
+    except ConfigError as exc:  # the config's own limits still hold; `memproxy budget` names the problem
+        log.error("the limits set with `memproxy budget set` are not applied: %s", exc)
+        overrides = {}
+    ledger = Ledger(BudgetTable(settings.budgets, overrides), prices, on_crossed=alerter.crossed)
     now = datetime.now()
     ledger.seed(spent_now(paths.db_file, now), now)
     return ledger, alerter

@@ -35,17 +35,20 @@ def load_overrides(paths: Paths) -> dict[str, ProjectBudget]:
     """The limits set from the CLI, by project (none when the file does not exist)."""
     path = budgets_file(paths)
     data = _read_json(path)
-    try:
-        projects = data.get("projects", {}) if isinstance(data, dict) else None
-        if not isinstance(projects, dict):
-            raise ConfigError(f'{path}: expected {{"projects": {{...}}}}; fix or delete the file')
-        return {name: ProjectBudget.model_validate(entry) for name, entry in projects.items()}
-    except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(
-            f"{path}: {where}: {first['msg']}; fix it with `memproxy budget set` or delete the file"
-        ) from exc
+    projects = data.get("projects", {}) if isinstance(data, dict) else None
+    if not isinstance(projects, dict):
+        raise ConfigError(f'{path}: expected {{"projects": {{...}}}}; fix or delete the file')
+    found: dict[str, ProjectBudget] = {}
+    for name, entry in projects.items():
+        try:
+            found[name] = ProjectBudget.model_validate(entry)
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            where = ".".join(str(p) for p in (name, *first["loc"]))
+            raise ConfigError(
+                f"{path}: {where}: {first['msg']}; fix it with `memproxy budget set` or delete the file"
+            ) from exc
+    return found
 
 
 def set_limits(

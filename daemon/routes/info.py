@@ -55,8 +55,12 @@ async def budgets_sync(request: Request) -> Response:
             return JSONResponse({"limits": []})
         from daemon.budgets.store import load_overrides
         from daemon.budgets.table import BudgetTable
+        from daemon.errors import ConfigError, InvalidRequest
 
-        overrides = await asyncio.to_thread(load_overrides, gw.settings.paths)
+        try:
+            overrides = await asyncio.to_thread(load_overrides, gw.settings.paths)
+        except ConfigError as exc:  # the limits in force stay as they were
+            raise InvalidRequest(str(exc)) from exc
         gw.budgets.retable(BudgetTable(gw.settings.budgets, overrides))
         return JSONResponse({"limits": gw.budgets.rows(gw.budgets.table.named)})
 

@@ -236,3 +236,18 @@ def test_claude_code_shows_the_refusal_and_does_not_retry_it(daemon: Daemon, tmp
     assert "memproxy budget set coder --daily" in shown, shown
     refused = daemon.wait_rows(lambda r: r["project"] == "coder" and r["http_status"] == 402)
     assert [r["client"] for r in refused] == ["claude"]
+
+
+def test_budget_set_reaches_the_running_daemon_at_once(daemon: Daemon) -> None:
+    port = assign(daemon, "tuned")
+    oa = _openai(port)
+    _chat(oa)  # no budget yet
+    _priced_rows(daemon, "tuned", 1)
+    lowered = daemon.cli("budget", "set", "tuned", "--daily", "0.004")
+    assert lowered.returncode == 0 and "the running daemon applies it now" in lowered.stdout, lowered.stderr
+    with pytest.raises(openai.APIStatusError) as refused:
+        _chat(oa)
+    assert refused.value.status_code == 402 and "daily budget of $0.0040" in str(refused.value)
+    assert daemon.cli("budget", "set", "tuned", "--soft").returncode == 0
+    _chat(oa)  # soft: alerts only
+    assert daemon.cli("budget", "clear", "tuned").returncode == 0

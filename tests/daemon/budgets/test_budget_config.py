@@ -51,3 +51,14 @@ def test_thresholds_are_percentages(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         _load(tmp_path, "budgets:\n  thresholds: [0, 80]\n")
     assert "config.yaml:2: budgets.thresholds" in str(caught.value)
+
+
+def test_a_damaged_budgets_file_is_named(memproxy_home: Path) -> None:
+    from daemon.budgets.store import load_overrides
+    from tests.support.serving import home_paths
+
+    paths = home_paths()
+    (paths.state_dir / "budgets.json").write_text('{"projects": {"shop": {"daily": -3}}}')
+    with pytest.raises(ConfigError) as caught:
+        load_overrides(paths)
+    assert "budgets.json: shop.daily" in str(caught.value) and "memproxy budget set" in str(caught.value)
