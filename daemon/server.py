@@ -11,8 +11,10 @@ import ipaddress
 import logging
 import os
 import signal
+import socket
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from daemon import __version__
@@ -45,7 +47,32 @@ def setup_logging(settings: Settings, *, background: bool = False) -> None:
 
 
 def serve(settings: Settings, *, background: bool = False) -> None:
-    """Serve the gateway in this process until told to stop (`background`: spawned by `memproxy up`)."""
+    """Serve the gateway in this process until told to stop (`background`: spawned by `memproxy up`).
+
+    In the foreground (`up --foreground`) the daemon holds the start lock itself until it serves, as
+    `memproxy up` does for a background one: a `memproxy down` meanwhile waits, then stops it.
+    """
+    if background:
+        _serve(settings, background=True, started=lambda: None)
+        return
+    from filelock import FileLock, Timeout
+
+    from daemon.errors import DaemonStartError
+    from daemon.lifecycle import START_TIMEOUT_S
+
+    lock = FileLock(str(settings.paths.start_lock_file))
+    try:
+        lock.acquire(timeout=START_TIMEOUT_S)
+    except Timeout:
+        raise DaemonStartError(f"another memproxy has been starting for {START_TIMEOUT_S:.0f} s") from None
+    try:
+        _serve(settings, background=False, started=lock.release)
+    finally:
+        if lock.is_locked:
+            lock.release()
+
+
+def _serve(settings: Settings, *, background: bool, started: Callable[[], None]) -> None:
     import uvicorn
 
     from daemon.app import Hosted, create_app, start_gateway
@@ -99,7 +126,13 @@ def serve(settings: Settings, *, background: bool = False) -> None:
         proxy_headers=False,
         date_header=True,
     )
-    server = uvicorn.Server(config)
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            started()  # serving now, its signal handlers set: a `down` may stop it
+
+    server = Server(config)
     info = DaemonInfo(
         pid=os.getpid(),
         host=general.host,

@@ -73,3 +73,39 @@ def test_ports_assign_piped_into_head_still_makes_the_port_listen(upstream: Obse
     assert piped.stdout.startswith("piped → port"), piped.stdout
     assert piped.stderr == "", piped.stderr  # no traceback, no "Exception ignored"
     assert entry["listening"], entry
+
+
+def _start_lock_held(home: Path) -> bool:
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(home / "daemon.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return True
+    lock.release()
+    return False
+
+
+def test_down_while_up_foreground_is_starting_waits_for_it_and_stops_it(
+    upstream: ObservingUpstream, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    (home / "config.yaml").write_text(config_text(upstream.url))
+    daemon = Daemon(home=home, port=free_port())
+    up = daemon.popen("up", "--foreground", "--port", str(daemon.port))
+    try:
+        assert wait_for(lambda: _start_lock_held(home) or up.poll() is not None, 60, 0.01)
+        assert up.poll() is None and not daemon.status()["running"], "too late: the daemon was already up"
+        down = daemon.cli("down", "--timeout", "5")
+        up.wait(timeout=60)
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()
+        daemon.down()
+    figure("test_down_while_up_foreground_is_starting", down=down.stdout.strip(), up_rc=up.returncode)
+    assert "memproxy stopped" in down.stdout, down.stdout + down.stderr
+    assert up.returncode == 0
+    assert not (home / "memproxy.pid").exists()
