@@ -13,6 +13,7 @@ server), is never refused.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Callable
@@ -57,7 +58,7 @@ class Ledger:
         prices: Prices,
         *,
         on_crossed: Callable[[Limit, float, datetime], None] | None = None,
-        clock: Callable[[], datetime] = datetime.now,
+        clock: Callable[[], datetime] = lambda: datetime.now().astimezone(),
     ) -> None:
         self.table = table
         self._prices = prices
@@ -67,6 +68,9 @@ class Ledger:
         # (project, model or None, period) -> (period key, USD); a new period key starts from zero
         self._spent: dict[tuple[str, str | None, str], tuple[str, float]] = {}
         self._reserved: dict[str, _Reservation] = {}
+        # (model, resolved, provider) -> USD per input and output token (None: no price), looked up once
+        self._units: dict[tuple[str | None, str | None, str | None], tuple[float, float] | None] = {}
+        self._periods: dict[str, tuple[str, datetime, datetime]] = {}
 
     def seed(self, spent: Spent, now: datetime | None = None) -> None:
         """Start from what the databank holds for the current periods (daemon.budgets.spend.spent_now)."""
@@ -81,6 +85,21 @@ class Ledger:
         """New limits (the CLI changed them): spend is kept, every later request is checked against them."""
         self.table = table
 
+    async def check(
+        self, record_id: str, project: str, model: str | None, resolved: str | None, provider: str | None, size: int
+    ) -> None:
+        """`admit` for the request path: a model's prices are looked up off the loop the first time
+        (LiteLLM's model info, ~20 ms), then from memory."""
+        if not any(not limit.soft for limit in self.table.limits(project, model)):
+            return
+        key = (model, resolved, provider)
+        if key not in self._units:
+            units = await asyncio.to_thread(self._prices, *key)
+            if len(self._units) >= 4096:  # model names come from clients
+                self._units.clear()
+            self._units[key] = units
+        self.admit(record_id, project, model, resolved, provider, size)
+
     def admit(
         self, record_id: str, project: str, model: str | None, resolved: str | None, provider: str | None, size: int
     ) -> None:
@@ -88,7 +107,8 @@ class Ledger:
         hard = [limit for limit in self.table.limits(project, model) if not limit.soft]
         if not hard:
             return
-        prices = self._prices(model, resolved, provider)
+        key = (model, resolved, provider)
+        prices = self._units[key] if key in self._units else self._prices(*key)
         if prices is None or not any(prices):
             return  # a local server, or a model nobody priced: money limits never block it
         estimate = prices[0] * size / BYTES_PER_TOKEN
@@ -162,9 +182,16 @@ class Ledger:
 
     def _spent_in(self, limit: Limit, now: datetime) -> float:
         held = self._spent.get((limit.project, limit.model, limit.period))
-        if held is None or held[0] != limit.bounds(now)[0]:
+        if held is None or held[0] != self._period(limit.period, now)[0]:
             return 0.0
         return held[1]
+
+    def _period(self, period: str, now: datetime) -> tuple[str, datetime, datetime]:
+        """The current day, week or month, worked out again only once it is over (local-time sums are slow)."""
+        held = self._periods.get(period)
+        if held is None or not held[1] <= now < held[2]:
+            held = self._periods[period] = period_bounds(BY[period], now)
+        return held
 
     def _reserved_for(self, limit: Limit) -> float:
         return sum(
@@ -214,7 +241,7 @@ def open_ledger(settings: Settings, prices: Prices) -> tuple[Ledger, Alerter]:
         log.error("the limits set with `memproxy budget set` are not applied: %s", exc)
         overrides = {}
     ledger = Ledger(BudgetTable(settings.budgets, overrides), prices, on_crossed=alerter.crossed)
-    now = datetime.now()
+    now = datetime.now().astimezone()
     ledger.seed(spent_now(paths.db_file, now), now)
     return ledger, alerter
 

@@ -61,6 +61,7 @@ class BudgetTable:
         self.settings = settings
         self.overrides = dict(overrides or {})
         self._cache: dict[str, ProjectBudget | None] = {}
+        self._limits: dict[tuple[str, str | None], list[Limit]] = {}
 
     @property
     def named(self) -> list[str]:
@@ -82,7 +83,17 @@ class BudgetTable:
         return self._cache[project]
 
     def limits(self, project: str, model: str | None = None) -> list[Limit]:
-        """The project's own limits and, with `model`, that model's limits of it."""
+        """The project's own limits and, with `model`, that model's limits of it (worked out once: every
+        request asks)."""
+        key = (project, model)
+        found = self._limits.get(key)
+        if found is None:
+            if len(self._limits) >= 4096:  # names come from clients
+                self._limits.clear()
+            found = self._limits[key] = self._limits_of(project, model)
+        return found
+
+    def _limits_of(self, project: str, model: str | None) -> list[Limit]:
         budget = self.budget(project)
         if budget is None:
             return []

@@ -58,7 +58,7 @@ async def _generate(request: Request, endpoint: Endpoint, gw: Gateway, ex: Excha
     upstream = {**(await credentials(gw, request, ex, model)), **endpoint.headers(request)}
     if gw.budgets is not None:  # before anything is sent: a spent budget is refused, in the client's dialect
         r = ex.record
-        gw.budgets.admit(r.id, r.project, model, r.resolved_model, r.provider, len(raw))
+        await gw.budgets.check(r.id, r.project, model, r.resolved_model, r.provider, len(raw))
     original = body
     body = await remember(gw, body, endpoint, model, ex)
     if endpoint.replay is not None and gw.settings.tool_execution.enabled and gw.memory is not None:
