@@ -66,4 +66,5 @@ def memory_backend(gateway: Gateway, memory: MemoryBackend) -> MemoryBackend:
         min_similarity=cr.min_similarity,
         min_match_ratio=cr.min_match_ratio,
         embed_timeout=max(0.1, cr.timeout * 0.75),
+        secrets=gateway.secrets,
     )

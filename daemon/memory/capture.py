@@ -4,9 +4,10 @@ Stored off the request path: `submit()` only puts the exchange on a bounded queu
 background task writes it. If the backend is slower than the traffic and the queue fills, new
 exchanges are dropped with a log line rather than held in memory without limit. A store that is
 locked (another process writing memory.db) is retried with backoff for up to two minutes, in order;
-only then is the exchange given up, with a log line. After each capture, the scope's captured
-memories beyond `max_memories_per_scope` (oldest first) and older than `retention_days` are deleted
-(local backend; notes added by hand are never evicted).
+only then is the exchange given up, with a log line. A capture that restates an older captured
+memory of the scope (`likeness` at least `FOLD_AT`) replaces it. After each capture, the scope's
+captured memories beyond `max_memories_per_scope` (oldest first) and older than `retention_days`
+are deleted (local backend; notes added by hand are never folded or evicted).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from daemon.errors import MemoryBackendError
 from daemon.memory.base import MemoryBackend
 from daemon.memory.clean import scrub, strip_blocks
+from daemon.memory.fts import words
 
 if TYPE_CHECKING:
     from daemon.config.settings import ContextRetrieval
@@ -35,6 +37,26 @@ RETRY_FOR_SECONDS = 120.0
 # Each side of an exchange is clipped to this many characters: a memory is a reminder, and a long
 # answer (a whole file of code) would otherwise fill `max_context_length` on its own.
 MAX_SIDE_CHARS = 2000
+
+
+# A new capture this close to an older captured memory of the scope (token-set Jaccard of their
+# words, the User:/Assistant: labels aside) replaces it: the same fact retyped, or restated with a
+# word or two in four changed or added. The newer wording is kept.
+FOLD_AT = 0.75
+# how many of the scope's best matches for the new text are compared with it
+FOLD_CANDIDATES = 5
+_LABELS = ("User: ", "Assistant: ")
+
+
+def _word_set(text: str) -> set[str]:
+    lines = (line.removeprefix(_LABELS[0]).removeprefix(_LABELS[1]) for line in text.splitlines())
+    return set(words("\n".join(lines)))
+
+
+def likeness(a: str, b: str) -> float:
+    """Token-set Jaccard of two memories' words (labels aside): 1.0 for the same words in any form."""
+    x, y = _word_set(a), _word_set(b)
+    return len(x & y) / len(x | y) if x or y else 1.0
 
 
 def _clip(text: str, limit: int) -> str:
@@ -80,6 +102,7 @@ class Capturer:
         self.retry_for = retry_for
         self.retry_delay = retry_delay
         self.stored = 0
+        self.folded = 0  # older captured memories a near-duplicate capture replaced
         self.dropped = 0
         self.failed = 0
         self._queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=max(1, maxsize))
@@ -148,7 +171,7 @@ class Capturer:
         deadline, delay = time.monotonic() + self.retry_for, self.retry_delay
         while True:
             try:
-                await asyncio.wait_for(backend.add(item.scope, item.text, metadata), self.timeout)
+                added = await asyncio.wait_for(backend.add(item.scope, item.text, metadata), self.timeout)
                 break
             except MemoryBackendError as exc:
                 if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() + delay > deadline:
@@ -156,9 +179,24 @@ class Capturer:
                 log.info("memory store busy (%s); trying the capture for %s again in %.1fs", exc, item.scope, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+        await self._fold(backend, item, added.id)
         prune = getattr(backend, "prune_captured", None)
         if prune is not None and (self.max_per_scope is not None or self.retention_days is not None):
             await prune(item.scope, self.max_per_scope, self.retention_days)
+
+    async def _fold(self, backend: MemoryBackend, item: _Item, kept: str) -> None:
+        """Forget the scope's older captured memories that `item` restates (`FOLD_AT`); never raises."""
+        try:
+            found = await asyncio.wait_for(backend.search(item.scope, item.text, FOLD_CANDIDATES), self.timeout)
+            for old in found:
+                captured = (old.metadata or {}).get("source") == CAPTURED
+                # forget also takes what quotes the forgotten text whole: never the memory just kept
+                quoted = old.text.strip() in item.text
+                same = old.id != kept and captured and not quoted and likeness(old.text, item.text) >= FOLD_AT
+                if same and await backend.forget(item.scope, old.id):
+                    self.folded += 1
+        except Exception as exc:  # the new memory is stored: folding is a tidy-up
+            log.info("memory capture: could not fold near-duplicates in %s (%s)", item.scope, exc)
 
     async def drain(self) -> None:
         """Wait until everything submitted so far is stored (or has failed)."""

@@ -119,34 +119,21 @@ def _stem(word: str) -> str:
     return word
 
 
-# A query of more than two search terms needs at least this many of them in a memory: one shared word
-# ("make", "year", "between") was each of the coincidences memory_eval's unrelated questions met.
-MIN_SHARED_TERMS = 2
-
-
-def _shared(query: str, text: str) -> tuple[int, int]:
-    terms = {_stem(t) for t in query_terms(query)}
-    return len(terms & {_stem(w) for w in words(text)}), len(terms)
-
-
 def matched_ratio(query: str, text: str) -> float:
     """The share of the query's search terms (stopwords aside) that `text` contains, stemmed."""
-    shared, asked = _shared(query, text)
-    return shared / asked if asked else 0.0
+    terms = {_stem(t) for t in query_terms(query)}
+    if not terms:
+        return 0.0
+    have = {_stem(w) for w in words(text)}
+    return len(terms & have) / len(terms)
 
 
 def relevant(memories: Sequence[Memory], query: str, min_ratio: float) -> list[Memory]:
-    """The memories that contain at least `min_ratio` of the query's terms (0 keeps all), and at
-    least `MIN_SHARED_TERMS` of them when the query has more than two: one word shared with a
-    longer question is a coincidence, not a memory about it."""
+    """The memories that contain at least `min_ratio` of the query's terms (0 keeps all): one word
+    shared with a long question is a coincidence, not a memory about it."""
     if min_ratio <= 0:
         return list(memories)
-    kept = []
-    for memory in memories:
-        shared, asked = _shared(query, memory.text)
-        if asked and shared / asked >= min_ratio - 1e-9 and (shared >= MIN_SHARED_TERMS or asked <= 2):
-            kept.append(memory)
-    return kept
+    return [m for m in memories if matched_ratio(query, m.text) >= min_ratio - 1e-9]
 
 
 def select(memories: Sequence[Memory], max_results: int, max_context_length: int) -> list[Memory]:

@@ -9,8 +9,9 @@ nothing.
 
 Embeddings come from `embed` (the gateway's own embeddings route: `daemon.gateway.embedder`); the
 vectors live in the memory file (`memory_vectors`: float32, unit length) and are compared in pure
-Python on the store's thread (no extension, no numpy; ~12 ms per 1,000 memories of 384 dimensions).
-Embedding never fails a search or a capture: when the upstream is down, the search is words only
+Python on the store's thread (no extension, no numpy; ~20 ms per 1,000 memories of 384 dimensions).
+No key (configured, or shaped like one) is sent to the embedding model. Embedding never fails a
+search or a capture: when the upstream is down, the search is words only
 (logged once, tried again after `RETRY_AFTER` seconds) and the memory is stored without a vector;
 `backfill` embeds such memories (and those `memory add` stored from the CLI) once the upstream answers.
 """
@@ -30,6 +31,7 @@ from operator import mul
 from typing import Any
 
 from daemon.memory.base import Memory, MemoryBackend
+from daemon.memory.clean import scrub
 from daemon.memory.local import LocalBackend
 from daemon.memory.retrieval import relevant
 
@@ -44,6 +46,8 @@ CANDIDATES = 4
 # Only the head of a long memory is embedded (embedding models read 256 to 8k tokens).
 EMBED_CHARS = 2000
 BACKFILL_BATCH = 64
+# A memory found by its words needs this share of `min_similarity` to be kept (see `search`).
+WORD_HIT_SHARE = 0.5
 # After an embedding failure, searches are words only for this long before the upstream is tried again.
 RETRY_AFTER = 30.0
 
@@ -97,6 +101,23 @@ def nearest(
     ]
 
 
+def similarities(conn: sqlite3.Connection, ids: Sequence[str], model: str, query: array[float]) -> dict[str, float]:
+    """The cosine similarity to `query` of each of `ids` that has a vector for `model`."""
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    rows = conn.execute(
+        f"SELECT memory_id, vector FROM memory_vectors WHERE model = ? AND memory_id IN ({marks})", [model, *ids]
+    )
+    found = {}
+    for rowid, blob in rows:
+        vector = array("f")
+        vector.frombytes(blob)
+        if len(vector) == len(query):
+            found[str(rowid)] = sum(map(mul, query, vector))
+    return found
+
+
 def _store_vectors(conn: sqlite3.Connection, model: str, pairs: list[tuple[int, array[float]]]) -> None:
     with conn:
         conn.executemany(
@@ -129,6 +150,7 @@ class SemanticBackend:
         min_similarity: float,
         min_match_ratio: float,
         embed_timeout: float = 1.5,
+        secrets: Iterable[str] = (),
     ) -> None:
         self.local = local
         self.embed = embed
@@ -136,6 +158,7 @@ class SemanticBackend:
         self.min_similarity = min_similarity
         self.min_match_ratio = min_match_ratio
         self.embed_timeout = embed_timeout
+        self.secrets = secrets  # keys (a live view) never sent to the embedding model; key shapes neither
         self.retry_after = RETRY_AFTER
         self.down_until = 0.0  # monotonic time before which the embedder is not asked (it failed)
         self._backfill: asyncio.Task[int] | None = None
@@ -146,7 +169,9 @@ class SemanticBackend:
         if time.monotonic() < self.down_until:
             return None
         try:
-            got = await asyncio.wait_for(self.embed([t[:EMBED_CHARS] for t in texts]), self.embed_timeout)
+            known = tuple(self.secrets)
+            sent = [scrub(t[:EMBED_CHARS], known) for t in texts]
+            got = await asyncio.wait_for(self.embed(sent), self.embed_timeout)
             if len(got) != len(texts):
                 raise ValueError(f"{len(got)} embeddings for {len(texts)} texts")
         except Exception as exc:
@@ -211,8 +236,17 @@ class SemanticBackend:
         by_words = relevant(await words_task, query, self.min_match_ratio)
         if vectors is None:
             return by_words[:limit]
-        q = vectors[0]
-        by_meaning = await self.local.run(lambda c: nearest(c, scope, self.model, q, wanted, self.min_similarity))
+        q, ids = vectors[0], [m.id for m in by_words]
+
+        def compare(conn: sqlite3.Connection) -> tuple[list[Memory], dict[str, float]]:
+            near = nearest(conn, scope, self.model, q, wanted, self.min_similarity)
+            return near, similarities(conn, ids, self.model, q)
+
+        by_meaning, word_hits = await self.local.run(compare)
+        # a word in common with a question the model finds far from it is a coincidence ("how do bees
+        # make honey?" and "make test-all"); a memory not embedded yet keeps its word hit
+        floor = self.min_similarity * WORD_HIT_SHARE
+        by_words = [m for m in by_words if word_hits.get(m.id, floor) >= floor]
         self._start_backfill()
         return fuse([by_words, by_meaning], limit)
 

@@ -115,3 +115,42 @@ async def test_the_user_session_is_used() -> None:
     await capturer.drain()
     assert backend.added == [(SHOP, "User: q\nAssistant: a", "alice")]
     await capturer.close()
+
+
+async def test_a_fact_restated_with_small_changes_replaces_the_older_memory(local_backend: LocalBackend) -> None:
+    capturer = Capturer(local_backend)
+    capturer.submit(SHOP, "We deploy the shop on Fridays after lunch", "Noted.")
+    capturer.submit(SHOP, "we deploy the shop on Fridays, after lunch!", "Noted.")  # the same, retyped
+    capturer.submit(SHOP, "We deploy the shop on Fridays after lunch, from the main branch", "Noted.")
+    capturer.submit(SHOP, "We deploy the blog on Mondays", "Noted.")  # another fact
+    await capturer.drain()
+    texts = [m.text for m in await local_backend.list(SHOP)]
+    assert texts == [
+        "User: We deploy the blog on Mondays\nAssistant: Noted.",
+        "User: We deploy the shop on Fridays after lunch, from the main branch\nAssistant: Noted.",
+    ]
+    assert capturer.folded == 2
+    await capturer.close()
+
+
+async def test_a_note_added_by_hand_is_never_folded_away(local_backend: LocalBackend) -> None:
+    note = await local_backend.add(SHOP, "User: We deploy the shop on Fridays after lunch\nAssistant: Noted.")
+    capturer = Capturer(local_backend)
+    capturer.submit(SHOP, "we deploy the shop on Fridays, after lunch!", "Noted.")
+    await capturer.drain()
+    assert note.id in [m.id for m in await local_backend.list(SHOP)]
+    assert len(await local_backend.list(SHOP)) == 2
+    await capturer.close()
+
+
+async def test_folding_never_takes_the_new_memory_with_the_old(local_backend: LocalBackend) -> None:
+    """`forget` also deletes what quotes the forgotten text whole: a capture quoting the older one
+    keeps both rather than losing both."""
+    capturer = Capturer(local_backend)
+    capturer.submit(SHOP, "We deploy the shop on Fridays after lunch", "Noted.")
+    await capturer.drain()
+    (old,) = await local_backend.list(SHOP)
+    capturer.submit(SHOP, f"{old.text} again", "Noted.")
+    await capturer.drain()
+    assert len(await local_backend.list(SHOP)) == 2
+    await capturer.close()

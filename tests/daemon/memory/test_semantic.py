@@ -32,6 +32,7 @@ GROUPS = {
     "weekday": ["friday", "monday", "day"],
     "money": ["stripe", "payment", "card", "processor"],
     "colour": ["colour", "teal", "shade", "hue"],
+    "testing": ["test", "suite", "check"],
 }
 DEPLOY = "We deploy the shop on Fridays after lunch"
 PAYMENTS = "Payments go through Stripe in test mode"
@@ -49,7 +50,9 @@ def embedder() -> Iterator[EmbeddingServer]:
 def served(
     upstream: FakeUpstream, embedder: EmbeddingServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Served]:
-    config = with_embedding_model(gateway_config(upstream.url), embedder.url, min_similarity=0.5, capture=True)
+    # a long timeout: on two loaded cores LiteLLM's first embedding call (its imports) can take seconds
+    cr = {"min_similarity": 0.5, "capture": True, "timeout": 20}
+    config = with_embedding_model(gateway_config(upstream.url), embedder.url, **cr)
     yield from serve_gateway(tmp_path_factory.mktemp("semantic"), config)
 
 
@@ -108,6 +111,17 @@ def test_an_unrelated_question_gets_no_memory(
     sent = ask(served, fake, project, UNRELATED)
     assert DEPLOY not in sent and PAYMENTS not in sent
     assert served.rows(project)[-1]["memory_hits"] == 0
+
+
+def test_a_word_in_common_with_a_question_far_in_meaning_is_no_match(
+    served: Served, up: EmbeddingServer, fake: FakeUpstream, project: str
+) -> None:
+    tests = "Run the test suite with make test-all"
+    seed(served.home, project, tests, DEPLOY)
+    ask(served, fake, project, "which day do we ship?")  # starts embedding the seeded memories
+    wait_for(lambda: embedded(served.home, project, tests) and embedded(served.home, project, DEPLOY), timeout=5)
+    assert tests not in ask(served, fake, project, "how do bees make honey?")  # "make": by words alone, a hit
+    assert tests in ask(served, fake, project, "how do I run the test suite?")  # words and meaning agree
 
 
 def test_a_captured_exchange_is_embedded_and_found_by_meaning(
