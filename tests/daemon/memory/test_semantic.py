@@ -184,3 +184,22 @@ def test_fusion_ranks_a_memory_both_lists_found_first() -> None:
 def test_the_embedding_model_must_be_in_the_model_list() -> None:
     with pytest.raises(ValidationError, match="embedding_model 'nope' is no model_name in model_list"):
         ConfigFile.model_validate({"context_retrieval": {"embedding_model": "nope"}})
+
+
+async def test_no_key_is_sent_to_the_embedding_model(tmp_path: Path) -> None:
+    sent: list[str] = []
+    configured = "cfg-secret-value-0123456789"
+
+    async def embed(texts: list[str]) -> list[list[float]]:
+        sent.extend(texts)
+        return concept_embedder(GROUPS)(texts)
+
+    local = LocalBackend(tmp_path / "m.db")
+    backend = SemanticBackend(local, embed, model="e", min_similarity=0.5, min_match_ratio=0.2, secrets=[configured])
+    try:
+        await backend.add("project:p", f"deploy with sk-proj-{'a' * 40} and {configured}")
+        await backend.search("project:p", f"which day do we ship? ghp_{'b' * 36}", 5)
+    finally:
+        await backend.close()
+    assert len(sent) == 2
+    assert not any(key in text for text in sent for key in ("sk-proj-", "ghp_", configured)), sent
