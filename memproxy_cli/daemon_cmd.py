@@ -146,7 +146,7 @@ def _status_report(config: Path | None) -> dict[str, Any]:
     found = running_daemon(paths)
     models: list[str] = []
     budgets: list[dict[str, Any]] = []
-    config_error = None
+    config_error = budgets_error = None
     try:
         settings = _settings(config)
         models = [m.model_name for m in settings.model_list]
@@ -158,8 +158,8 @@ def _status_report(config: Path | None) -> dict[str, Any]:
 
         try:
             budgets = budget_rows(settings)  # each limit: spent, percent, when it resets
-        except (ConfigError, DatabankError) as exc:
-            config_error = str(exc)
+        except (ConfigError, DatabankError) as exc:  # a damaged budgets.json: the models are still known
+            budgets_error = str(exc)
     unreadable = None
     try:
         today = totals_by_project(paths.db_file, iso_utc(parse_timespec("today")))
@@ -187,6 +187,7 @@ def _status_report(config: Path | None) -> dict[str, Any]:
         "today": _totals(today),
         "month": _totals(month),  # month to date, local time
         "budgets": budgets,
+        "budgets_error": budgets_error,
     }
     if found is not None:
         info, health = found
@@ -278,6 +279,8 @@ def _print_status(report: dict[str, Any]) -> None:
         state = "[green]listening[/]" if project["listening"] else "[red]not listening[/]"
         console.print(f"  project {project['name']}: port {project['port']} {state}")
     _print_costs(report["today"], report["month"])
+    if report.get("budgets_error"):
+        console.print(f"  budgets:  cannot be read ({report['budgets_error']})", markup=False)
     for row in report.get("budgets", []):
         model = f" {row['model']}" if row["model"] else ""
         console.print(

@@ -86,3 +86,13 @@ def test_budget_and_the_percent_in_status_and_ports_stay_light(memproxy_home: Pa
     heavy, printed = run_counting_heavy(argv, {**os.environ, "MEMPROXY_HOME": str(memproxy_home)})
     assert heavy == [], printed
     assert "shop" in printed, printed
+
+
+def test_a_damaged_budgets_file_is_reported_by_budget_and_status(memproxy_home: Path) -> None:
+    _registered(memproxy_home, "shop")
+    (memproxy_home / "budgets.json").write_text('{"projects": {"shop": {"daily": "lots"}}}')
+    listed = runner.invoke(app, ["budget"])
+    assert listed.exit_code == 1 and "budgets.json: shop.daily" in listed.output
+    status = json.loads(runner.invoke(app, ["status", "--json"]).output)
+    assert status["config_error"] is None and status["models"]
+    assert "budgets.json: shop.daily" in status["budgets_error"]
