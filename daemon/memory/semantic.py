@@ -168,8 +168,8 @@ class SemanticBackend:
     async def _vectors(self, texts: list[str]) -> list[array[float]] | None:
         if time.monotonic() < self.down_until:
             return None
+        known = tuple(self.secrets)
         try:
-            known = tuple(self.secrets)
             sent = [scrub(t[:EMBED_CHARS], known) for t in texts]
             got = await asyncio.wait_for(self.embed(sent), self.embed_timeout)
             if len(got) != len(texts):
@@ -179,7 +179,7 @@ class SemanticBackend:
                 log.warning(
                     "embedding model %s unavailable (%s); memory recalls by words only until it answers",
                     self.model,
-                    str(exc) or type(exc).__name__,
+                    scrub(str(exc), known) or type(exc).__name__,
                 )
             self.down_until = time.monotonic() + self.retry_after
             return None
@@ -264,6 +264,12 @@ class SemanticBackend:
 
     async def prune_captured(self, scope: str, keep: int | None, retention_days: int | None) -> int:
         return await self.local.prune_captured(scope, keep, retention_days)
+
+    async def mark_used(self, scope: str, counts: dict[str, int], when: str) -> None:
+        """The local store's use counts (`memory list`), where it keeps them."""
+        mark = getattr(self.local, "mark_used", None)
+        if mark is not None:
+            await mark(scope, counts, when)
 
     def for_user(self, user_id: str) -> MemoryBackend:
         return self
