@@ -56,9 +56,7 @@ async def _generate(request: Request, endpoint: Endpoint, gw: Gateway, ex: Excha
     model = endpoint.validate(body)
     ex.requested(model, stream=bool(body.get("stream")), body=raw if gw.settings.logging.store_prompts else None)
     upstream = {**(await credentials(gw, request, ex, model)), **endpoint.headers(request)}
-    if gw.budgets is not None:  # before anything is sent: a spent budget is refused, in the client's dialect
-        r = ex.record
-        await gw.budgets.check(r.id, r.project, model, r.resolved_model, r.provider, len(raw))
+    await within_budget(gw, ex, model, len(raw))
     original = body
     body = await remember(gw, body, endpoint, model, ex)
     if endpoint.replay is not None and gw.settings.tool_execution.enabled and gw.memory is not None:
@@ -102,6 +100,14 @@ async def credentials(gw: Gateway, request: Request, ex: Exchange, model: str) -
     if aliased != model:
         kwargs["model"] = aliased  # the Router gets the name the alias stands for
     return kwargs
+
+
+async def within_budget(gw: Gateway, ex: Exchange, model: str, size: int) -> None:
+    """Before anything is sent: reserve the request's estimate, or refuse it (402) if the project's budget
+    would be passed (daemon.budgets.ledger)."""
+    if gw.budgets is not None:
+        r = ex.record
+        await gw.budgets.check(r.id, r.project, model, r.resolved_model, r.provider, size)
 
 
 async def remember(gw: Gateway, body: dict[str, Any], endpoint: Endpoint, model: str, ex: Exchange) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from daemon.errors import InvalidRequest
 from daemon.gateway.body import parse_body, read_body
 from daemon.gateway.edge import answer_recorded
 from daemon.gateway.exchange import Exchange
-from daemon.gateway.pipeline import call_llm, credentials
+from daemon.gateway.pipeline import call_llm, credentials, within_budget
 from daemon.gateway.state import Gateway
 from daemon.gateway.validation import refuse_redirect_fields, require_model
 
@@ -38,10 +38,13 @@ async def _call(router: Any, kwargs: dict[str, Any]) -> Any:
 @router.post("/embeddings", include_in_schema=False)
 async def embeddings(request: Request) -> Response:
     async def handle(gw: Gateway, ex: Exchange) -> Response:
-        body = await parse_body(await read_body(request, gw.settings.general_settings))
+        raw = await read_body(request, gw.settings.general_settings)
+        body = await parse_body(raw)
         model = validate_embeddings_request(body)
         ex.requested(model)
-        response = await call_llm(gw, _call, {**body, **(await credentials(gw, request, ex, model))})
+        upstream = await credentials(gw, request, ex, model)
+        await within_budget(gw, ex, model, len(raw))
+        response = await call_llm(gw, _call, {**body, **upstream})
         usage = usage_from_openai(getattr(response, "usage", None))
         ex.succeed(usage)
         return Response(response.model_dump_json(exclude_none=True), media_type="application/json")
