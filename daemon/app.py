@@ -55,13 +55,15 @@ def start_gateway(settings: Settings) -> Gateway:
     if not settings.general_settings.fast_path:
         # every request goes through LiteLLM: pay its lazy imports now, not on a first request
         threading.Thread(target=_warm_imports, name="memproxy-warmup", daemon=True).start()
-    memory = capturer = None
+    memory = capturer = uses = None
     if settings.context_retrieval.enabled or settings.tool_execution.enabled:
         from daemon.memory import open_backend
         from daemon.memory.capture import Capturer
+        from daemon.memory.uses import UseLog
 
         memory = open_backend(settings)
         capturer = Capturer.from_settings(memory, settings.context_retrieval)
+        uses = UseLog(memory)  # the store itself, below any semantic wrapper: the counts live there
     from daemon.observe.metrics import FanOut, Metrics
     from daemon.observe.telemetry import start_telemetry
 
@@ -84,6 +86,7 @@ def start_gateway(settings: Settings) -> Gateway:
         model_cost=import_litellm().model_cost,
         memory=memory,
         capturer=capturer,
+        memory_uses=uses,
         budgets=budgets,
         alerter=alerter,
         # the ledger hears of a request's end first (its tokens), the writer queues its row after
@@ -138,6 +141,8 @@ async def _close_memory(gateway: Gateway) -> None:
     try:
         if gateway.capturer is not None:
             await gateway.capturer.close()
+        if gateway.memory_uses is not None:
+            await gateway.memory_uses.close()
         if gateway.memory is not None:
             await gateway.memory.close()
     except Exception:

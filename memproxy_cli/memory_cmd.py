@@ -82,11 +82,21 @@ def _table(memories: list[Memory], scope: str, with_score: bool) -> None:
     if with_score:
         table.add_column("score", justify="right")
     table.add_column("created", no_wrap=True)
+    counted = any(m.used_count is not None for m in memories)  # the local store counts uses; Supermemory not
+    if counted:
+        table.add_column("used", justify="right", no_wrap=True)
+        table.add_column("last used", no_wrap=True)
     table.add_column("text")
     for m in memories:
         score = [f"{m.score:.3g}" if m.score is not None else "–"] if with_score else []
-        table.add_row(escape(m.id), *score, m.created_at[:16].replace("T", " "), escape(_one_line(m.text)))
+        used = [str(m.used_count or 0), _minute(m.last_used_at) or "never"] if counted else []
+        table.add_row(escape(m.id), *score, _minute(m.created_at), *used, escape(_one_line(m.text)))
     console.print(table)
+
+
+def _minute(moment: str | None) -> str:
+    """An ISO timestamp to the minute, as the table shows it ("" for none)."""
+    return (moment or "")[:16].replace("T", " ")
 
 
 @memory_app.command()

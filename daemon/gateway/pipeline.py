@@ -130,6 +130,8 @@ async def remember(gw: Gateway, body: dict[str, Any], endpoint: Endpoint, model:
         secrets=ex.secrets,  # the keys this request presented and every key the gateway knows
     )
     ex.recalled(recalled.hits, [m.id for m in recalled.memories])
+    if gw.memory_uses is not None:
+        gw.memory_uses.note(ident.memory_scope, [m.id for m in recalled.memories])
     capturer, question = gw.capturer, recalled.question
     if capturer is not None and capturer.enabled and question:
 

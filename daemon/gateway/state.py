@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from daemon.gateway.credentials import Needs
     from daemon.memory.base import MemoryBackend
     from daemon.memory.capture import Capturer
+    from daemon.memory.uses import UseLog
     from daemon.observe.metrics import Metrics
     from daemon.observe.telemetry import Telemetry
     from daemon.usage.writer import UsageWriter
@@ -50,6 +51,8 @@ class Gateway:
     model_cost: dict[str, Any]
     memory: MemoryBackend | None = None
     capturer: Capturer | None = None
+    # how often each memory went into a request (`memory list`), written off the request path
+    memory_uses: UseLog | None = None
     # each conversation turn's memory block, repeated in its later requests so prompt caches hit
     frozen_memory: FrozenBlocks = field(default_factory=FrozenBlocks)
     # the fast path's connection pool, made on first use (it must be born inside the event loop)

@@ -11,6 +11,7 @@
     capture     exchange_text, Capturer (stores exchanges off the request path)
     clean       what memory never keeps or passes on: keys, its own injected blocks (pure)
     semantic    SemanticBackend: the local store plus embeddings, words and meaning fused by rank (optional)
+    uses        UseLog: how often and when each memory went into a request, written off the request path
 
 Importing this package imports neither the Supermemory SDK nor sqlite work: `open_backend` does.
 """

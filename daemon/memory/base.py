@@ -27,12 +27,19 @@ class Memory:
     created_at: str
     score: float | None = None
     metadata: dict[str, Any] | None = None
+    # how often it went into a request and when last (None: the backend does not count, Supermemory)
+    used_count: int | None = None
+    last_used_at: str | None = None
 
     def as_json(self) -> dict[str, Any]:
-        """SPEC's `memory search|list --json` shape: `{id, text, scope, created_at, score?}`."""
+        """SPEC's `memory search|list --json` shape: `{id, text, scope, created_at, score?, used_count?,
+        last_used_at?}` (the last two where the backend counts uses; `last_used_at` null if never)."""
         out: dict[str, Any] = {"id": self.id, "text": self.text, "scope": self.scope, "created_at": self.created_at}
         if self.score is not None:
             out["score"] = self.score
+        if self.used_count is not None:
+            out["used_count"] = self.used_count
+            out["last_used_at"] = self.last_used_at
         return out
 
 

@@ -89,6 +89,13 @@ def m003_vectors(conn: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m004_uses(conn: sqlite3.Connection) -> None:
+    # how often a memory went into a request, and when last (`memory list`); daemon.memory.uses
+    conn.execute("ALTER TABLE memories ADD COLUMN used_count INTEGER NOT NULL DEFAULT 0")
+    conn.execute("ALTER TABLE memories ADD COLUMN last_used_at TEXT")
+
+
 def open_db(path: str | Path, *, busy_timeout_ms: int = 5000) -> sqlite3.Connection:
     """Open (creating if needed) the memory store at `path`, migrated to the latest schema.
 
@@ -105,7 +112,7 @@ def open_db(path: str | Path, *, busy_timeout_ms: int = 5000) -> sqlite3.Connect
     return conn
 
 
-_COLUMNS = "m.id, m.text, m.scope, m.created_at, m.metadata"
+_COLUMNS = "m.id, m.text, m.scope, m.created_at, m.metadata, m.used_count, m.last_used_at"
 
 
 def scope_key(scope: str) -> str:
@@ -118,7 +125,7 @@ def _index_body(text: str) -> str:
 
 
 def _row_memory(row: tuple[Any, ...], score: float | None = None) -> Memory:
-    rowid, text, scope, created_at, metadata = row
+    rowid, text, scope, created_at, metadata, used_count, last_used_at = row
     return Memory(
         id=str(rowid),
         text=text,
@@ -126,6 +133,8 @@ def _row_memory(row: tuple[Any, ...], score: float | None = None) -> Memory:
         created_at=created_at,
         score=score,
         metadata=json.loads(metadata) if metadata else None,
+        used_count=used_count,
+        last_used_at=last_used_at,
     )
 
 
@@ -208,7 +217,7 @@ class LocalBackend:
         def read(conn: sqlite3.Connection) -> list[Memory]:
             rows = conn.execute(sql, (expression, limit, scope)).fetchall()
             # bm25 is "lower is better" and negative; flip it so a bigger score means a better match.
-            return [_row_memory(row[:5], score=-row[5]) for row in rows]
+            return [_row_memory(row[:-1], score=-row[-1]) for row in rows]
 
         return await self._run(read)
 
@@ -278,6 +287,18 @@ class LocalBackend:
                 return _delete(conn, scope, list(rows.items())) if rows else 0
 
         return await self._run(delete)
+
+    async def mark_used(self, scope: str, counts: dict[str, int], when: str) -> None:
+        """Add `counts[id]` to how often each memory of `scope` went into a request; last used `when`."""
+        rows = [(n, when, rowid, scope) for id, n in counts.items() if (rowid := _rowid(id)) is not None]
+        sql = "UPDATE memories SET used_count = used_count + ?, last_used_at = ? WHERE id = ? AND scope = ?"
+
+        def write(conn: sqlite3.Connection) -> None:
+            with transaction(conn):
+                conn.executemany(sql, rows)
+
+        if rows:
+            await self._run(write)
 
     def for_user(self, user_id: str) -> MemoryBackend:
         """One local file serves every user: scopes, not sessions, keep them apart."""

@@ -34,11 +34,13 @@ def test_add_search_list_forget_round_trip() -> None:
 
     found = _json("search", "when do I deploy?", "--project", "shop")
     assert isinstance(found, list) and [m["id"] for m in found] == [added["id"]]
-    assert set(found[0]) == {"id", "text", "scope", "created_at", "score"}
+    # SPEC's shape, plus how often and when last the memory went into a request (the local store counts)
+    assert set(found[0]) == {"id", "text", "scope", "created_at", "score", "used_count", "last_used_at"}
 
     listed = _json("list", "--project", "shop")
     assert isinstance(listed, list) and [m["id"] for m in listed] == [added["id"]]
-    assert set(listed[0]) == {"id", "text", "scope", "created_at"}
+    assert set(listed[0]) == {"id", "text", "scope", "created_at", "used_count", "last_used_at"}
+    assert (listed[0]["used_count"], listed[0]["last_used_at"]) == (0, None)
 
     assert _json("forget", added["id"], "--project", "shop") == {"forgotten": 1, "scope": "project:shop"}
     assert _json("list", "--project", "shop") == []

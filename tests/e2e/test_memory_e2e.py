@@ -17,6 +17,7 @@ import openai
 import pytest
 
 from tests.support.daemon import Daemon
+from tests.support.polling import wait_for
 from tests.support.projects import anthropic_at, assign, memories, openai_at, remember, start_many, wait_memory
 from tests.support.upstream import FakeUpstream, text
 
@@ -368,3 +369,31 @@ def test_capture_false_stores_nothing(daemons: dict[str, Daemon], fake: FakeUpst
     assert all(r["status"] == "ok" for r in rows)
     time.sleep(1.0)  # capture runs off the request path: give it the time it takes elsewhere (ms)
     assert memories(gw, project) == []
+
+
+def test_memory_list_shows_how_often_and_when_each_memory_was_used(
+    daemons: dict[str, Daemon], fake: FakeUpstream, project: str
+) -> None:
+    """Each request a memory goes into counts once (counted off the request path); `memory list`
+    and `--json` show the count and the last time, a memory never used says so."""
+    gw = daemons["first_user"]  # capture off: the seeded memories are all there is
+    remember(gw, project, DB, LOGO)
+    for n in range(3):
+        fake.script(text("PostgreSQL 16."))
+        with client_for("openai", gw, project) as client:
+            ask(client, [{"role": "user", "content": f"which version is the shop database, take {n}?"}])
+
+    def counted() -> dict[str, dict[str, Any]]:
+        return {m["text"]: m for m in memories(gw, project)}
+
+    listed = wait_for(lambda: (found := counted()) and found[DB]["used_count"] >= 3 and found, 10, 0.1)
+    assert listed, counted()
+    assert listed[DB]["used_count"] == 3 and listed[DB]["last_used_at"] >= listed[DB]["created_at"], listed
+    assert (listed[LOGO]["used_count"], listed[LOGO]["last_used_at"]) == (0, None), listed
+    table = gw.cli("memory", "list", "--project", project)
+    assert table.returncode == 0, table.stderr
+    assert "used" in table.stdout and "last used" in table.stdout, table.stdout
+    db_line = next(line for line in table.stdout.splitlines() if "PostgreSQL" in line)
+    logo_line = next(line for line in table.stdout.splitlines() if "teal" in line)
+    assert " 3 " in db_line and listed[DB]["last_used_at"][:16].replace("T", " ") in db_line, table.stdout
+    assert " 0 " in logo_line and "never" in logo_line, table.stdout

@@ -83,7 +83,7 @@ _USER_VERSION_2 = (
     + "ALTER TABLE memories ADD COLUMN digest BLOB;"
     + "CREATE UNIQUE INDEX memories_scope_digest ON memories (scope, digest);"
 )
-_MEMORY_COLUMNS = ["id", "scope", "text", "created_at", "metadata", "digest"]
+_MEMORY_COLUMNS = ["id", "scope", "text", "created_at", "metadata", "digest", "used_count", "last_used_at"]
 
 
 def _schema(path: Path) -> tuple[list[str], list[str], list[str]]:
@@ -101,7 +101,9 @@ def test_an_empty_file_migrates_to_the_memory_columns(tmp_path: Path) -> None:
     columns, indexes, names = _schema(path)
     assert columns == _MEMORY_COLUMNS
     assert indexes == ["memories_scope", "memories_scope_digest"]
-    assert names == [name for name, _ in local.MIGRATIONS] == ["m001_memories", "m002_dedupe", "m003_vectors"]
+    assert (
+        names == [name for name, _ in local.MIGRATIONS] == ["m001_memories", "m002_dedupe", "m003_vectors", "m004_uses"]
+    )
     local.open_db(path).close()  # reopening applies nothing again
     assert _schema(path)[2] == names
 
@@ -129,7 +131,7 @@ async def test_a_file_migrated_by_user_version_keeps_working(tmp_path: Path) -> 
     assert _schema(path) == (
         _MEMORY_COLUMNS,
         ["memories_scope", "memories_scope_digest"],
-        ["m001_memories", "m002_dedupe", "m003_vectors"],
+        ["m001_memories", "m002_dedupe", "m003_vectors", "m004_uses"],
     )
 
 
