@@ -265,12 +265,6 @@ class SemanticBackend:
     async def prune_captured(self, scope: str, keep: int | None, retention_days: int | None) -> int:
         return await self.local.prune_captured(scope, keep, retention_days)
 
-    async def mark_used(self, scope: str, counts: dict[str, int], when: str) -> None:
-        """The local store's use counts (`memory list`), where it keeps them."""
-        mark = getattr(self.local, "mark_used", None)
-        if mark is not None:
-            await mark(scope, counts, when)
-
     def for_user(self, user_id: str) -> MemoryBackend:
         return self
 
