@@ -7,6 +7,8 @@ through the port with the official SDK, against the fake upstream billing prompt
 provider does. The cache tokens are read back as billed: `memproxy logs --json`. With memory on,
 the project holds notes about the session's topics and captures every answer, so without cache-stable
 injection the block would change between the steps of a turn and every breakpoint after it would miss.
+The same session goes in the OpenAI dialects too (automatic prefix caching, `cached_tokens`): Chat
+Completions, and the Responses API as Codex sends it.
 """
 
 from __future__ import annotations
@@ -101,6 +103,34 @@ def _openai_session(daemon: Daemon, port: int, fake: FakeUpstream, project: str,
             _wait_captured(daemon, project, turn)
 
 
+def _codex_session(daemon: Daemon, port: int, fake: FakeUpstream, project: str, memory: bool) -> None:
+    """The Responses API as Codex speaks it: `instructions`, the whole conversation in `input` each
+    time (message, function_call and function_call_output items), streamed."""
+    client = openai_at(port)
+    tools = shape.tools("responses")
+    items: list[dict[str, Any]] = []
+
+    def step(reply: Any) -> None:
+        fake.script(reply)
+        request: dict[str, Any] = {"instructions": SYSTEM, "input": items, "tools": tools}
+        with client.responses.create(model="gpt-5-codex", stream=True, **request) as events:
+            for _event in events:
+                pass
+
+    for turn in range(TURNS):
+        items.append({"type": "message", "role": "user", "content": [{"type": "input_text", "text": question(turn)}]})
+        step(tool_call("tool_1", {"path": f"src/{turn}.py"}, id=f"call_{turn}"))
+        arguments = f'{{"path": "src/{turn}.py"}}'
+        items.append({"type": "function_call", "call_id": f"call_{turn}", "name": "tool_1", "arguments": arguments})
+        items.append({"type": "function_call_output", "call_id": f"call_{turn}", "output": f"contents of file {turn}"})
+        step(text(answer(turn)))
+        items.append(
+            {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": answer(turn)}]}
+        )
+        if memory:
+            _wait_captured(daemon, project, turn)
+
+
 Session = Callable[[Daemon, int, FakeUpstream, str, bool], None]
 
 
@@ -123,7 +153,9 @@ def _misses(rows: list[dict[str, Any]], dialect: str) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("session", [_anthropic_session, _openai_session], ids=["anthropic", "openai"])
+@pytest.mark.parametrize(
+    "session", [_anthropic_session, _openai_session, _codex_session], ids=["anthropic", "openai", "responses"]
+)
 def test_memory_on_reads_the_cache_memory_off_reads(
     daemons: dict[bool, Daemon], fake: FakeUpstream, project: str, session: Session
 ) -> None:

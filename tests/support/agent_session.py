@@ -14,13 +14,15 @@ TOPICS = ["deploy", "staging database", "release notes", "the shop service", "fl
 
 
 def tools(dialect: str) -> list[dict[str, Any]]:
-    """24 tools in `dialect`'s shape ("anthropic" or "openai")."""
+    """24 tools in `dialect`'s shape ("anthropic", "openai", or "responses": the Responses API's)."""
     out = []
     for n in range(24):
         description = f"Tool number {n} reads, edits and searches files in the workspace for the agent. " * 4
         schema = {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}
         if dialect == "anthropic":
             out.append({"name": f"tool_{n}", "description": description, "input_schema": schema})
+        elif dialect == "responses":
+            out.append({"type": "function", "name": f"tool_{n}", "description": description, "parameters": schema})
         else:
             out.append(
                 {
