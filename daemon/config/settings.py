@@ -133,7 +133,7 @@ class ContextRetrieval(_Section):
     timeout: float = Field(default=2.0, gt=0)
     # a memory must hold this share of the query's search terms (local backend; 0: any shared word)
     min_match_ratio: float = Field(default=0.2, ge=0, le=1)
-    # captured memories kept per scope (oldest out first) and for how long (None: no limit); local backend
+    # captured memories kept per scope (oldest out first) and for how long (None: no limit); both backends
     max_memories_per_scope: int | None = Field(default=2000, ge=1)
     retention_days: int | None = Field(default=None, ge=1)
     # semantic retrieval (local backend): a model_name from model_list served on /v1/embeddings; None: words only

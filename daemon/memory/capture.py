@@ -7,7 +7,7 @@ locked (another process writing memory.db) is retried with backoff for up to two
 only then is the exchange given up, with a log line. A capture that restates an older captured
 memory of the scope (`likeness` at least `FOLD_AT`) replaces it. After each capture, the scope's
 captured memories beyond `max_memories_per_scope` (oldest first) and older than `retention_days`
-are deleted (local backend; notes added by hand are never folded or evicted).
+are deleted (both backends: `prune_captured`; notes added by hand are never folded or evicted).
 """
 
 from __future__ import annotations
