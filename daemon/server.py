@@ -83,11 +83,6 @@ def _serve(settings: Settings, *, background: bool, started: Callable[[], None])
     setup_logging(settings, background=background)
     for warning in settings.warnings:
         log.warning(warning)
-    if settings.interceptor.auth == "token" and not settings.general_settings.master_key:
-        log.warning(
-            "interceptor.auth: token guards the project ports; the gateway port still serves every local user "
-            "(set general_settings.master_key too on a shared machine)"
-        )
     general = settings.general_settings
     refuse_if_damaged(settings.paths.db_file)  # `up` checked too; this covers `up --foreground` and a race
     sock = bind_listener(general.host, general.port)

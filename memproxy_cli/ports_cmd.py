@@ -203,7 +203,10 @@ def token(config: ConfigOption = None) -> None:
 
     settings = load_settings(config_file=config)
     if settings.interceptor.auth != "token":
-        fail("project ports take any key: set `interceptor: {auth: token}` to make them require the port token")
+        fail(
+            "project ports take any key: set `interceptor: {auth: token}` (and general_settings.master_key) "
+            "to make them require the port token"
+        )
     typer.echo(port_token(settings.paths.ensure()))
 
 

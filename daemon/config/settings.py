@@ -353,6 +353,11 @@ def load_settings(
         if host is not None:  # the flag's fault, not the file's: say so without blaming the file
             raise ConfigError(f"{problem} (set it in {raw.label})")
         raise _invalid(raw, [problem])
+    if file.interceptor.auth == "token" and not gs.master_key:
+        # the token guards the project ports; without a master key the gateway port serves anyone
+        where = raw.where(("interceptor", "auth"))
+        problem = f"{where}: interceptor.auth: token needs general_settings.master_key (else any local user "
+        raise _invalid(raw, [problem + "reaches your provider keys through the gateway port)"])
     return Settings(
         file=file,
         paths=paths,

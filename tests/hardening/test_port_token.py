@@ -32,6 +32,7 @@ NOBODY = 65534
 SYSTEM_PYTHON = shutil.which("python3", path="/usr/bin:/bin") or "python3"
 CHAT, MESSAGES = "/v1/chat/completions", "/v1/messages"
 ORIGIN = "http://localhost:3000"
+MASTER_KEY = "sk-memproxy-shared-machine"
 OPENAI_BODY = {"model": "gpt-4o", "messages": USER, "max_tokens": 5}
 ANTHROPIC_BODY = {"model": "claude-sonnet-4-5", "messages": USER, "max_tokens": 5}
 
@@ -40,7 +41,8 @@ ANTHROPIC_BODY = {"model": "claude-sonnet-4-5", "messages": USER, "max_tokens": 
 def shared(upstream: ObservingUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Daemon, int]]:
     home = tmp_path_factory.mktemp("token-home")
     os.chmod(home.parent, 0o755)  # the other user may walk up to the home (and no further)
-    origins = f'general_settings:\n  allowed_origins: ["{ORIGIN}"]\n'
+    # the token guards the ports; the master key (required beside it) the gateway port
+    origins = f'general_settings:\n  allowed_origins: ["{ORIGIN}"]\n  master_key: {MASTER_KEY}\n'
     config = origins + config_text(upstream.url, extra="  auth: token\n")
     daemon = start_daemon(home, config)
     try:
@@ -186,3 +188,9 @@ def test_a_browsers_preflight_needs_no_token_but_its_request_does(shared: tuple[
     assert _post(port, CHAT, OPENAI_BODY, {"Origin": ORIGIN}).status_code == 401
     keyed = _post(port, CHAT, OPENAI_BODY, {"Origin": ORIGIN, "x-api-key": _token(daemon)})
     assert keyed.status_code == 200 and keyed.headers["access-control-allow-origin"] == ORIGIN
+
+
+def test_the_gateway_port_needs_the_master_key_beside_the_token(shared: tuple[Daemon, int]) -> None:
+    daemon, _port = shared
+    refused = httpx.post(daemon.url + CHAT, json=OPENAI_BODY, timeout=10)
+    assert refused.status_code == 401

@@ -360,6 +360,16 @@ def test_non_loopback_host_needs_a_master_key(tmp_path: Path, env: dict[str, str
         load_settings(env=env, host="192.168.1.5")
 
 
+def test_port_token_needs_a_master_key(tmp_path: Path, env: dict[str, str]) -> None:
+    problems = problems_of(tmp_path, env, "interceptor:\n  auth: token\n")
+    assert problems == [
+        f"{tmp_path / 'config.yaml'}:2: interceptor.auth: token needs general_settings.master_key (else any "
+        "local user reaches your provider keys through the gateway port)"
+    ]
+    s = load(tmp_path, env, "interceptor:\n  auth: token\ngeneral_settings:\n  master_key: sk-long-enough-key\n")
+    assert s.interceptor.auth == "token"
+
+
 def test_loopback_hosts() -> None:
     assert all(is_loopback(h) for h in ("127.0.0.1", "::1", "[::1]", "localhost", "LOCALHOST", "127.0.0.2"))
     assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "192.168.1.5", "example.com"))
