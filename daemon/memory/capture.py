@@ -185,7 +185,11 @@ class Capturer:
             await prune(item.scope, self.max_per_scope, self.retention_days)
 
     async def _fold(self, backend: MemoryBackend, item: _Item, kept: str) -> None:
-        """Forget the scope's older captured memories that `item` restates (`FOLD_AT`); never raises."""
+        """Forget the scope's older captured memories that `item` restates (`FOLD_AT`); never raises.
+        Only a backend whose search returns whole memories with their metadata (the local store) folds:
+        Supermemory's returns chunks, without it, and each search would be one more API call."""
+        if not getattr(backend, "folds_near_duplicates", False):
+            return
         try:
             found = await asyncio.wait_for(backend.search(item.scope, item.text, FOLD_CANDIDATES), self.timeout)
             for old in found:

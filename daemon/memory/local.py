@@ -146,6 +146,9 @@ def _rowid(id: str) -> int | None:
 class LocalBackend:
     """Memories in a local SQLite file (`paths.memory_db_file`)."""
 
+    # its search returns each memory whole with its metadata, so capture can fold near-duplicates
+    folds_near_duplicates = True
+
     def __init__(self, db_path: str | Path, *, busy_timeout_ms: int = 5000) -> None:
         self.db_path = Path(db_path)
         self.busy_timeout_ms = busy_timeout_ms

@@ -140,6 +140,7 @@ class SemanticBackend:
     itself (`filters_itself`), so recall does not filter its results by words again."""
 
     filters_itself = True
+    folds_near_duplicates = True
 
     def __init__(
         self,
