@@ -270,7 +270,8 @@ class SemanticBackend:
         return self
 
     def sessions(self) -> dict[str, Any]:
-        return {}
+        """`/health` `sessions`: the embedding model, and whether searches use it now (False: words only)."""
+        return {"embeddings": {"model": self.model, "available": time.monotonic() >= self.down_until}}
 
     async def close(self) -> None:
         if self._backfill is not None:

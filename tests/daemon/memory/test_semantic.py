@@ -146,12 +146,15 @@ def test_embeddings_down_means_words_only_logged_once_then_backfilled(
     assert "deploy on Fridays" in ask(served, fake, project, "when do we deploy?")  # the word search still answers
     assert "deploy on Fridays" not in ask(served, fake, project, PARAPHRASE)
     assert caplog.text.count("embedding model embedder unavailable") == 1
+    health = httpx.get(f"{served.url}/health").json()
+    assert health["sessions"] == {"embeddings": {"model": "embedder", "available": False}}
     up.down = False
     memory.down_until = 0.01  # as if the pause before trying again (30 s) were over
     ask(served, fake, project, "which day do we ship?")  # embeds again, and starts the backfill
     wait_for(lambda: embedded(served.home, project, "deploy on Fridays"), timeout=5)
     assert "deploy on Fridays" in ask(served, fake, project, "which day is release day?")
     assert "answers again" in caplog.text
+    assert httpx.get(f"{served.url}/health").json()["sessions"]["embeddings"]["available"] is True
 
 
 async def test_forget_deletes_the_vector_too(tmp_path: Path) -> None:
