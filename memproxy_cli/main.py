@@ -7,6 +7,7 @@ Commands let a `MemproxyError` go: the app's `ErrorBoundary` prints it and sets 
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -16,6 +17,7 @@ from memproxy_cli.budget_cmd import budget_app
 from memproxy_cli.config_cmd import config_app
 from memproxy_cli.db_cmd import db_app
 from memproxy_cli.doctor_cmd import doctor
+from memproxy_cli.helpfast import asks_for_help, prepare_help
 from memproxy_cli.intercept_cmd import CONTEXT, intercept
 from memproxy_cli.logs_cmd import logs
 from memproxy_cli.memory_cmd import memory_app
@@ -23,6 +25,9 @@ from memproxy_cli.output import ErrorBoundary
 from memproxy_cli.ports_cmd import ports_app
 from memproxy_cli.show_cmd import show
 from memproxy_cli.stats_cmd import stats
+
+if asks_for_help(sys.argv):
+    prepare_help()  # before Typer imports its help renderer: rich modules memproxy's help never uses stay out
 
 app = typer.Typer(
     cls=ErrorBoundary,
