@@ -37,6 +37,8 @@ RETRY_FOR_SECONDS = 120.0
 # Each side of an exchange is clipped to this many characters: a memory is a reminder, and a long
 # answer (a whole file of code) would otherwise fill `max_context_length` on its own.
 MAX_SIDE_CHARS = 2000
+# longer than any key: a key that starts within a side's clip is scrubbed whole before the clip
+_SCRUB_SLACK = 4096
 
 
 # A new capture this close to an older captured memory of the scope (token-set Jaccard of their
@@ -136,7 +138,10 @@ class Capturer:
         if not self.enabled or self._closed:
             return False
         known = tuple(secrets)
-        text = exchange_text(scrub(strip_blocks(question), known), scrub(strip_blocks(answer), known))
+        # only what the memory keeps is scrubbed (with room for a key across the cut): scrubbing a
+        # whole 24 MiB prompt held the event loop for seconds (issue 16, item 9)
+        q, a = (strip_blocks(side)[: MAX_SIDE_CHARS + _SCRUB_SLACK] for side in (question, answer))
+        text = exchange_text(scrub(q, known), scrub(a, known))
         if not text:
             return False
         try:

@@ -14,6 +14,9 @@ _WORD = re.compile(r"\w+")
 # A whole pasted file as a query would OR thousands of terms together; the first distinct words
 # carry the question, and the cap keeps a search on 100,000 memories in milliseconds.
 MAX_TERMS = 32
+# ... and only the start of a long text is read for them: a 24 MiB prompt cut into its 5 million
+# words held the event loop for seconds, twice a request (issue 16, item 9).
+MAX_QUERY_CHARS = 64 * 1024
 # Words that occur in nearly every exchange: OR-ing them in matches almost every memory (slow, and
 # noise for bm25). Dropped unless the query has nothing else.
 _STOPWORD_TEXT = """a an and are as at be but by can could did do does for from had has have how i if in
@@ -28,9 +31,10 @@ def quote_term(word: str) -> str:
 
 
 def query_terms(text: str, max_terms: int = MAX_TERMS) -> list[str]:
-    """The distinct lowercased words a search uses: stopwords dropped unless nothing else is left."""
+    """The distinct lowercased words a search uses, from the first `MAX_QUERY_CHARS` of `text`:
+    stopwords dropped unless nothing else is left."""
     seen: dict[str, None] = {}
-    for word in _WORD.findall(text or ""):
+    for word in _WORD.findall((text or "")[:MAX_QUERY_CHARS]):
         seen.setdefault(word.lower(), None)
     words = list(seen)
     meaningful = [w for w in words if w not in STOPWORDS]

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -42,14 +43,23 @@ print(json.dumps(lags))
 """
 
 
-@pytest.fixture(scope="module")
-def daemon(upstream: ObservingUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
-    home = tmp_path_factory.mktemp("big-body-home")
-    d = start_daemon(home, config_text(upstream.url, timeout=60, max_body_bytes=64 * MiB))
+def _daemon(upstream: ObservingUpstream, home: Path, memory: bool | None) -> Iterator[Daemon]:
+    d = start_daemon(home, config_text(upstream.url, timeout=60, max_body_bytes=64 * MiB, memory=memory))
     try:
         yield d
     finally:
         d.down()
+
+
+@pytest.fixture(scope="module")
+def daemon(upstream: ObservingUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    yield from _daemon(upstream, tmp_path_factory.mktemp("big-body-home"), memory=False)
+
+
+@pytest.fixture(scope="module")
+def daemon_with_memory(upstream: ObservingUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    """Memory as configured by default: recall, injection and capture read the prompt too."""
+    yield from _daemon(upstream, tmp_path_factory.mktemp("big-body-memory-home"), memory=None)
 
 
 def _prompt() -> bytes:
@@ -70,8 +80,9 @@ def _tools() -> bytes:
 
 
 @pytest.mark.regression(reason="BUG: a 24.7 MiB prompt stalled /health 2.9 s, 100,000 tools 1.1 s (json on the loop)")
-@pytest.mark.parametrize("shape", ["prompt", "tools"])
-def test_health_answers_while_a_big_body_is_parsed(daemon: Daemon, shape: str) -> None:
+@pytest.mark.parametrize(("shape", "memory"), [("prompt", False), ("tools", False), ("prompt", True)])
+def test_health_answers_while_a_big_body_is_parsed(request: pytest.FixtureRequest, shape: str, memory: bool) -> None:
+    daemon: Daemon = request.getfixturevalue("daemon_with_memory" if memory else "daemon")
     raw = _prompt() if shape == "prompt" else _tools()
     # the prober is a process of its own: the fake upstream, parsing the body in this one, holds its GIL
     prober = subprocess.Popen([sys.executable, "-c", PROBE, daemon.url], stdout=subprocess.PIPE, text=True)
@@ -95,6 +106,7 @@ def test_health_answers_while_a_big_body_is_parsed(daemon: Daemon, shape: str) -
     figure(
         "test_health_answers_while_a_big_body_is_parsed",
         shape=shape,
+        memory=memory,
         body_mib=len(raw) / MiB,
         answer_s=took,
         health_max_s=max(during, default=0.0),
@@ -103,5 +115,6 @@ def test_health_answers_while_a_big_body_is_parsed(daemon: Daemon, shape: str) -
     )
     # /health kept answering while the body was read, parsed and sent on (before: one 2.9 s gap)
     assert len(during) >= 3
-    # before: prompt 0.47 s, tools 2.27 s here; after: 0.08-0.11 s and 0.12 s on a loaded machine
-    assert max(during) < (0.3 if shape == "prompt" else 1.0)
+    # before: prompt 0.47 s, tools 2.27 s, prompt with memory 6.1 s; after: 0.03-0.11 s, 0.05-0.12 s and
+    # 0.08 s, on a machine shared with other test runs
+    assert max(during) < (0.3 if shape == "prompt" and not memory else 1.0)
