@@ -84,7 +84,9 @@ _CLASSES: dict[type, type] = {}
 def plain_values(param: Any) -> None:
     """Give `param` (a Typer option or argument) the plain coercion, when this Typer has one to replace."""
     cls = type(param)
-    if RuntimeParam is None or cls in _CLASSES.values() or not hasattr(param, "get_runtime_param"):
+    # Typer's private seam (0.29): a release without it keeps its own coercion, whatever it costs
+    seam = ("get_runtime_param", "_runtime_param", "type_descriptor")
+    if RuntimeParam is None or cls in _CLASSES.values() or not all(hasattr(param, name) for name in seam):
         return
     if cls not in _CLASSES:  # a subclass, not a mixin: a base before Typer's changes the object's layout
         _CLASSES[cls] = type(cls.__name__, (cls,), {"__module__": __name__, "get_runtime_param": _get_runtime_param})
