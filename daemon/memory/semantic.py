@@ -171,7 +171,8 @@ class SemanticBackend:
             return None
         known = tuple(self.secrets)
         try:
-            sent = [scrub(t[:EMBED_CHARS], known) for t in texts]
+            # scrubbed before it is clipped (with room past the clip), so no key is sent cut in half
+            sent = [scrub(t[: EMBED_CHARS + 4096], known)[:EMBED_CHARS] for t in texts]
             got = await asyncio.wait_for(self.embed(sent), self.embed_timeout)
             if len(got) != len(texts):
                 raise ValueError(f"{len(got)} embeddings for {len(texts)} texts")
