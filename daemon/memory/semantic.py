@@ -163,6 +163,9 @@ class SemanticBackend:
         self.retry_after = RETRY_AFTER
         self.down_until = 0.0  # monotonic time before which the embedder is not asked (it failed)
         self._backfill: asyncio.Task[int] | None = None
+        # the newest memory id when a backfill last found nothing left to embed: until a memory is
+        # added (or an embedding fails), a search does not look again (that scan took 75 ms at 100k)
+        self._complete_upto: int | None = None
 
     # --- embedding, never raising ----------------------------------------------------------------
 
@@ -184,6 +187,7 @@ class SemanticBackend:
                     scrub(str(exc), known) or type(exc).__name__,
                 )
             self.down_until = time.monotonic() + self.retry_after
+            self._complete_upto = None  # what is stored meanwhile has no vector: look again once it answers
             return None
         if self.down_until:
             log.warning("embedding model %s answers again; memory recalls by meaning too", self.model)
@@ -194,9 +198,15 @@ class SemanticBackend:
         """Embed every memory that has no vector for `model` yet, `batch` at a time; how many were.
         Stops (quietly, for a later call) when the embedder fails."""
         done = 0
+        newest = await self.local.run(
+            lambda c: int(c.execute("SELECT coalesce(max(id), 0) FROM memories").fetchone()[0])
+        )
+        if newest == self._complete_upto:
+            return done
         while True:
             rows = await self.local.run(lambda c: _unembedded(c, self.model, batch))
             if not rows:
+                self._complete_upto = newest
                 return done
             vectors = await self._vectors([text for _, text in rows])
             if vectors is None:
