@@ -17,10 +17,10 @@ from daemon.memory.recall import augment
 SHOP = "project:shop"
 
 
-async def _hits(backend: LocalBackend, question: str, **cr: object) -> int:
+async def _hits(backend: LocalBackend, question: str, cr: ContextRetrieval | None = None) -> int:
     body = {"messages": [{"role": "user", "content": question}]}
     got = await augment(
-        body, dialect=Dialect.OPENAI, model="gpt-4o", backend=backend, scope=SHOP, cr=ContextRetrieval(**cr)
+        body, dialect=Dialect.OPENAI, model="gpt-4o", backend=backend, scope=SHOP, cr=cr or ContextRetrieval()
     )
     return got.hits
 
@@ -31,7 +31,7 @@ async def test_one_shared_word_with_a_long_question_injects_nothing(local_backen
     assert await _hits(local_backend, long) == 0
     assert await _hits(local_backend, "what colour is the logo?") == 1
     assert await _hits(local_backend, "is the logo done?") == 1  # one of few terms still counts
-    assert await _hits(local_backend, long, min_match_ratio=0) == 1  # the threshold is configurable
+    assert await _hits(local_backend, long, ContextRetrieval(min_match_ratio=0)) == 1  # the threshold is configurable
 
 
 async def test_captured_memories_are_capped_per_scope_oldest_out_first(local_backend: LocalBackend) -> None:

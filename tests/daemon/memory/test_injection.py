@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from daemon.dialects import Dialect
 from daemon.memory.injection import inject, inject_anthropic, inject_openai
 
 CTX = "Relevant memories for this project:\n- I deploy on Fridays."
@@ -222,5 +223,5 @@ def test_empty_context_changes_nothing(strategy: str) -> None:
 
 
 def test_inject_dispatches_by_dialect() -> None:
-    assert inject(_anthropic(), CTX, "system", "anthropic")["system"] == CTX
-    assert inject(_openai(), CTX, "system", "openai")["messages"][0] == {"role": "system", "content": CTX}
+    assert inject(_anthropic(), CTX, "system", Dialect.ANTHROPIC)["system"] == CTX
+    assert inject(_openai(), CTX, "system", Dialect.OPENAI)["messages"][0] == {"role": "system", "content": CTX}

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from daemon.config.settings import ContextRetrieval
+from daemon.dialects import Dialect
 from daemon.errors import MemoryBackendError
 from daemon.memory.base import Memory, MemoryBackend
 from daemon.memory.local import LocalBackend
@@ -41,7 +42,7 @@ async def test_shop_memory_reaches_shop_and_not_blog(local_backend: LocalBackend
     cr = ContextRetrieval(injection_strategy="system")
 
     shop = await augment(
-        _chat("when do I deploy?"), dialect="openai", model="gpt-4o", backend=local_backend, scope=SHOP, cr=cr
+        _chat("when do I deploy?"), dialect=Dialect.OPENAI, model="gpt-4o", backend=local_backend, scope=SHOP, cr=cr
     )
     assert shop.hits == 1
     assert shop.body["messages"][0] == {
@@ -50,7 +51,7 @@ async def test_shop_memory_reaches_shop_and_not_blog(local_backend: LocalBackend
     }
 
     blog = await augment(
-        _chat("when do I deploy?"), dialect="openai", model="gpt-4o", backend=local_backend, scope=BLOG, cr=cr
+        _chat("when do I deploy?"), dialect=Dialect.OPENAI, model="gpt-4o", backend=local_backend, scope=BLOG, cr=cr
     )
     assert blog.hits == 0
     assert blog.body == _chat("when do I deploy?")
@@ -61,7 +62,7 @@ async def test_anthropic_user_suffix(local_backend: LocalBackend) -> None:
     body = {"model": "claude-sonnet-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "deploy when?"}]}
     out = await augment(
         body,
-        dialect="anthropic",
+        dialect=Dialect.ANTHROPIC,
         model="claude-sonnet-4-5",
         backend=local_backend,
         scope=SHOP,
@@ -76,7 +77,7 @@ async def test_results_are_cut_to_max_results_and_length(local_backend: LocalBac
         await local_backend.add(SHOP, f"deploy rule number {n}")
     out = await augment(
         _chat("deploy"),
-        dialect="openai",
+        dialect=Dialect.OPENAI,
         model="m",
         backend=local_backend,
         scope=SHOP,
@@ -96,7 +97,9 @@ async def test_results_are_cut_to_max_results_and_length(local_backend: LocalBac
 )
 async def test_off_means_the_body_is_untouched(local_backend: LocalBackend, cr: ContextRetrieval) -> None:
     await local_backend.add(SHOP, "deploy on Fridays")
-    out = await augment(_chat("deploy"), dialect="openai", model="gpt-4o", backend=local_backend, scope=SHOP, cr=cr)
+    out = await augment(
+        _chat("deploy"), dialect=Dialect.OPENAI, model="gpt-4o", backend=local_backend, scope=SHOP, cr=cr
+    )
     assert (out.hits, out.body) == (0, _chat("deploy"))
 
 
@@ -105,7 +108,7 @@ async def test_a_failing_or_slow_backend_costs_only_the_memory(hang: bool, caplo
     backend: Any = Broken(hang=hang)
     cr = ContextRetrieval(timeout=0.05)
     assert await retrieve(backend, SHOP, "deploy", cr) == []
-    out = await augment(_chat("deploy"), dialect="openai", model="gpt-4o", backend=backend, scope=SHOP, cr=cr)
+    out = await augment(_chat("deploy"), dialect=Dialect.OPENAI, model="gpt-4o", backend=backend, scope=SHOP, cr=cr)
     assert (out.hits, out.body) == (0, _chat("deploy"))
     assert "going on without memory" in caplog.text
 
@@ -126,6 +129,12 @@ async def test_user_sessions_are_used_when_a_user_is_given() -> None:
 
     backend: MemoryBackend = PerUser()  # type: ignore[assignment]
     await augment(
-        _chat("x"), dialect="openai", model="m", backend=backend, scope=SHOP, cr=ContextRetrieval(), user_id="alice"
+        _chat("x"),
+        dialect=Dialect.OPENAI,
+        model="m",
+        backend=backend,
+        scope=SHOP,
+        cr=ContextRetrieval(),
+        user_id="alice",
     )
     assert asked == ["alice"]

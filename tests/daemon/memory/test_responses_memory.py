@@ -4,7 +4,7 @@ and capture read `input` (a string or items) and `instructions`. Through the gat
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
@@ -72,7 +72,9 @@ def test_claude_code_recalls_what_codex_was_told(served: Served, fake: FakeUpstr
 
 
 @pytest.mark.parametrize("strategy", ["user_suffix", "system"])
-async def test_a_string_input_gets_the_block(local_backend: LocalBackend, strategy: str) -> None:
+async def test_a_string_input_gets_the_block(
+    local_backend: LocalBackend, strategy: Literal["user_suffix", "system"]
+) -> None:
     await local_backend.add("project:shop", "we deploy the shop on Fridays")
     body = {"model": "gpt-4o", "instructions": "Be brief.", "input": "when do we deploy the shop?"}
     cr = ContextRetrieval(injection_strategy=strategy)

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from daemon.dialects import Dialect
 from daemon.memory.base import Memory
 from daemon.memory.retrieval import build_query, format_context, last_user_text, model_enabled, select
 
@@ -63,7 +64,7 @@ ANTHROPIC_CHAT: list[dict[str, Any]] = [
     ],
 )
 def test_openai_query_strategies(strategy: str, expected: str) -> None:
-    assert build_query(strategy, OPENAI_CHAT, "openai") == expected
+    assert build_query(strategy, OPENAI_CHAT, Dialect.OPENAI) == expected
 
 
 @pytest.mark.parametrize(
@@ -77,21 +78,21 @@ def test_openai_query_strategies(strategy: str, expected: str) -> None:
     ],
 )
 def test_anthropic_query_strategies(strategy: str, expected: str) -> None:
-    assert build_query(strategy, ANTHROPIC_CHAT, "anthropic") == expected
+    assert build_query(strategy, ANTHROPIC_CHAT, Dialect.ANTHROPIC) == expected
 
 
 def test_last_assistant_on_a_first_turn_falls_back_to_the_user() -> None:
-    assert build_query("last_assistant", [{"role": "user", "content": "hello"}], "openai") == "hello"
+    assert build_query("last_assistant", [{"role": "user", "content": "hello"}], Dialect.OPENAI) == "hello"
 
 
 @pytest.mark.parametrize("messages", [[], [{"role": "user", "content": ""}], [{"role": "user"}], ["junk", 3, None]])
 def test_nothing_to_search_with_is_empty(messages: list[Any]) -> None:
     for strategy in ("last_user", "first_user", "all_user", "last_assistant"):
-        assert build_query(strategy, messages, "openai") == ""
+        assert build_query(strategy, messages, Dialect.OPENAI) == ""
 
 
 def test_last_user_text_is_the_question_to_capture() -> None:
-    assert last_user_text(ANTHROPIC_CHAT, "anthropic") == "When do I deploy?"
+    assert last_user_text(ANTHROPIC_CHAT, Dialect.ANTHROPIC) == "When do I deploy?"
 
 
 def _m(text: str, id: str = "1") -> Memory:

@@ -21,7 +21,7 @@ def test_openai_body_gets_both_tools_after_the_clients_and_the_input_is_untouche
 
 
 def test_anthropic_body_without_tools_gets_anthropic_shaped_tools() -> None:
-    out = add_memory_tools({"model": "claude-sonnet-4-5", "messages": []}, "anthropic")
+    out = add_memory_tools({"model": "claude-sonnet-4-5", "messages": []}, Dialect.ANTHROPIC)
     assert [t["name"] for t in out["tools"]] == [SEARCH, GET_DOCUMENT]
     assert all("input_schema" in t and "function" not in t for t in out["tools"])
 
