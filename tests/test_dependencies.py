@@ -13,6 +13,7 @@ import importlib.metadata
 import re
 import sys
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,7 +67,7 @@ def imported_top_names() -> dict[str, str]:
     return found
 
 
-def _owners(module: str, distributions: dict[str, list[str]]) -> set[str]:
+def _owners(module: str, distributions: Mapping[str, list[str]]) -> set[str]:
     """The distributions installing `module`: for a namespace package shared by several (opentelemetry),
     the ones holding files under the module's own folder, so `opentelemetry.semconv` is not excused by
     `opentelemetry-sdk`."""
