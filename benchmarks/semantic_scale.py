@@ -2,8 +2,8 @@
 
 `python -m benchmarks.semantic_scale [--memories 10000] [--dims 384]`: one scope of N memories in a
 real memory file, each with a random unit vector (all-MiniLM-L6-v2 has 384 dimensions, OpenAI's
-text-embedding-3-small 1536), then `daemon.memory.semantic.nearest` (the brute-force cosine in pure
-Python on the store's thread) for 20 queries: median and max milliseconds. No embedding model runs.
+text-embedding-3-small 1536), then `daemon.memory.semantic.nearest` (one numpy product over the scope's vectors,
+read from the file on the store's thread) for 20 queries: median and max milliseconds. No embedding model runs.
 """
 
 from __future__ import annotations
