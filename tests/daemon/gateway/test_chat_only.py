@@ -69,6 +69,7 @@ def test_anthropic_sdk_on_a_chat_only_server(
 ) -> None:
     local_upstream.script(text(ANSWER))
     client = _claude(served, project)
+    message: anthropic.types.Message  # the stream's final one is a ParsedMessage, a Message
     if stream:
         with client.messages.stream(model="local-qwen", max_tokens=64, messages=ASK) as events:
             assert "".join(events.text_stream) == ANSWER

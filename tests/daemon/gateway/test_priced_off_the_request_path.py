@@ -88,6 +88,8 @@ def test_a_local_model_stays_unpriced(tmp_path: Path, fake: FakeUpstream) -> Non
 async def test_litellm_prices_no_translated_answer_on_the_request_path(tmp_path: Path, fake: FakeUpstream) -> None:
     # LiteLLM's own cost calculator ran on every call it translated (0.5-3 ms on the event loop,
     # before the client got a byte); memproxy prices the row in the writer thread instead
+    from litellm.types.llms.openai import AllMessageValues
+
     from daemon.config.settings import load_settings
     from daemon.gateway.llm import build_router, configure_litellm
 
@@ -95,7 +97,7 @@ async def test_litellm_prices_no_translated_answer_on_the_request_path(tmp_path:
     settings = load_settings(env={"MEMPROXY_HOME": str(tmp_path)})
     configure_litellm(settings)
     router = build_router(settings)
-    messages = [{"role": "user", "content": "hi"}]
+    messages: list[AllMessageValues] = [{"role": "user", "content": "hi"}]
     fake.script(text("Hello", usage=CLAUDE_CODE))
     answer = await router.acompletion(model="claude-sonnet-4-5", messages=messages, max_tokens=64)
     assert answer.choices[0].message.content == "Hello"

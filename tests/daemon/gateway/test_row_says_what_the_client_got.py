@@ -21,13 +21,14 @@ from tests.support.upstream import FakeUpstream, malformed_event, raw, text
 from tests.support.wire import sse_events
 
 USER = [{"role": "user", "content": "hi"}]
-# (route, model, body): same dialect as the provider, so the fast path serves it when it is on
-SAME_DIALECT = {
+Case = tuple[str, str, dict[str, object]]  # (route, model, the JSON body's other fields)
+# same dialect as the provider, so the fast path serves it when it is on
+SAME_DIALECT: dict[str, Case] = {
     "chat<-gpt": ("/v1/chat/completions", "gpt-4o", {"messages": USER}),
     "messages<-claude": ("/v1/messages", "claude-sonnet-4-5", {"messages": USER, "max_tokens": 20}),
 }
 # translated by LiteLLM whatever the fast path says
-TRANSLATED = {
+TRANSLATED: dict[str, Case] = {
     "chat<-claude": ("/v1/chat/completions", "claude-sonnet-4-5", {"messages": USER}),
     "messages<-gpt": ("/v1/messages", "gpt-4o", {"messages": USER, "max_tokens": 20}),
     "responses<-gpt": ("/v1/responses", "gpt-4o", {"input": "hi"}),

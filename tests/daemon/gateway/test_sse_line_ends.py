@@ -12,13 +12,14 @@ from collections.abc import Iterator
 import anthropic
 import openai
 import pytest
+from openai.types.chat import ChatCompletionStreamOptionsParam
 
 from tests.support.app import Served, serve_gateway
 from tests.support.config import gateway_config, with_local_server
 from tests.support.upstream import FakeUpstream, LocalUpstream, text
 
 ANSWER = "Fine thanks, and you there"
-QUESTION = [{"role": "user", "content": "how are you"}]
+QUESTION = "how are you"
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +42,9 @@ def test_a_crlf_chat_stream_from_a_local_server_arrives_whole(
     served: Served, local_upstream: LocalUpstream, project: str, include_usage: bool
 ) -> None:
     local_upstream.script(text(ANSWER))
-    options = {"stream_options": {"include_usage": True}} if include_usage else {}
+    usage: ChatCompletionStreamOptionsParam | openai.Omit = {"include_usage": True} if include_usage else openai.omit
     stream = _openai(served, project).chat.completions.create(
-        model="local-llama", messages=QUESTION, stream=True, **options
+        model="local-llama", messages=[{"role": "user", "content": QUESTION}], stream=True, stream_options=usage
     )
     chunks = list(stream)
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == ANSWER
@@ -62,7 +63,9 @@ def test_an_anthropic_stream_with_other_line_ends_arrives_whole(
     client = anthropic.Anthropic(
         base_url=served.url, api_key="memproxy", max_retries=0, default_headers={"x-memproxy-project": project}
     )
-    with client.messages.stream(model="claude-haiku-4-5", max_tokens=50, messages=QUESTION) as stream:
+    with client.messages.stream(
+        model="claude-haiku-4-5", max_tokens=50, messages=[{"role": "user", "content": QUESTION}]
+    ) as stream:
         assert "".join(stream.text_stream) == ANSWER
     (row,) = served.wait_final(project)
     assert row["status"] == "ok" and row["output_tokens"] > 0

@@ -18,7 +18,7 @@ from tests.support.app import Served, serve_gateway
 from tests.support.config import OPENAI_KEY, gateway_config, with_local_server
 from tests.support.upstream import FakeUpstream, LocalUpstream, error
 
-BODIES = {
+BODIES: dict[str, dict[str, object]] = {
     "/v1/responses": {"input": "hi"},
     "/v1/messages": {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 5},
 }
