@@ -47,6 +47,7 @@ CHAT = {
     "usage": {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19},
 }
 
+USAGE = {"input_tokens": 30, "output_tokens": 11, "cache_read_input_tokens": 5, "cache_creation_input_tokens": 2}
 MESSAGE = {
     "id": "msg_abc",
     "type": "message",
@@ -60,12 +61,7 @@ MESSAGE = {
     ],
     "stop_reason": "tool_use",
     "stop_sequence": None,
-    "usage": {
-        "input_tokens": 30,
-        "output_tokens": 11,
-        "cache_read_input_tokens": 5,
-        "cache_creation_input_tokens": 2,
-    },
+    "usage": USAGE,
 }
 
 
@@ -76,17 +72,8 @@ def collect(stream: AsyncIterator[bytes]) -> bytes:
     return asyncio.run(drain())
 
 
-def serving(body: bytes) -> httpx.Client:
-    """An httpx client (the openai SDK's) that answers every request with `body` as an event stream."""
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, content=body, headers={"content-type": "text/event-stream"})
-
-    return httpx.Client(transport=httpx.MockTransport(handler))
-
-
-def serving2(body: bytes) -> httpx2.Client:
-    """The same for the anthropic SDK, which is built on httpx2."""
+def serving(body: bytes) -> httpx2.Client:
+    """An httpx2 client (both SDKs are built on httpx2) that answers every request with `body` as an event stream."""
 
     def handler(request: httpx2.Request) -> httpx2.Response:
         return httpx2.Response(200, content=body, headers={"content-type": "text/event-stream"})
@@ -127,7 +114,7 @@ def test_anthropic_sdk_accumulates_the_replay_into_the_same_message() -> None:
     body = collect(replay_messages(MESSAGE))
     names = [line.split(b"\n")[0] for line in body.split(b"\n\n") if line]
     assert names[0] == b"event: message_start" and names[-2:] == [b"event: message_delta", b"event: message_stop"]
-    client = anthropic.Anthropic(api_key="sk-test", base_url="http://test", http_client=serving2(body))
+    client = anthropic.Anthropic(api_key="sk-test", base_url="http://test", http_client=serving(body))
     with client.messages.stream(
         model="claude-sonnet-4-5", max_tokens=100, messages=[{"role": "user", "content": "hi"}]
     ) as stream:
@@ -139,7 +126,7 @@ def test_anthropic_sdk_accumulates_the_replay_into_the_same_message() -> None:
     assert {k: dumped[k] for k in ("id", "model", "role", "stop_reason")} == {
         k: MESSAGE[k] for k in ("id", "model", "role", "stop_reason")
     }
-    assert {k: dumped["usage"][k] for k in MESSAGE["usage"]} == MESSAGE["usage"]
+    assert {k: dumped["usage"][k] for k in USAGE} == USAGE
 
 
 def test_streaming_clients_get_the_loops_final_answer(fake: FakeUpstream) -> None:
@@ -166,7 +153,7 @@ def test_streaming_clients_get_the_loops_final_answer(fake: FakeUpstream) -> Non
             assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "You deploy on Fridays"
         else:
             an = anthropic.Anthropic(
-                api_key="k", base_url="http://t", http_client=serving2(collect(replay_messages(result.response)))
+                api_key="k", base_url="http://t", http_client=serving(collect(replay_messages(result.response)))
             )
             with an.messages.stream(model="m", max_tokens=50, messages=[{"role": "user", "content": "When?"}]) as s:
                 assert s.get_final_message().content[0].text == "You deploy on Fridays"  # type: ignore[union-attr]
