@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import shutil
 import statistics
 import tempfile
 import time
@@ -88,7 +89,7 @@ async def run(memories: int, rounds: int) -> None:
     added = 0
     while added < memories:
         added += await backend.add_many(scope, [text.exchange() for _ in range(min(1000, memories - added))])
-    print(f"{added} memories stored in {time.perf_counter() - t0:.1f} s ({home / 'memory.db'})")
+    print(f"{added} memories stored in {time.perf_counter() - t0:.1f} s")
     on, off = ContextRetrieval(), ContextRetrieval(enabled=False)
 
     frozen = FrozenBlocks()
@@ -131,6 +132,7 @@ async def run(memories: int, rounds: int) -> None:
     stop.set()
     await tick
     await backend.close()
+    shutil.rmtree(home, ignore_errors=True)
 
     def p(values: list[float], q: float) -> float:
         ordered = sorted(values)

@@ -23,6 +23,7 @@ import asyncio
 import cProfile
 import pstats
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -60,6 +61,7 @@ def build(base: str) -> Any:
     home = Path(tempfile.mkdtemp(prefix="memproxy-profile-"))
     (home / "config.yaml").write_text(gateway_config(base))
     settings = load_settings(env={"MEMPROXY_HOME": str(home)})
+    shutil.rmtree(home)  # the settings are read: nothing else is kept there
     configure_litellm(settings)
     return build_router(settings)
 
