@@ -16,6 +16,7 @@ import anthropic
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionFunctionToolParam, ChatCompletionMessageParam
 
 from tests.support.config import ANTHROPIC_KEY, OPENAI_KEY, gateway_config
 from tests.support.daemon import Daemon, start_daemon
@@ -34,7 +35,10 @@ from tests.support.upstream import (
 pytestmark = pytest.mark.e2e
 
 CLIENT_KEY = "sk-client-own-key-123"
-USER = [{"role": "user", "content": "What is the weather in Paris today?"}]
+QUESTION = "What is the weather in Paris today?"
+USER = [{"role": "user", "content": QUESTION}]  # as the gateway and the upstream see it
+OPENAI_USER: list[ChatCompletionMessageParam] = [{"role": "user", "content": QUESTION}]
+CLAUDE_USER: list[anthropic.types.MessageParam] = [{"role": "user", "content": QUESTION}]
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +109,7 @@ def assert_ok_row(row: dict[str, Any], endpoint: str, model: str, stream: bool, 
 
 def test_openai_chat(gateway: Daemon, fake: FakeUpstream, oai: openai.OpenAI, project: str, model_cost: Any) -> None:
     fake.script(text("Bonjour de Paris", usage={"input_tokens": 12, "output_tokens": 4}))
-    reply = oai.chat.completions.create(model="gpt-4o", messages=USER)  # type: ignore[arg-type]
+    reply = oai.chat.completions.create(model="gpt-4o", messages=OPENAI_USER)
     assert reply.choices[0].message.content == "Bonjour de Paris"
     assert reply.usage is not None and reply.usage.prompt_tokens == 12
     seen = fake.last("/v1/chat/completions")
@@ -120,7 +124,7 @@ def test_openai_chat(gateway: Daemon, fake: FakeUpstream, oai: openai.OpenAI, pr
 
 def test_openai_chat_stream(gateway: Daemon, fake: FakeUpstream, oai: openai.OpenAI, project: str) -> None:
     fake.script(text("one two three four five", usage={"input_tokens": 9, "output_tokens": 5}))
-    stream = oai.chat.completions.create(model="gpt-4o", messages=USER, stream=True)  # type: ignore[arg-type]
+    stream = oai.chat.completions.create(model="gpt-4o", messages=OPENAI_USER, stream=True)
     pieces = [c.choices[0].delta.content for c in stream if c.choices and c.choices[0].delta.content]
     assert len(pieces) >= 5  # chunk by chunk, not one blob
     assert "".join(pieces) == "one two three four five"
@@ -136,7 +140,7 @@ def test_openai_stream_with_include_usage_gets_the_usage_chunk(
     chunks = list(
         oai.chat.completions.create(
             model="gpt-4o",
-            messages=USER,  # type: ignore[arg-type]
+            messages=OPENAI_USER,
             stream=True,
             stream_options={"include_usage": True},
         )
@@ -146,7 +150,7 @@ def test_openai_stream_with_include_usage_gets_the_usage_chunk(
 
 
 def test_openai_tool_call_round_trip(gateway: Daemon, fake: FakeUpstream, oai: openai.OpenAI, project: str) -> None:
-    tools = [
+    tools: list[ChatCompletionFunctionToolParam] = [
         {
             "type": "function",
             "function": {
@@ -157,7 +161,7 @@ def test_openai_tool_call_round_trip(gateway: Daemon, fake: FakeUpstream, oai: o
         }
     ]
     fake.script(tool_call("get_weather", {"city": "Paris"}, id="call_abc"), text("It is sunny in Paris"))
-    first = oai.chat.completions.create(model="gpt-4o", messages=USER, tools=tools)  # type: ignore[arg-type]
+    first = oai.chat.completions.create(model="gpt-4o", messages=OPENAI_USER, tools=tools)
     message = first.choices[0].message
     assert first.choices[0].finish_reason == "tool_calls"
     assert message.tool_calls and message.tool_calls[0].id == "call_abc"
@@ -184,7 +188,7 @@ def test_openai_stream_tool_call(gateway: Daemon, fake: FakeUpstream, oai: opena
     fake.script(tool_call("lookup", {"q": "memproxy gateway"}, id="call_s1"))
     stream = oai.chat.completions.create(
         model="gpt-4o",
-        messages=USER,  # type: ignore[arg-type]
+        messages=OPENAI_USER,
         stream=True,
         tools=[{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}],
     )
@@ -205,7 +209,7 @@ def test_openai_format_for_a_claude_model(
     gateway: Daemon, fake: FakeUpstream, oai: openai.OpenAI, project: str, model_cost: Any
 ) -> None:
     fake.script(text("Claude here", usage={"input_tokens": 20, "output_tokens": 2}))
-    reply = oai.chat.completions.create(model="claude-sonnet-4-5", messages=USER, max_tokens=50)  # type: ignore[arg-type]
+    reply = oai.chat.completions.create(model="claude-sonnet-4-5", messages=OPENAI_USER, max_tokens=50)
     assert reply.choices[0].message.content == "Claude here"
     seen = fake.last()
     assert seen.path == "/v1/messages"
@@ -222,7 +226,7 @@ def test_openai_format_stream_for_a_claude_model(
     fake.script(text("streamed from claude", usage={"input_tokens": 7, "output_tokens": 3}))
     stream = oai.chat.completions.create(
         model="claude-sonnet-4-5",
-        messages=USER,  # type: ignore[arg-type]
+        messages=OPENAI_USER,
         max_tokens=50,
         stream=True,
     )
@@ -236,7 +240,7 @@ def test_openai_format_claude_cache_tokens_are_recorded(
 ) -> None:
     usage = {"input_tokens": 10, "output_tokens": 5, "cache_read_tokens": 1000, "cache_write_tokens": 200}
     fake.script(text("cached", usage=usage))
-    oai.chat.completions.create(model="claude-sonnet-4-5", messages=USER, max_tokens=50)  # type: ignore[arg-type]
+    oai.chat.completions.create(model="claude-sonnet-4-5", messages=OPENAI_USER, max_tokens=50)
     row = one_row(gateway, project)
     assert (row["input_tokens"], row["output_tokens"]) == (10, 5)
     assert (row["cache_read_tokens"], row["cache_write_tokens"]) == (1000, 200)
@@ -251,7 +255,7 @@ def test_anthropic_messages(
     gateway: Daemon, fake: FakeUpstream, claude: anthropic.Anthropic, project: str, model_cost: Any
 ) -> None:
     fake.script(text("Hi from Claude", usage={"input_tokens": 15, "output_tokens": 3}))
-    message = claude.messages.create(model="claude-sonnet-4-5", max_tokens=100, messages=USER)  # type: ignore[arg-type]
+    message = claude.messages.create(model="claude-sonnet-4-5", max_tokens=100, messages=CLAUDE_USER)
     assert message.content[0].type == "text" and message.content[0].text == "Hi from Claude"
     assert message.usage.input_tokens == 15
     seen = fake.last("/v1/messages")
@@ -268,7 +272,7 @@ def test_anthropic_response_carries_no_gateway_internals(
     gateway: Daemon, fake: FakeUpstream, claude: anthropic.Anthropic
 ) -> None:
     fake.script(text("clean"))
-    raw = claude.messages.with_raw_response.create(model="claude-sonnet-4-5", max_tokens=10, messages=USER)  # type: ignore[arg-type]
+    raw = claude.messages.with_raw_response.create(model="claude-sonnet-4-5", max_tokens=10, messages=CLAUDE_USER)
     body = json.loads(raw.http_response.content)
     assert set(body) <= {"id", "type", "role", "model", "content", "stop_reason", "stop_sequence", "usage"}, body
 
@@ -276,7 +280,7 @@ def test_anthropic_response_carries_no_gateway_internals(
 def test_anthropic_stream(gateway: Daemon, fake: FakeUpstream, claude: anthropic.Anthropic, project: str) -> None:
     fake.script(text("streaming words arrive one by one", usage={"input_tokens": 8, "output_tokens": 6}))
     deltas = []
-    with claude.messages.stream(model="claude-sonnet-4-5", max_tokens=100, messages=USER) as stream:  # type: ignore[arg-type]
+    with claude.messages.stream(model="claude-sonnet-4-5", max_tokens=100, messages=CLAUDE_USER) as stream:
         deltas = list(stream.text_stream)
         final = stream.get_final_message()
     assert len(deltas) >= 6
@@ -291,7 +295,7 @@ def test_anthropic_stream(gateway: Daemon, fake: FakeUpstream, claude: anthropic
 def test_anthropic_tool_use_round_trip(
     gateway: Daemon, fake: FakeUpstream, claude: anthropic.Anthropic, project: str
 ) -> None:
-    tools = [
+    tools: list[anthropic.types.ToolParam] = [
         {
             "name": "get_weather",
             "description": "Weather for a city",
@@ -299,7 +303,7 @@ def test_anthropic_tool_use_round_trip(
         }
     ]
     fake.script(tool_call("get_weather", {"city": "Paris"}, id="toolu_01", text="Let me check."), text("Sunny, 21°C"))
-    first = claude.messages.create(model="claude-sonnet-4-5", max_tokens=100, messages=USER, tools=tools)  # type: ignore[arg-type]
+    first = claude.messages.create(model="claude-sonnet-4-5", max_tokens=100, messages=CLAUDE_USER, tools=tools)
     assert first.stop_reason == "tool_use"
     use = next(b for b in first.content if b.type == "tool_use")
     assert (use.id, use.name, use.input) == ("toolu_01", "get_weather", {"city": "Paris"})
@@ -321,8 +325,8 @@ def test_anthropic_tool_use_round_trip(
 
 def test_anthropic_stream_tool_use(gateway: Daemon, fake: FakeUpstream, claude: anthropic.Anthropic) -> None:
     fake.script(tool_call("search", {"query": "gateway docs"}, id="toolu_s"))
-    tools = [{"name": "search", "input_schema": {"type": "object"}}]
-    with claude.messages.stream(model="claude-sonnet-4-5", max_tokens=50, messages=USER, tools=tools) as s:  # type: ignore[arg-type]
+    tools: list[anthropic.types.ToolParam] = [{"name": "search", "input_schema": {"type": "object"}}]
+    with claude.messages.stream(model="claude-sonnet-4-5", max_tokens=50, messages=CLAUDE_USER, tools=tools) as s:
         final = s.get_final_message()
     use = final.content[0]
     assert use.type == "tool_use" and use.id == "toolu_s" and use.input == {"query": "gateway docs"}
@@ -448,12 +452,12 @@ def test_client_key_is_passed_on_for_a_keyless_model(
     gateway: Daemon, fake: FakeUpstream, oai: openai.OpenAI, claude: anthropic.Anthropic, project: str
 ) -> None:
     fake.script(text("bring your own key"), text("again"))
-    reply = oai.chat.completions.create(model="byok-small", messages=USER)  # type: ignore[arg-type]
+    reply = oai.chat.completions.create(model="byok-small", messages=OPENAI_USER)
     assert reply.choices[0].message.content == "bring your own key"
     seen = fake.last("/v1/chat/completions")
     assert seen.headers["authorization"] == f"Bearer {CLIENT_KEY}"
     assert seen.body["model"] == "byok-small"
-    claude.messages.create(model="byok-small", max_tokens=10, messages=USER)  # type: ignore[arg-type]
+    claude.messages.create(model="byok-small", max_tokens=10, messages=CLAUDE_USER)
     assert fake.last().headers["authorization"] == f"Bearer {CLIENT_KEY}"
     rows = gateway.project_rows(project, 2)
     assert all(r["status"] == "ok" for r in rows)
@@ -547,9 +551,9 @@ def test_sdks_raise_not_found_for_an_unknown_model(
     gateway: Daemon, oai: openai.OpenAI, claude: anthropic.Anthropic
 ) -> None:
     with pytest.raises(openai.NotFoundError):
-        oai.chat.completions.create(model="mistral-large", messages=USER)  # type: ignore[arg-type]
+        oai.chat.completions.create(model="mistral-large", messages=OPENAI_USER)
     with pytest.raises(anthropic.NotFoundError):
-        claude.messages.create(model="mistral-large", max_tokens=5, messages=USER)  # type: ignore[arg-type]
+        claude.messages.create(model="mistral-large", max_tokens=5, messages=CLAUDE_USER)
 
 
 def _raw_exchange(port: int, request: bytes, half_close: bool, timeout: float = 8) -> bytes:
@@ -613,9 +617,9 @@ def test_sdks_see_typed_upstream_errors(
 ) -> None:
     fake.script(error(429), error(429))
     with pytest.raises(openai.RateLimitError):
-        oai.chat.completions.create(model="gpt-4o", messages=USER)  # type: ignore[arg-type]
+        oai.chat.completions.create(model="gpt-4o", messages=OPENAI_USER)
     with pytest.raises(anthropic.RateLimitError):
-        claude.messages.create(model="claude-sonnet-4-5", max_tokens=5, messages=USER)  # type: ignore[arg-type]
+        claude.messages.create(model="claude-sonnet-4-5", max_tokens=5, messages=CLAUDE_USER)
 
 
 @pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages"])
@@ -661,7 +665,7 @@ def test_broken_stream_is_an_error_for_the_openai_sdk(
     fake.script(FAULTS[fault](2, text("one two three four five six")))
     received: list[str] = []
     with pytest.raises(openai.APIError):
-        stream = oai.chat.completions.create(model=model, messages=USER, stream=True, max_tokens=50)  # type: ignore[arg-type]
+        stream = oai.chat.completions.create(model=model, messages=OPENAI_USER, stream=True, max_tokens=50)
         for chunk in stream:
             if chunk.choices and chunk.choices[0].delta.content:
                 received.append(chunk.choices[0].delta.content)
@@ -679,7 +683,7 @@ def test_broken_stream_is_an_error_for_the_anthropic_sdk(
     fake.script(FAULTS[fault](2, text("one two three four five six")))
     with (
         pytest.raises(anthropic.APIError),
-        claude.messages.stream(model=model, max_tokens=50, messages=USER) as stream,  # type: ignore[arg-type]
+        claude.messages.stream(model=model, max_tokens=50, messages=CLAUDE_USER) as stream,
     ):
         stream.get_final_message()
     row = one_row(gateway, project)
@@ -694,7 +698,7 @@ def test_broken_anthropic_passthrough_stream_never_logs_ok(
     fake.script(FAULTS[fault](2, text("one two three four five six")))
     with (
         pytest.raises(Exception),  # noqa: B017 - any failure will do here; the row is what this test checks
-        claude.messages.stream(model="claude-sonnet-4-5", max_tokens=50, messages=USER) as stream,  # type: ignore[arg-type]
+        claude.messages.stream(model="claude-sonnet-4-5", max_tokens=50, messages=CLAUDE_USER) as stream,
     ):
         stream.get_final_message()
     row = one_row(gateway, project)
