@@ -203,8 +203,9 @@ def test_down_cuts_20_endless_streams_at_the_timeout_and_exits(cut: Drain) -> No
     assert cut.down_exit == 0
     assert cut.daemons_after == []
     assert not (cut.daemon.home / "memproxy.pid").exists()
-    # SIGTERM, then after --timeout 2 s SIGINT; a SIGKILL would only come 5 s later
-    assert cut.down_seconds < 2 + 4, f"down took {cut.down_seconds:.1f} s: the streams were not cut at the timeout"
+    # SIGTERM, then after --timeout 2 s SIGINT cuts the streams; a SIGKILL (5 s later) would leave no
+    # "memproxy stopped" in the log (no timed assert: a loaded machine stretches every step)
+    assert "memproxy stopped" in cut.log, f"down took {cut.down_seconds:.1f} s and the daemon did not stop itself"
     assert not any(_complete(b) for b in cut.streams)
 
 
