@@ -55,7 +55,7 @@ def _gemini(gemini_bin: Path, gw: Daemon, project: str, model: str, prompt: str)
     work.mkdir(exist_ok=True)
     cmd = [str(gemini_bin), "-m", model, "-p", prompt]
     env = {"GEMINI_CLI_TRUST_WORKSPACE": "true", "GEMINI_CLI_SYSTEM_DEFAULTS_PATH": settings_path()}
-    return intercept(gw, project, cmd, work, timeout=150, **env)
+    return intercept(gw, project, cmd, work, timeout=150, env=env)
 
 
 def _key_seen(request: Recorded) -> str | None:

@@ -41,15 +41,15 @@ class Client:
 
 
 def intercept(
-    gw: Daemon, project: str, cmd: list[str], work: Path, timeout: float = 180, **env: str
+    gw: Daemon, project: str, cmd: list[str], work: Path, timeout: float = 180, env: Mapping[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """`memproxy intercept --project PROJECT -- CMD` in `work`, with its own HOME."""
+    """`memproxy intercept --project PROJECT -- CMD` in `work`, with its own HOME and `env` on top."""
     full_env = {
         **gw.env,
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(work),
         "NO_COLOR": "1",
-        **env,
+        **(env or {}),
     }
     return subprocess.run(
         [str(MEMPROXY), "intercept", "--project", project, "--", *cmd],
@@ -125,21 +125,21 @@ def _claude(gw: Daemon, project: str, model: str, work: Path) -> subprocess.Comp
     claude = npm_tool("@anthropic-ai/claude-code", Path("/tmp/claude-code"), "claude")
     # Claude Code's own small-model calls (titles, summaries) go to the same model here
     env = {**CLAUDE_ENV, "ANTHROPIC_SMALL_FAST_MODEL": model, "ANTHROPIC_DEFAULT_HAIKU_MODEL": model}
-    return intercept(gw, project, [str(claude), "-p", "say hi", "--model", model], work, **env)
+    return intercept(gw, project, [str(claude), "-p", "say hi", "--model", model], work, env=env)
 
 
 def _codex(gw: Daemon, project: str, model: str, work: Path) -> subprocess.CompletedProcess[str]:
     codex = npm_tool("@openai/codex", Path("/tmp/codex"), "codex")
     (work / "codex").mkdir(exist_ok=True)
     cmd = [str(codex), "exec", "--skip-git-repo-check", "-m", model, "say hi"]
-    return intercept(gw, project, cmd, work, CODEX_HOME=str(work / "codex"))
+    return intercept(gw, project, cmd, work, env={"CODEX_HOME": str(work / "codex")})
 
 
 def _gemini(gw: Daemon, project: str, model: str, work: Path) -> subprocess.CompletedProcess[str]:
     gemini = npm_tool("@google/gemini-cli", Path("/tmp/gemini-cli"), "gemini")
     cmd = [str(gemini), "-m", model, "-p", "say hi"]
     env = {"GEMINI_CLI_TRUST_WORKSPACE": "true", "GEMINI_CLI_SYSTEM_DEFAULTS_PATH": gemini_settings_path()}
-    return intercept(gw, project, cmd, work, **env)
+    return intercept(gw, project, cmd, work, env=env)
 
 
 AIDER_FLAGS = (
@@ -173,7 +173,7 @@ def _llm(gw: Daemon, project: str, model: str, work: Path) -> subprocess.Complet
 def _opencode(gw: Daemon, project: str, model: str, work: Path) -> subprocess.CompletedProcess[str]:
     opencode = npm_tool("opencode-ai", Path("/tmp/opencode"), "opencode")
     cmd = [str(opencode), "run", "-m", f"memproxy/{model}", "say hi"]
-    return intercept(gw, project, cmd, work, OPENCODE_DISABLE_AUTOUPDATE="1")
+    return intercept(gw, project, cmd, work, env={"OPENCODE_DISABLE_AUTOUPDATE": "1"})
 
 
 CLIENTS: dict[str, Client] = {
