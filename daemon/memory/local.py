@@ -113,6 +113,21 @@ def open_db(path: str | Path, *, busy_timeout_ms: int = 5000) -> sqlite3.Connect
 
 
 _COLUMNS = "m.id, m.text, m.scope, m.created_at, m.metadata, m.used_count, m.last_used_at"
+# A search, two ways to the same rows (bm25 weighs the scope key 0, so the ranks are equal): by the
+# words alone, keeping the scope's rows (~0.6 ms instead of ~1.5 ms when the scope is the store, as
+# with one project's 10,000 memories), or intersected with the scope's key inside FTS5 first (when
+# other scopes hold most rows, so the words alone would rank theirs too).
+_BY_WORDS = (
+    f"SELECT {_COLUMNS}, hit.rank FROM (SELECT rowid, rank FROM memories_fts WHERE memories_fts MATCH ?) AS hit "
+    "JOIN memories AS m ON m.id = hit.rowid WHERE m.scope = ? ORDER BY hit.rank LIMIT ?"
+)
+_BY_SCOPE_KEY = (
+    f"SELECT {_COLUMNS}, hit.rank FROM "
+    "(SELECT rowid, rank FROM memories_fts WHERE memories_fts MATCH ? ORDER BY rank LIMIT ?) AS hit "
+    "JOIN memories AS m ON m.id = hit.rowid WHERE m.scope = ? ORDER BY hit.rank"
+)
+# how many searches a scope's share of the store is trusted before it is counted again
+_SHARE_SEARCHES = 256
 
 
 def scope_key(scope: str) -> str:
@@ -155,6 +170,7 @@ class LocalBackend:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memproxy-memory")
         self._conn: sqlite3.Connection | None = None
         self._closed = False
+        self._shares: dict[str, tuple[bool, int]] = {}  # scope → (holds most rows?, searches left); its thread's
 
     # --- the thread side -----------------------------------------------------------------------
 
@@ -188,6 +204,7 @@ class LocalBackend:
         meta = json.dumps(metadata) if metadata else None
 
         def write(conn: sqlite3.Connection) -> int:
+            self._shares.clear()  # the scopes' shares of the store change
             with transaction(conn):
                 return _insert(conn, scope, text, created, meta)[0]
 
@@ -200,6 +217,7 @@ class LocalBackend:
         items = [t for t in texts if t and t.strip()]
 
         def write(conn: sqlite3.Connection) -> int:
+            self._shares.clear()  # the scopes' shares of the store change
             with transaction(conn):
                 return sum(_insert(conn, scope, text, created, None)[1] for text in items)
 
@@ -210,19 +228,31 @@ class LocalBackend:
         match = fts_query(query)
         if match is None or limit <= 0:
             return []
-        expression = f'scope_key : "{scope_key(scope)}" AND body : ({match})'
-        sql = (
-            f"SELECT {_COLUMNS}, hit.rank FROM "
-            "(SELECT rowid, rank FROM memories_fts WHERE memories_fts MATCH ? ORDER BY rank LIMIT ?) AS hit "
-            "JOIN memories AS m ON m.id = hit.rowid WHERE m.scope = ? ORDER BY hit.rank"
-        )
 
         def read(conn: sqlite3.Connection) -> list[Memory]:
-            rows = conn.execute(sql, (expression, limit, scope)).fetchall()
+            if self._holds_most(conn, scope):  # the words alone, then the scope's rows: half the work
+                rows = conn.execute(_BY_WORDS, (f"body : ({match})", scope, limit)).fetchall()
+            else:  # few of the store's rows are the scope's: FTS5 intersects with its key first
+                keyed = f'scope_key : "{scope_key(scope)}" AND body : ({match})'
+                rows = conn.execute(_BY_SCOPE_KEY, (keyed, limit, scope)).fetchall()
             # bm25 is "lower is better" and negative; flip it so a bigger score means a better match.
             return [_row_memory(row[:-1], score=-row[-1]) for row in rows]
 
         return await self._run(read)
+
+    def _holds_most(self, conn: sqlite3.Connection, scope: str) -> bool:
+        """Whether `scope` holds at least half the store's memories (counted once per `_SHARE_SEARCHES`
+        searches and after this backend writes; another process's writes only make the guess stale,
+        and either query gives the same rows)."""
+        known = self._shares.get(scope)
+        if known is None or known[1] <= 0:
+            (total,) = conn.execute("SELECT count(*) FROM memories").fetchone()
+            (mine,) = conn.execute("SELECT count(*) FROM memories WHERE scope = ?", (scope,)).fetchone()
+            if len(self._shares) >= 1024:
+                self._shares.clear()
+            known = (2 * mine >= total, _SHARE_SEARCHES)
+        self._shares[scope] = (known[0], known[1] - 1)
+        return known[0]
 
     async def get(self, scope: str, id: str) -> Memory | None:
         """The memory `id` if it belongs to `scope`."""
@@ -254,6 +284,7 @@ class LocalBackend:
             return False
 
         def delete(conn: sqlite3.Connection) -> bool:
+            self._shares.clear()  # the scopes' shares of the store change
             with transaction(conn):
                 rows = conn.execute("SELECT id, text FROM memories WHERE id = ? AND scope = ?", (rowid, scope))
                 found = rows.fetchall()
@@ -268,6 +299,7 @@ class LocalBackend:
         """Delete every memory of `scope`; return how many."""
 
         def delete(conn: sqlite3.Connection) -> int:
+            self._shares.clear()  # the scopes' shares of the store change
             with transaction(conn):
                 rows = conn.execute("SELECT id, text FROM memories WHERE scope = ?", (scope,))
                 return _delete(conn, scope, rows.fetchall())
@@ -281,6 +313,7 @@ class LocalBackend:
         cutoff = iso_utc(datetime.now(UTC) - timedelta(days=retention_days)) if retention_days else None
 
         def delete(conn: sqlite3.Connection) -> int:
+            self._shares.clear()  # the scopes' shares of the store change
             with transaction(conn):
                 rows: dict[int, str] = {}
                 if keep is not None:

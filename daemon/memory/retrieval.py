@@ -88,12 +88,23 @@ def _texts(messages: Iterable[Any], role: str, dialect: Dialect) -> list[str]:
     return found
 
 
+def _last_text(messages: Sequence[Any], role: str, dialect: Dialect) -> str:
+    for message in reversed(messages):
+        if isinstance(message, Mapping) and role_of(message, dialect) == role:
+            text = message_text(message, dialect)
+            if text:
+                return text
+    return ""
+
+
 def build_query(strategy: str, messages: Sequence[Any], dialect: Dialect = Dialect.OPENAI) -> str:
     """The search query `query_strategy` makes of a conversation; "" when there is nothing to search with.
 
     `last_assistant` searches with what the model said last (useful for follow-ups like "and then?");
     on a first turn there is no such message, so it falls back to the last user message.
     """
+    if strategy == "last_user":  # from the end: a long conversation's earlier turns are not read
+        return _last_text(messages, "user", dialect)
     users = _texts(messages, "user", dialect)
     if strategy == "first_user":
         return users[0] if users else ""
@@ -121,10 +132,13 @@ def _stem(word: str) -> str:
 
 def matched_ratio(query: str, text: str) -> float:
     """The share of the query's search terms (stopwords aside) that `text` contains, stemmed."""
-    terms = {_stem(t) for t in query_terms(query)}
+    return _ratio({_stem(t) for t in query_terms(query)}, text)
+
+
+def _ratio(terms: set[str], text: str) -> float:
     if not terms:
         return 0.0
-    have = {_stem(w) for w in words(text)}
+    have = {_stem(w) for w in set(words(text))}  # each distinct word stemmed once
     return len(terms & have) / len(terms)
 
 
@@ -133,7 +147,8 @@ def relevant(memories: Sequence[Memory], query: str, min_ratio: float) -> list[M
     shared with a long question is a coincidence, not a memory about it."""
     if min_ratio <= 0:
         return list(memories)
-    return [m for m in memories if matched_ratio(query, m.text) >= min_ratio - 1e-9]
+    terms = {_stem(t) for t in query_terms(query)}  # once, not once per memory
+    return [m for m in memories if _ratio(terms, m.text) >= min_ratio - 1e-9]
 
 
 def select(memories: Sequence[Memory], max_results: int, max_context_length: int) -> list[Memory]:

@@ -238,3 +238,26 @@ async def test_search_over_100k_memories(local_backend: LocalBackend, capsys: py
 async def test_a_query_naming_a_scope_key_matches_only_text(local_backend: LocalBackend) -> None:
     await local_backend.add(SHOP, "ordinary note")
     assert await local_backend.search(SHOP, scope_key(SHOP), 5) == []
+
+
+async def test_a_scope_finds_its_own_best_whether_it_holds_most_of_the_store_or_little(
+    local_backend: LocalBackend,
+) -> None:
+    # SHOP holds most rows (searched by words, then its rows), "project:tiny" few (by its key first);
+    # tiny's notes outrank SHOP's, so a LIMIT taken before keeping the scope's rows would lose SHOP's
+    tiny = "project:tiny"
+    await local_backend.add_many(tiny, [f"deploy deploy deploy friday {n}" for n in range(6)])
+    await local_backend.add_many(SHOP, [f"deploy {'friday ' * (n % 3)}note {n}" for n in range(12)])
+    await local_backend.add_many(SHOP, [f"unrelated note {n}" for n in range(20)])
+    assert await local_backend.run(lambda conn: local_backend._holds_most(conn, SHOP))
+    assert not await local_backend.run(lambda conn: local_backend._holds_most(conn, tiny))
+    for scope, want in ((SHOP, 5), (tiny, 5)):
+        found = await local_backend.search(scope, "deploy friday", want)
+        assert len(found) == want and {m.scope for m in found} == {scope}
+        scores = [m.score or 0.0 for m in found]
+        assert scores == sorted(scores, reverse=True)
+    best = await local_backend.search(SHOP, "deploy friday", 5)
+    assert all("friday friday" in m.text for m in best[:4])  # n % 3 == 2: the most fridays
+    # the other way to the same rows gives the same rows in the same order
+    local_backend._shares[SHOP] = (False, 1)
+    assert [m.id for m in await local_backend.search(SHOP, "deploy friday", 5)] == [m.id for m in best]
