@@ -39,11 +39,24 @@ class DaemonInfo:
     started_at: float
     config_path: str | None
     version: str
+    # what the daemon validated, for `status` while the file is unchanged: {"config_stamp": `config_stamp`
+    # of the file it read (None: no file), "models": [names], "budgets": whether the config sets any}
+    validated: dict[str, Any] | None = None
 
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
+
+
+def config_stamp(path: Path | None) -> list[int] | None:
+    """[mtime_ns, ctime_ns, size, inode] of a config file, None when there is none: how `status` tells it
+    unchanged (an editor that replaces the file changes the inode; a copy keeping the mtime, the ctime)."""
+    try:
+        found = path.stat() if path is not None else None
+    except OSError:
+        return None
+    return [found.st_mtime_ns, found.st_ctime_ns, found.st_size, found.st_ino] if found is not None else None
 
 
 def write_daemon_info(paths: Paths, info: DaemonInfo) -> None:

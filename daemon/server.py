@@ -21,7 +21,7 @@ from daemon import __version__
 from daemon.config.settings import Settings, load_settings
 from daemon.config.trust import OWNER_ONLY, tighten
 from daemon.errors import MemproxyError
-from daemon.lifecycle import DaemonInfo, clear_daemon_info, write_daemon_info
+from daemon.lifecycle import DaemonInfo, clear_daemon_info, config_stamp, write_daemon_info
 from daemon.sockets import bind_listener
 
 log = logging.getLogger("memproxy.daemon")
@@ -46,14 +46,14 @@ def setup_logging(settings: Settings, *, background: bool = False) -> None:
     )
 
 
-def serve(settings: Settings, *, background: bool = False) -> None:
+def serve(settings: Settings, *, background: bool = False, stamp: list[int] | None = None) -> None:
     """Serve the gateway in this process until told to stop (`background`: spawned by `memproxy up`).
 
     In the foreground (`up --foreground`) the daemon holds the start lock itself until it serves, as
     `memproxy up` does for a background one: a `memproxy down` meanwhile waits, then stops it.
     """
     if background:
-        _serve(settings, background=True, started=lambda: None)
+        _serve(settings, background=True, started=lambda: None, stamp=stamp)
         return
     from filelock import FileLock, Timeout
 
@@ -66,13 +66,13 @@ def serve(settings: Settings, *, background: bool = False) -> None:
     except Timeout:
         raise DaemonStartError(f"another memproxy has been starting for {START_TIMEOUT_S:.0f} s") from None
     try:
-        _serve(settings, background=False, started=lock.release)
+        _serve(settings, background=False, started=lock.release, stamp=stamp)
     finally:
         if lock.is_locked:
             lock.release()
 
 
-def _serve(settings: Settings, *, background: bool, started: Callable[[], None]) -> None:
+def _serve(settings: Settings, *, background: bool, started: Callable[[], None], stamp: list[int] | None) -> None:
     import uvicorn
 
     from daemon.app import Hosted, create_app, start_gateway
@@ -135,6 +135,11 @@ def _serve(settings: Settings, *, background: bool, started: Callable[[], None])
         started_at=time.time(),
         config_path=str(settings.config_path) if settings.config_path else None,
         version=__version__,
+        validated={
+            "config_stamp": stamp,  # of the file as it was read, not as it is once serving
+            "models": [m.model_name for m in settings.model_list],
+            "budgets": settings.budgets.default is not None or bool(settings.budgets.projects),
+        },
     )
     write_daemon_info(settings.paths, info)
     log.info("memproxy %s gateway on %s (pid %d)", __version__, info.url, info.pid)
@@ -173,7 +178,8 @@ def run(
     settings = load_settings(config_file=config, host=host, port=port)
     settings.paths.ensure()
     tighten(settings.paths)
-    serve(settings, background=background)
+    stamp = config_stamp(settings.config_path)  # `status` trusts the models read only while the file is so
+    serve(settings, background=background, stamp=stamp)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,7 +17,9 @@ from memproxy_cli.options import ConfigOption
 from memproxy_cli.output import console, err_console
 
 if TYPE_CHECKING:
+    from daemon.config.paths import Paths
     from daemon.config.settings import Settings
+    from daemon.lifecycle import DaemonInfo
 
 
 def _settings(config: Path | None, host: str | None = None, port: int | None = None) -> Settings:
@@ -147,19 +149,23 @@ def _status_report(config: Path | None) -> dict[str, Any]:
     models: list[str] = []
     budgets: list[dict[str, Any]] = []
     config_error = budgets_error = None
-    try:
-        settings = _settings(config)
-        models = [m.model_name for m in settings.model_list]
-        host, port = settings.general_settings.host, settings.general_settings.port
-    except ConfigError as exc:
-        host, port, config_error = "127.0.0.1", 8764, str(exc)
+    validated = _unchanged(found[0], paths) if found is not None else None
+    if found is not None and validated is not None:  # the daemon validated this very file: no pydantic
+        models, host, port = list(validated["models"]), found[0].host, found[0].port
     else:
-        from memproxy_cli.budget_cmd import budget_rows
-
         try:
-            budgets = budget_rows(settings)  # each limit: spent, percent, when it resets
-        except (ConfigError, DatabankError) as exc:  # a damaged budgets.json: the models are still known
-            budgets_error = str(exc)
+            settings = _settings(config)
+            models = [m.model_name for m in settings.model_list]
+            host, port = settings.general_settings.host, settings.general_settings.port
+        except ConfigError as exc:
+            host, port, config_error = "127.0.0.1", 8764, str(exc)
+        else:
+            from memproxy_cli.budget_cmd import budget_rows
+
+            try:
+                budgets = budget_rows(settings)  # each limit: spent, percent, when it resets
+            except (ConfigError, DatabankError) as exc:  # a damaged budgets.json: the models are still known
+                budgets_error = str(exc)
     unreadable = None
     try:
         today = totals_by_project(paths.db_file, iso_utc(parse_timespec("today")))
@@ -203,6 +209,20 @@ def _status_report(config: Path | None) -> dict[str, Any]:
         waiting = f"{spooled} usage row(s) wait in the spool; the next `memproxy up` writes them"
         report["reason"] = f"{unreadable}; {waiting}" if unreadable else waiting
     return report
+
+
+def _unchanged(info: DaemonInfo, paths: Paths) -> dict[str, Any] | None:
+    """What the running daemon validated (`DaemonInfo.validated`), if the config file is the one it read,
+    unchanged since, and neither it nor `budgets.json` sets a budget (those rows need the models); else None."""
+    from daemon.lifecycle import config_stamp
+
+    validated = info.validated
+    path = paths.config_file if paths.config_file.exists() else None
+    if not validated or validated.get("budgets") is not False or info.config_path != (str(path) if path else None):
+        return None
+    if validated.get("config_stamp") != config_stamp(path) or not isinstance(validated.get("models"), list):
+        return None
+    return None if (paths.state_dir / "budgets.json").exists() else validated
 
 
 def _totals(rows: list[dict[str, Any]]) -> dict[str, Any]:

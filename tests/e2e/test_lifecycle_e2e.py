@@ -297,3 +297,29 @@ def test_fast_commands_do_not_import_heavy_libraries(daemon: Daemon, args: list[
     imported = sorted({m.split(".")[0] for m in modules} & set(HEAVY))
     assert imported == [], f"`memproxy {' '.join(args)}` imported {imported}"
     assert in_sys_modules == []
+
+
+def test_status_of_a_running_daemon_takes_what_it_validated_while_the_file_is_unchanged(daemon: Daemon) -> None:
+    config = daemon.home / "config.yaml"
+    config.write_text(gateway_config("http://127.0.0.1:9"))
+    assert daemon.up().returncode == 0
+    modules, _, stdout = _imports_of(daemon, "status", "--json")
+    assert "memproxy_cli.main" in modules and "daemon.config.settings" not in modules  # no pydantic validation
+    fast = json.loads(stdout)
+    state = json.loads((daemon.home / "daemon.json").read_text())
+    (daemon.home / "daemon.json").write_text(json.dumps({**state, "validated": None}))  # as a daemon that told nothing
+    validated = daemon.status()
+    (daemon.home / "daemon.json").write_text(json.dumps(state))
+    assert {**fast, "uptime_s": 0} == {**validated, "uptime_s": 0}
+    assert fast["models"] == ["gpt-*", "claude-*", "byok-*"] and fast["config_error"] is None
+    # the file edited since the daemon read it: status reads the file as it is now
+    config.write_text(config.read_text().replace('model_name: "byok-*"', 'model_name: "mine-*"'))
+    assert daemon.status()["models"] == ["gpt-*", "claude-*", "mine-*"]
+    config.write_text("model_list: [\n")
+    assert daemon.status()["config_error"]
+    # a budget in the config: its rows need the validated models, so the file is read again
+    config.write_text(gateway_config("http://127.0.0.1:9", extra="budgets:\n  projects:\n    shop: {daily: 5}\n"))
+    assert daemon.cli("restart").returncode == 0
+    modules, _, stdout = _imports_of(daemon, "status", "--json")
+    assert "daemon.config.settings" in modules
+    assert [(b["project"], b["limit_usd"]) for b in json.loads(stdout)["budgets"]] == [("shop", 5.0)]
