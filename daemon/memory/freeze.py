@@ -76,13 +76,15 @@ class FrozenBlocks:
         return len(self._blocks)
 
 
-def user_turns(messages: Sequence[Any], dialect: Dialect) -> list[int]:
-    """The indices of the user messages that have text: where blocks go."""
-    return [
-        i
-        for i, m in enumerate(messages)
-        if isinstance(m, dict) and role_of(m, dialect) == "user" and message_text(m, dialect)
-    ]
+def texts_of(messages: Sequence[Any], dialect: Dialect) -> list[str | None]:
+    """Each message's text (None: not a message), read once for `user_turns` and `turn_keys`."""
+    return [message_text(m, dialect) if isinstance(m, dict) else None for m in messages]
+
+
+def user_turns(messages: Sequence[Any], dialect: Dialect, texts: Sequence[str | None] | None = None) -> list[int]:
+    """The indices of the user messages that have text: where blocks go (`texts`: `texts_of(messages)`)."""
+    texts = texts_of(messages, dialect) if texts is None else texts
+    return [i for i, m in enumerate(messages) if texts[i] and role_of(m, dialect) == "user"]
 
 
 def turn_key(scope: str, messages: Sequence[Any], index: int, dialect: Dialect) -> str:
@@ -92,16 +94,22 @@ def turn_key(scope: str, messages: Sequence[Any], index: int, dialect: Dialect) 
     return turn_keys(scope, messages, (index,), dialect)[index]
 
 
-def turn_keys(scope: str, messages: Sequence[Any], indices: Iterable[int], dialect: Dialect) -> dict[int, str]:
+def turn_keys(
+    scope: str,
+    messages: Sequence[Any],
+    indices: Iterable[int],
+    dialect: Dialect,
+    texts: Sequence[str | None] | None = None,
+) -> dict[int, str]:
     """`turn_key` for each of `indices`, in one pass over the conversation: a request carries its
     whole history, and hashing each turn's prefix anew cost a 60-message conversation ~2 ms of the
-    event loop on every request."""
+    event loop on every request (`texts`: `texts_of(messages)`, when already read)."""
     wanted = set(indices)
     keys: dict[int, str] = {}
     digest = hashlib.sha256(scope.encode())
     for position, message in enumerate(messages[: max(wanted, default=-1) + 1]):
         if isinstance(message, dict):
-            text = message_text(message, dialect)
+            text = message_text(message, dialect) if texts is None else texts[position] or ""
             digest.update(b"\x1e" + str(role_of(message, dialect)).encode() + b"\x1f" + text.encode())
         if position in wanted:
             keys[position] = digest.copy().hexdigest()

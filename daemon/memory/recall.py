@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from daemon.dialects import Dialect
 from daemon.memory.base import Memory, MemoryBackend
 from daemon.memory.clean import scrub
-from daemon.memory.freeze import Block, FrozenBlocks, turn_keys, user_turns
+from daemon.memory.freeze import Block, FrozenBlocks, texts_of, turn_keys, user_turns
 from daemon.memory.injection import inject, inject_at
 from daemon.memory.retrieval import (
     build_query,
@@ -81,7 +81,8 @@ async def augment(
         return Augmented(body)
     messages = conversation(body, dialect)
     question = last_user_text(messages, dialect) or None
-    turns = user_turns(messages, dialect)
+    texts = texts_of(messages, dialect)  # each message's text, read once
+    turns = user_turns(messages, dialect, texts)
     session = backend.for_user(user_id) if user_id else backend
 
     async def decide() -> Block:
@@ -103,7 +104,7 @@ async def augment(
         return Augmented(injected, list(block.memories), question)
 
     # every turn's key in one pass over the conversation (the system strategy uses only the first)
-    keys = turn_keys(scope, messages, turns[:1] if cr.injection_strategy == "system" else turns, dialect)
+    keys = turn_keys(scope, messages, turns[:1] if cr.injection_strategy == "system" else turns, dialect, texts)
 
     async def block_at(index: int, decide_if_new: bool) -> Block | None:
         key = keys[index]

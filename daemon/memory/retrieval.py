@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from daemon.dialects import Dialect
@@ -122,6 +123,7 @@ def last_user_text(messages: Sequence[Any], dialect: Dialect = Dialect.OPENAI) -
     return build_query("last_user", messages, dialect)
 
 
+@lru_cache(maxsize=1 << 16)  # a project's words repeat: each of a new turn's ~300 memory words was stemmed anew
 def _stem(word: str) -> str:
     """A crude stem, so "deploying", "deploys" and "deployed" match "deploy" (as porter does in FTS)."""
     for suffix in ("ing", "ed", "es", "s"):
