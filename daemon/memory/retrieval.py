@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from functools import lru_cache
 from typing import Any
 
 from daemon.dialects import Dialect
@@ -123,10 +122,12 @@ def last_user_text(messages: Sequence[Any], dialect: Dialect = Dialect.OPENAI) -
     return build_query("last_user", messages, dialect)
 
 
-@lru_cache(maxsize=1 << 16)  # a project's words repeat: each of a new turn's ~300 memory words was stemmed anew
+_SUFFIXES = ("ing", "ed", "es", "s")
+
+
 def _stem(word: str) -> str:
     """A crude stem, so "deploying", "deploys" and "deployed" match "deploy" (as porter does in FTS)."""
-    for suffix in ("ing", "ed", "es", "s"):
+    for suffix in _SUFFIXES:
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             return word[: -len(suffix)]
     return word
@@ -140,8 +141,11 @@ def matched_ratio(query: str, text: str) -> float:
 def _ratio(terms: set[str], text: str) -> float:
     if not terms:
         return 0.0
-    have = {_stem(w) for w in set(words(text))}  # each distinct word stemmed once
-    return len(terms & have) / len(terms)
+    have = set(words(text))
+    # a word stems to `term` only if it is the term or the term and one of the suffixes: those few are
+    # looked up, not every word of the memory stemmed (~40 µs a memory)
+    found = sum(any(w in have and _stem(w) == term for w in (term, *(term + s for s in _SUFFIXES))) for term in terms)
+    return found / len(terms)
 
 
 def relevant(memories: Sequence[Memory], query: str, min_ratio: float) -> list[Memory]:
