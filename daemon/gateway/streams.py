@@ -8,7 +8,10 @@ ends with its terminal event, words missing. Two checks find the gap without tou
   stream whose numbers skip lost an event (`sequence_gap`);
 - under a stream LiteLLM translates from the Responses API (Anthropic Messages served by OpenAI), the
   iterator keeps the text its deltas carried (`_generated_content`) and the provider's final response
-  (`completed_response`): a final text that is not the deltas' text lost a delta (`responses_lost_text`).
+  (`completed_response`): a final text that is not the deltas' text lost a delta (`DeltaText.lost`).
+  Past 1 MiB `DeltaText.trim` keeps the last 64 KiB of that text and a digest of what it cut, so a
+  huge answer is neither held whole nor rebuilt by LiteLLM's `+=` on each delta (which made a 64 MiB
+  answer take minutes), and the check still compares every character.
 
 Nothing here imports LiteLLM: it reads attributes, so a LiteLLM that renames them makes the checks
 find nothing (the stream passes as before), never fail a good stream.
@@ -16,6 +19,8 @@ find nothing (the stream passes as before), never fail a good stream.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterator
 from typing import Any
 
 # how LiteLLM's wrappers hold the stream they wrap: the Router's fallback-aware stream, the Anthropic
@@ -27,23 +32,78 @@ _UNNUMBERED = -1
 
 def responses_source(stream: Any) -> Any | None:
     """The LiteLLM iterator reading the provider's Responses events, under whatever wraps it, or None."""
+    return next(_responses_iterators(stream), None)
+
+
+def _responses_iterators(stream: Any) -> Iterator[Any]:
+    """Every Responses iterator in the chain, outermost first: the Router's fallback wrapper is one
+    (for isinstance checks) whose own `_generated_content` stays empty over the one that reads."""
     current = stream
     for _ in range(8):
         if hasattr(current, "completed_response") and isinstance(getattr(current, "_generated_content", None), str):
-            return current
+            yield current
         current = next((getattr(current, n) for n in _INNER if getattr(current, n, None) is not None), None)
         if current is None:
-            return None
-    return None
+            return
 
 
-def responses_lost_text(stream: Any) -> bool:
-    """Whether the provider's final response holds text the stream's deltas never carried."""
-    source = responses_source(stream)
-    if source is None:
-        return False
-    final = _output_text(getattr(source, "completed_response", None))
-    return bool(final) and final != source._generated_content
+class DeltaText:
+    """The text a Responses stream's deltas carried, as LiteLLM's iterator keeps it (`_generated_content`),
+    cut to its last 64 KiB past 1 MiB: what was cut is kept as its length and a SHA-256.
+
+    What is given up past 1 MiB: LiteLLM's own uses of that text see its last 64 KiB (a mid-stream
+    fallback continues from there; usage counted from the text, when the provider reports none or the
+    client leaves, counts that much).
+    """
+
+    __slots__ = ("cut", "digest", "left", "source")
+
+    def __init__(self) -> None:
+        self.source: Any = None
+        self.cut = 0  # characters cut so far
+        self.left = 0  # how long the text was just after the last cut
+        self.digest = hashlib.sha256()
+
+    def trim(self, stream: Any) -> None:
+        """Call once per event the relay reads."""
+        source = max(_responses_iterators(stream), key=lambda it: len(it._generated_content), default=None)
+        if source is None:
+            return
+        text = source._generated_content
+        if source is not self.source or len(text) < self.left:  # another iterator, or LiteLLM started over
+            self.source, self.cut, self.left, self.digest = source, 0, 0, hashlib.sha256()
+        if len(text) <= _MAX_TEXT_SO_FAR:
+            return
+        cut = len(text) - _KEPT_TEXT
+        _hash(self.digest, text, cut)
+        self.cut += cut
+        source._generated_content = text[cut:]
+        self.left = _KEPT_TEXT
+
+    def lost(self, stream: Any) -> bool:
+        """Whether the provider's final response holds text the stream's deltas never carried."""
+        source = self.source if self.cut else responses_source(stream)
+        if source is None:
+            return False
+        final = _output_text(getattr(source, "completed_response", None))
+        kept: str = source._generated_content
+        if not final:
+            return False
+        if source is not self.source or not self.cut:
+            return final != kept
+        if len(final) != self.cut + len(kept) or not final.endswith(kept):
+            return True
+        return _hash(hashlib.sha256(), final, self.cut).digest() != self.digest.digest()
+
+
+_KEPT_TEXT = 64 * 1024  # of a Responses stream's delta text, past _MAX_TEXT_SO_FAR
+
+
+def _hash(digest: Any, text: str, end: int) -> Any:
+    """`digest` fed `text[:end]` as UTF-8, 1 MiB of characters at a time (no copy of the whole)."""
+    for at in range(0, end, 1024 * 1024):
+        digest.update(text[at : min(end, at + 1024 * 1024)].encode("utf-8", "surrogatepass"))
+    return digest
 
 
 def _output_text(completed: Any) -> str:

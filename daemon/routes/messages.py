@@ -25,7 +25,7 @@ from daemon.gateway.exchange import Exchange
 from daemon.gateway.passthrough import header_value
 from daemon.gateway.pipeline import generate
 from daemon.gateway.sse import SseEvent, SseSplitter, aclose, named_event
-from daemon.gateway.streams import responses_lost_text
+from daemon.gateway.streams import DeltaText
 from daemon.gateway.validation import check_tools, check_types, refuse_redirect_fields, require_messages, require_model
 
 router = APIRouter()
@@ -161,13 +161,15 @@ def _as_bytes(item: Any) -> bytes:
 async def relay_messages(stream: Any, ex: Exchange, tally: Tally, _client_wants_usage: bool) -> AsyncIterator[bytes]:
     """An Anthropic Messages stream (typed SSE events), passed on byte for byte."""
     watch = AnthropicStreamWatcher(ex, tally)
+    deltas = DeltaText()
     try:
         async for item in stream:
             chunk = _as_bytes(item)
             watch.feed(chunk)
             if watch.malformed:
                 raise UpstreamFailed("the upstream sent a malformed stream event")
-            if watch.stopped and responses_lost_text(stream):
+            deltas.trim(stream)
+            if watch.stopped and deltas.lost(stream):
                 # translated from the Responses API: LiteLLM skipped an event it could not parse, read on
                 raise UpstreamFailed("the upstream stream lost an event it could not parse (text is missing)")
             tally.complete = watch.stopped and not watch.error

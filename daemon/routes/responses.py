@@ -20,7 +20,7 @@ from daemon.gateway.exchange import Exchange
 from daemon.gateway.llm import responses_provider_finished
 from daemon.gateway.pipeline import generate
 from daemon.gateway.sse import named_event
-from daemon.gateway.streams import SequenceCheck
+from daemon.gateway.streams import DeltaText, SequenceCheck
 from daemon.gateway.validation import refuse_redirect_fields, require_model
 
 router = APIRouter()
@@ -51,7 +51,9 @@ async def relay_responses(stream: Any, ex: Exchange, tally: Tally, _client_wants
     """LiteLLM's Responses events as typed SSE; ended properly only once `response.completed` arrived."""
     completed = False
     numbers = SequenceCheck()
+    deltas = DeltaText()  # only to bound what LiteLLM keeps: the sequence numbers find a lost event here
     async for event in stream:
+        deltas.trim(stream)
         chunk, data = _event_bytes(event)
         kind = data.get("type", "")
         lost = numbers.gap(data)

@@ -3,6 +3,9 @@ most `logging.max_stored_bytes` of it.
 
 The fake upstream streams a 64 MiB answer (4,096 chunks of 16 KiB) through the real daemon, on the
 fast path and through LiteLLM; the daemon's peak RSS (`VmHWM`) is read from /proc before and after.
+Through LiteLLM's Responses iterator (messages<-gpt-4o, responses<-gpt-4o) the answer no longer grows
+the daemon while it flows (`streams.DeltaText`), but the four closing events, each the whole answer, are
+parsed whole inside LiteLLM: those two cases are strict xfails until that is bounded.
 """
 
 from __future__ import annotations
@@ -31,6 +34,11 @@ CHUNK_CHARS = 16 * 1024
 ANSWER_BYTES = CHUNKS * CHUNK_CHARS  # 64 MiB
 STORED_CAP = 1024 * 1024  # the default logging.max_stored_bytes
 MiB = 1024 * 1024
+# a Responses stream repeats the whole answer in its four closing events, each one JSON line LiteLLM's
+# Responses iterator parses whole, inside LiteLLM, before memproxy sees the event (docs/reliability.md)
+NOT_BOUNDED = pytest.mark.xfail(
+    strict=True, reason="LiteLLM parses each closing Responses event, the whole answer, in one piece"
+)
 
 
 @pytest.fixture(scope="module")
@@ -60,13 +68,19 @@ def _pid(daemon: Daemon) -> int:
         ("/v1/chat/completions", "gpt-4o"),  # the fast path: the provider's bytes relayed
         ("/v1/chat/completions", "claude-sonnet-4-5"),  # through LiteLLM's stream wrapper
         ("/v1/messages", "claude-sonnet-4-5"),  # the fast path, Anthropic's events
+        # LiteLLM's Anthropic adapter over its Responses iterator (the provider's Responses events)
+        pytest.param("/v1/messages", "gpt-4o", marks=NOT_BOUNDED),
+        pytest.param("/v1/responses", "gpt-4o", marks=NOT_BOUNDED),  # LiteLLM's Responses iterator
     ],
 )
 def test_a_huge_streamed_answer_is_relayed_without_keeping_it(
     daemon: Daemon, upstream: ObservingUpstream, route: str, model: str
 ) -> None:
-    body = {"model": model, "messages": [{"role": "user", "content": "write a lot"}], "stream": True}
-    body["max_tokens"] = 100
+    body: dict[str, object] = {"model": model, "stream": True}
+    if route == "/v1/responses":
+        body["input"] = "write a lot"
+    else:
+        body.update(messages=[{"role": "user", "content": "write a lot"}], max_tokens=100)
     # a short answer first: the modules and pools this route needs are loaded before measuring
     assert httpx.post(f"{daemon.url}{route}", json=body, timeout=60).status_code == 200
     seen = len(daemon.wait_rows(lambda r: r["model"] == model and r["endpoint"] == route))

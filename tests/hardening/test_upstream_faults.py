@@ -200,7 +200,7 @@ BUG_SYNTHETIC_FINISH = pytest.mark.regression(
 BUG_MALFORMED_DROPPED = pytest.mark.regression(
     reason="BUG: LiteLLM's Responses iterator (_process_chunk) returns None on a JSONDecodeError and reads on, so "
     "/v1/messages served by an OpenAI deployment (through the Responses API) lost the malformed event's words "
-    "and ended with message_stop and an ok row; fixed: gateway/streams.py responses_lost_text compares the "
+    "and ended with message_stop and an ok row; fixed: gateway/streams.py DeltaText.lost compares the "
     "provider's final text with the deltas the iterator kept",
     strict=True,
 )
