@@ -59,6 +59,19 @@ def config_stamp(path: Path | None) -> list[int] | None:
     return [found.st_mtime_ns, found.st_ctime_ns, found.st_size, found.st_ino] if found is not None else None
 
 
+def unchanged_validation(info: DaemonInfo, paths: Paths) -> dict[str, Any] | None:
+    """What the running daemon validated (`DaemonInfo.validated`), if the config file is the one it read,
+    unchanged since, and neither it nor `budgets.json` sets a budget (those need the models); else None.
+    `status` and `ports` then read no config themselves (no pydantic: ~100 ms of a command)."""
+    validated = info.validated
+    path = paths.config_file if paths.config_file.exists() else None
+    if not validated or validated.get("budgets") is not False or info.config_path != (str(path) if path else None):
+        return None
+    if validated.get("config_stamp") != config_stamp(path) or not isinstance(validated.get("models"), list):
+        return None
+    return None if (paths.state_dir / "budgets.json").exists() else validated
+
+
 def write_daemon_info(paths: Paths, info: DaemonInfo) -> None:
     """Called by the daemon once its sockets are bound: pid file and state file, each written atomically."""
     paths.ensure()

@@ -17,9 +17,7 @@ from memproxy_cli.options import ConfigOption
 from memproxy_cli.output import console, err_console
 
 if TYPE_CHECKING:
-    from daemon.config.paths import Paths
     from daemon.config.settings import Settings
-    from daemon.lifecycle import DaemonInfo
 
 
 def _settings(config: Path | None, host: str | None = None, port: int | None = None) -> Settings:
@@ -138,7 +136,7 @@ def _status_report(config: Path | None) -> dict[str, Any]:
     from daemon import __version__
     from daemon.config.paths import resolve_paths
     from daemon.errors import ConfigError, DatabankError
-    from daemon.lifecycle import running_daemon
+    from daemon.lifecycle import running_daemon, unchanged_validation
     from daemon.usage.query import totals_by_project
     from daemon.usage.record import iso_utc
     from daemon.usage.spool import count_rows, spool_path
@@ -149,7 +147,7 @@ def _status_report(config: Path | None) -> dict[str, Any]:
     models: list[str] = []
     budgets: list[dict[str, Any]] = []
     config_error = budgets_error = None
-    validated = _unchanged(found[0], paths) if found is not None else None
+    validated = unchanged_validation(found[0], paths) if found is not None else None
     if found is not None and validated is not None:  # the daemon validated this very file: no pydantic
         models, host, port = list(validated["models"]), found[0].host, found[0].port
     else:
@@ -209,20 +207,6 @@ def _status_report(config: Path | None) -> dict[str, Any]:
         waiting = f"{spooled} usage row(s) wait in the spool; the next `memproxy up` writes them"
         report["reason"] = f"{unreadable}; {waiting}" if unreadable else waiting
     return report
-
-
-def _unchanged(info: DaemonInfo, paths: Paths) -> dict[str, Any] | None:
-    """What the running daemon validated (`DaemonInfo.validated`), if the config file is the one it read,
-    unchanged since, and neither it nor `budgets.json` sets a budget (those rows need the models); else None."""
-    from daemon.lifecycle import config_stamp
-
-    validated = info.validated
-    path = paths.config_file if paths.config_file.exists() else None
-    if not validated or validated.get("budgets") is not False or info.config_path != (str(path) if path else None):
-        return None
-    if validated.get("config_stamp") != config_stamp(path) or not isinstance(validated.get("models"), list):
-        return None
-    return None if (paths.state_dir / "budgets.json").exists() else validated
 
 
 def _totals(rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -63,7 +63,7 @@ def ports(
 def project_rows() -> list[dict[str, Any]]:
     """One row per registered project: name, port, listening, today's requests and cost, and the month's cost."""
     from daemon.config.paths import resolve_paths
-    from daemon.lifecycle import read_daemon_info
+    from daemon.lifecycle import read_daemon_info, unchanged_validation
     from daemon.sockets import daemon_listens
     from daemon.usage.query import totals_by_project
     from daemon.usage.record import iso_utc
@@ -79,7 +79,9 @@ def project_rows() -> list[dict[str, Any]]:
         return {row["project"]: row for row in totals_by_project(paths.db_file, iso_utc(parse_timespec(since)))}
 
     today, month = (totals("today"), totals("this-month")) if registry else ({}, {})
-    used = _budget_percent() if registry else {}
+    # a running daemon that validated this very file and found no budget: nothing to read (no pydantic)
+    no_budgets = info is not None and pid is not None and unchanged_validation(info, paths) is not None
+    used = _budget_percent() if registry and not no_budgets else {}
     return [
         {
             "name": name,

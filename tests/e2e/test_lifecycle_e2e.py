@@ -312,6 +312,11 @@ def test_status_of_a_running_daemon_takes_what_it_validated_while_the_file_is_un
     (daemon.home / "daemon.json").write_text(json.dumps(state))
     assert {**fast, "uptime_s": 0} == {**validated, "uptime_s": 0}
     assert fast["models"] == ["gpt-*", "claude-*", "byok-*"] and fast["config_error"] is None
+    # ports of a registered project: no budget anywhere, so none is read either
+    assert daemon.cli("ports", "assign", "shop").returncode == 0
+    modules, _, stdout = _imports_of(daemon, "ports", "--json")
+    assert "daemon.config.settings" not in modules
+    assert [(p["name"], p["budget_percent"]) for p in json.loads(stdout)] == [("shop", None)]
     # the file edited since the daemon read it: status reads the file as it is now
     config.write_text(config.read_text().replace('model_name: "byok-*"', 'model_name: "mine-*"'))
     assert daemon.status()["models"] == ["gpt-*", "claude-*", "mine-*"]
@@ -323,3 +328,6 @@ def test_status_of_a_running_daemon_takes_what_it_validated_while_the_file_is_un
     modules, _, stdout = _imports_of(daemon, "status", "--json")
     assert "daemon.config.settings" in modules
     assert [(b["project"], b["limit_usd"]) for b in json.loads(stdout)["budgets"]] == [("shop", 5.0)]
+    modules, _, stdout = _imports_of(daemon, "ports", "--json")
+    assert "daemon.config.settings" in modules
+    assert [(p["name"], p["budget_percent"]) for p in json.loads(stdout)] == [("shop", 0.0)]
