@@ -7,6 +7,7 @@ model. Periods are local calendar days, weeks (from Monday) and months, as `memp
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -46,8 +47,12 @@ class Limit:
 
 
 def usd(amount: float) -> str:
-    """Dollars as people write them: `$5.00`, and small amounts to four places (`$0.0042`)."""
-    return f"${amount:.2f}" if amount >= 1 or amount == 0 else f"${amount:.4f}"
+    """Dollars as people write them: `$5.00`, small amounts to four places (`$0.0042`), smaller ones
+    to two significant digits (`$0.000012`), so no amount but zero reads as `$0.0000`."""
+    if amount >= 1 or amount <= 0:
+        return f"${amount:.2f}"
+    places = max(4, 1 - math.floor(math.log10(amount)))
+    return f"${amount:.{places}f}"
 
 
 def _amount(value: float) -> str:

@@ -117,3 +117,13 @@ def test_seeded_totals_count_as_spent() -> None:
     with pytest.raises(BudgetExceeded):
         led.admit("r1", "shop", "gpt-4o", "gpt-4o", "openai", 400)
     assert led.rows(["shop"])[0]["spent_usd"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("amount", "shown"),
+    [(5, "$5.00"), (0, "$0.00"), (0.5, "$0.5000"), (0.0042, "$0.0042"), (0.00001, "$0.000010"), (4e-7, "$0.00000040")],
+)
+def test_small_amounts_never_read_as_zero(amount: float, shown: str) -> None:
+    from daemon.budgets.table import usd
+
+    assert usd(amount) == shown
