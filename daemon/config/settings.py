@@ -34,6 +34,7 @@ from daemon.errors import ConfigError
 LOOPBACK_NAMES = frozenset({"localhost"})
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 BODY_TIMEOUT_S = 30.0
+DEFAULT_MAX_STORED_BYTES = 1024 * 1024  # of a request body and of an answer, each (daemon/gateway/stored.py)
 
 
 class _Section(BaseModel):
@@ -162,10 +163,6 @@ class InterceptorSettings(_Section):
         if not 1024 <= low <= high <= 65535:
             raise ValueError("port_range must be [low, high] with 1024 <= low <= high <= 65535")
         return value
-
-
-# what the databank keeps of a request body and of an answer, each (daemon/gateway/stored.py)
-DEFAULT_MAX_STORED_BYTES = 1024 * 1024
 
 
 class LoggingSettings(_Section):
@@ -353,11 +350,10 @@ def load_settings(
         if host is not None:  # the flag's fault, not the file's: say so without blaming the file
             raise ConfigError(f"{problem} (set it in {raw.label})")
         raise _invalid(raw, [problem])
-    if file.interceptor.auth == "token" and not gs.master_key:
-        # the token guards the project ports; without a master key the gateway port serves anyone
+    if file.interceptor.auth == "token" and not gs.master_key:  # the token guards the project ports only
+        why = "else any local user reaches your provider keys through the gateway port"
         where = raw.where(("interceptor", "auth"))
-        problem = f"{where}: interceptor.auth: token needs general_settings.master_key (else any local user "
-        raise _invalid(raw, [problem + "reaches your provider keys through the gateway port)"])
+        raise _invalid(raw, [f"{where}: interceptor.auth: token needs general_settings.master_key ({why})"])
     return Settings(
         file=file,
         paths=paths,
@@ -398,6 +394,5 @@ def _invalid(raw: RawConfig, problems: list[str]) -> ConfigError:
     return ConfigError(f"{raw.label} is not a valid memproxy config ({count})", problems=problems)
 
 
-def config_json_schema() -> dict[str, Any]:
-    """The JSON schema of config.yaml."""
+def config_json_schema() -> dict[str, Any]:  # the JSON schema of config.yaml
     return ConfigFile.model_json_schema()
