@@ -69,7 +69,7 @@ def unchanged_validation(info: DaemonInfo, paths: Paths) -> dict[str, Any] | Non
         return None
     if validated.get("config_stamp") != config_stamp(path) or not isinstance(validated.get("models"), list):
         return None
-    return None if (paths.state_dir / "budgets.json").exists() else validated
+    return None if paths.budgets_file.exists() else validated
 
 
 def write_daemon_info(paths: Paths, info: DaemonInfo) -> None:

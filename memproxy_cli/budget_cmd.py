@@ -69,10 +69,10 @@ def budget(
 
 def budget_rows(settings: Settings, now: datetime | None = None) -> list[dict[str, Any]]:
     """Every limit of the projects that have one (configured, set here, or the default for registered ones)."""
-    from daemon.budgets.store import budgets_file, load_overrides
+    from daemon.budgets.store import load_overrides
 
     configured = settings.budgets.default is not None or settings.budgets.projects
-    if not configured and not budgets_file(settings.paths).exists():
+    if not configured and not settings.paths.budgets_file.exists():
         return []  # no budget anywhere: `status` and `ports` pay for nothing more
     from daemon.budgets.spend import budget_rows as rows_for
     from daemon.budgets.table import BudgetTable

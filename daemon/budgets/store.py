@@ -23,17 +23,13 @@ from daemon.errors import ConfigError
 MAX_SENT = 5000
 
 
-def budgets_file(paths: Paths) -> Path:
-    return paths.state_dir / "budgets.json"
-
-
 def alerts_file(paths: Paths) -> Path:
     return paths.state_dir / "budget_alerts.json"
 
 
 def load_overrides(paths: Paths) -> dict[str, ProjectBudget]:
     """The limits set from the CLI, by project (none when the file does not exist)."""
-    path = budgets_file(paths)
+    path = paths.budgets_file
     data = _read_json(path)
     projects = data.get("projects", {}) if isinstance(data, dict) else None
     if not isinstance(projects, dict):
@@ -55,7 +51,7 @@ def set_limits(
     paths: Paths, project: str, limits: dict[str, float], *, model: str | None = None, soft: bool | None = None
 ) -> ProjectBudget:
     """Record `limits` ({period: usd}) for `project` (or its `model`) in budgets.json; the project's new entry."""
-    path = budgets_file(paths)
+    path = paths.budgets_file
     data = _read_json(path)
     projects: dict[str, Any] = dict(data.get("projects", {})) if isinstance(data, dict) else {}
     entry: dict[str, Any] = dict(projects.get(project, {}))
@@ -75,7 +71,7 @@ def set_limits(
 
 def clear_limits(paths: Paths, project: str, model: str | None = None) -> bool:
     """Forget the CLI's limits of `project` (or of its `model`); False if there were none."""
-    path = budgets_file(paths)
+    path = paths.budgets_file
     data = _read_json(path)
     projects: dict[str, Any] = dict(data.get("projects", {})) if isinstance(data, dict) else {}
     if project not in projects:

@@ -62,6 +62,11 @@ class Paths:
         return self.state_dir / "ports.lock"
 
     @property
+    def budgets_file(self) -> Path:
+        """The limits `memproxy budget set` sets, over the config's (daemon/budgets/store.py)."""
+        return self.state_dir / "budgets.json"
+
+    @property
     def port_token_file(self) -> Path:
         """The token project ports require with `interceptor.auth: token` (interceptor/port_token.py)."""
         return self.state_dir / "port-token"
