@@ -140,8 +140,11 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
 
 
 # `"\ud800"` is valid JSON but no Unicode text: json.loads keeps the lone surrogate, and the upstream
-# call failed on it later as a 502 (a client-caused 5xx). Only a body with such an escape is checked.
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+# call failed on it later as a 502 (a client-caused 5xx). Only a body with an escape that looks
+# unpaired is checked: a high one with no low one after it, or a low one with no high one before it
+# (Python's json.dumps writes every emoji as a pair, and such bodies need no second pass).
+_HIGH, _LOW = rb"\\u[dD][89abAB][0-9a-fA-F]{2}", rb"\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+_SURROGATE_ESCAPE = re.compile(_HIGH + rb"(?!" + _LOW + rb")|(?<!" + _HIGH + rb")" + _LOW)
 
 
 def _refuse_lone_surrogates(data: dict[str, Any]) -> None:
