@@ -12,6 +12,8 @@
     stored       what the databank keeps of a body or an answer: `logging.max_stored_bytes`, cut visibly
     validation   fields no request may carry; the shape checks routes share
     passthrough  the fast path: the client's bytes to a same-dialect provider, its bytes back
+    longstrings  a reader's copy of an SSE stream whose over-long lines have their strings cut (pure)
+    responses_feed  the provider's Responses bytes into LiteLLM's decoder: closing texts cut, events checked
     retry        the fast path's waits: full jitter, Retry-After (both forms), retry-after-ms (pure)
     reach        a refused connection to a deployment on this machine fails fast, before LiteLLM
     sampling     `top_p` beside `temperature` dropped for a Claude model that refuses both (pure)

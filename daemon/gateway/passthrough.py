@@ -31,6 +31,7 @@ from daemon.errors import (
     upstream_message,
 )
 from daemon.gateway.answers import loads
+from daemon.gateway.chat_only import chat_only
 from daemon.gateway.credentials import AUTH_HEADERS, NO_KEY
 from daemon.gateway.encode import dumps
 from daemon.gateway.retry import Backoff
@@ -72,14 +73,18 @@ def make_client() -> aiohttp.ClientSession:
 
 def plan(
     dialect: Dialect,
+    path: str,
     params: Mapping[str, Any],
     requested: str,
     target_model: str,
     api_key: str | None,
     client_headers: Mapping[str, str],
 ) -> Target | None:
-    """The fast-path target for a deployment's `litellm_params`, or None when LiteLLM must translate."""
+    """The fast-path target of a request to the route `path` (`/v1/chat/completions`, `/v1/responses`,
+    `/v1/messages`) for a deployment's `litellm_params`, or None when LiteLLM must translate."""
     provider = PROVIDER_OF_DIALECT[dialect]
+    if path == "/v1/responses" and chat_only(params):
+        return None  # a server without the Responses API: LiteLLM reaches it through Chat Completions
     declared = params.get("custom_llm_provider")
     prefix, _, bare = target_model.partition("/")
     if declared and declared != provider:
@@ -99,12 +104,13 @@ def plan(
             headers[name] = header_value(name, value)
     # a local server that takes no key gets none (LiteLLM's client would send NO_KEY)
     key = api_key if api_key != NO_KEY else None
+    # an OpenAI base names its version (`.../v1`), an Anthropic one does not
+    suffix = path.removeprefix("/v1") if provider == "openai" else path
+    url = base if base.endswith(suffix) else base + suffix
     if provider == "openai":
-        url = base if base.endswith("/chat/completions") else f"{base}/chat/completions"
         if key:
             headers["authorization"] = f"Bearer {key}"
     else:
-        url = base if base.endswith("/v1/messages") else f"{base}/v1/messages"
         if key:
             headers["x-api-key"] = key
         headers.setdefault("anthropic-version", ANTHROPIC_VERSION)

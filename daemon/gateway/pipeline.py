@@ -153,7 +153,13 @@ def fast_target(
         return None  # several deployments share the name, or a fallback names it: the Router decides
     target_model, key, _base = deployment_target(entry, gw.settings.router_settings.resolve_alias(model))
     return passthrough.plan(
-        endpoint.dialect, entry.litellm_params, model, target_model, key or upstream.get("api_key"), request.headers
+        endpoint.dialect,
+        endpoint.path,
+        entry.litellm_params,
+        model,
+        target_model,
+        key or upstream.get("api_key"),
+        request.headers,
     )
 
 

@@ -32,10 +32,10 @@ _UNNUMBERED = -1
 
 def responses_source(stream: Any) -> Any | None:
     """The LiteLLM iterator reading the provider's Responses events, under whatever wraps it, or None."""
-    return next(_responses_iterators(stream), None)
+    return next(responses_iterators(stream), None)
 
 
-def _responses_iterators(stream: Any) -> Iterator[Any]:
+def responses_iterators(stream: Any) -> Iterator[Any]:
     """Every Responses iterator in the chain, outermost first: the Router's fallback wrapper is one
     (for isinstance checks) whose own `_generated_content` stays empty over the one that reads."""
     current = stream
@@ -66,7 +66,7 @@ class DeltaText:
 
     def trim(self, stream: Any) -> None:
         """Call once per event the relay reads."""
-        source = max(_responses_iterators(stream), key=lambda it: len(it._generated_content), default=None)
+        source = max(responses_iterators(stream), key=lambda it: len(it._generated_content), default=None)
         if source is None:
             return
         text = source._generated_content
@@ -107,9 +107,13 @@ def _hash(digest: Any, text: str, end: int) -> Any:
 
 
 def _output_text(completed: Any) -> str:
-    response = getattr(completed, "response", None)
+    return response_text(getattr(completed, "response", None))
+
+
+def response_text(response: Any) -> str:
+    """The text of a Responses API response (an object or a dict): its `output_text` parts joined."""
     parts: list[str] = []
-    for item in getattr(response, "output", None) or []:
+    for item in _field(response, "output") or []:
         if _field(item, "type") != "message":
             continue
         for part in _field(item, "content") or []:

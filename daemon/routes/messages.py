@@ -24,6 +24,7 @@ from daemon.gateway.endpoint import Endpoint, Plain, Tally
 from daemon.gateway.exchange import Exchange
 from daemon.gateway.passthrough import header_value
 from daemon.gateway.pipeline import generate
+from daemon.gateway.responses_feed import feed_bounded
 from daemon.gateway.sse import SseEvent, SseSplitter, aclose, named_event
 from daemon.gateway.streams import DeltaText
 from daemon.gateway.validation import check_tools, check_types, refuse_redirect_fields, require_messages, require_model
@@ -162,6 +163,8 @@ async def relay_messages(stream: Any, ex: Exchange, tally: Tally, _client_wants_
     """An Anthropic Messages stream (typed SSE events), passed on byte for byte."""
     watch = AnthropicStreamWatcher(ex, tally)
     deltas = DeltaText()
+    # translated from the Responses API: its closing texts cut before LiteLLM reads them, every event checked
+    feed = feed_bounded(stream)
     try:
         async for item in stream:
             chunk = _as_bytes(item)
@@ -169,8 +172,9 @@ async def relay_messages(stream: Any, ex: Exchange, tally: Tally, _client_wants_
             if watch.malformed:
                 raise UpstreamFailed("the upstream sent a malformed stream event")
             deltas.trim(stream)
-            if watch.stopped and deltas.lost(stream):
-                # translated from the Responses API: LiteLLM skipped an event it could not parse, read on
+            if feed is not None and feed.lost:
+                raise UpstreamFailed(feed.lost)  # LiteLLM skipped an event it could not parse, and read on
+            if watch.stopped and feed is None and deltas.lost(stream):
                 raise UpstreamFailed("the upstream stream lost an event it could not parse (text is missing)")
             tally.complete = watch.stopped and not watch.error
             yield chunk

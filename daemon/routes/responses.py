@@ -1,7 +1,8 @@
-"""`POST /v1/responses`: the OpenAI Responses API (Codex CLI's), through the Router's `aresponses`.
+"""`POST /v1/responses`: the OpenAI Responses API (Codex CLI's), through the Router's `aresponses`, or
+straight to a deployment that has the Responses API itself (the fast path; `chat_only` says which).
 
-The Responses API has its own shapes: no fast path to chat/completions and no memory tool loop.
-Here: the body's shape, its usage, the relay of LiteLLM's Responses events, and its error event.
+Here: the body's shape, its usage, the relay of LiteLLM's Responses events, the relay of the
+provider's own event bytes, reading a plain answer, and its error event. No memory tool loop.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from starlette.responses import Response
 from daemon.cost import usage_from_responses
 from daemon.dialects import Dialect, responses_error_event
 from daemon.errors import InvalidRequest, UpstreamFailed
+from daemon.gateway.answers import loads, reported_error
 from daemon.gateway.endpoint import Endpoint, Plain, Tally
 from daemon.gateway.exchange import Exchange
 from daemon.gateway.llm import responses_provider_finished
+from daemon.gateway.longstrings import LongStrings
 from daemon.gateway.pipeline import generate
-from daemon.gateway.sse import named_event
-from daemon.gateway.streams import DeltaText, SequenceCheck
+from daemon.gateway.sse import SseEvent, SseSplitter, aclose, named_event
+from daemon.gateway.streams import DeltaText, SequenceCheck, response_text
 from daemon.gateway.validation import refuse_redirect_fields, require_model
 
 router = APIRouter()
@@ -76,7 +79,73 @@ async def relay_responses(stream: Any, ex: Exchange, tally: Tally, _client_wants
         raise UpstreamFailed("the upstream stream ended before response.completed")
 
 
+class _ResponsesBytesReader:
+    """Reads a Responses stream's events as they pass (the fast path): text, usage, model, first token,
+    a lost event, its end."""
+
+    __slots__ = ("completed", "ex", "numbers", "tally")
+
+    def __init__(self, ex: Exchange, tally: Tally) -> None:
+        self.ex, self.tally = ex, tally
+        self.numbers = SequenceCheck()
+        self.completed = False
+
+    def read(self, event: SseEvent) -> None:
+        if event.data is None or event.data.strip() == b"[DONE]":
+            return
+        payload = loads(event.data, "stream event")
+        if not isinstance(payload, dict):
+            raise UpstreamFailed("the upstream sent a malformed stream event")
+        lost = self.numbers.gap(payload)
+        if lost is not None:
+            raise UpstreamFailed(lost)
+        kind = str(payload.get("type", ""))
+        if kind.endswith(".delta"):
+            self.ex.first_token()
+            if kind == "response.output_text.delta":
+                self.tally.add_text(str(payload.get("delta", "")))
+        elif kind in ("response.completed", "response.incomplete"):
+            response = payload.get("response") or {}
+            self.tally.usage = usage_from_responses(response.get("usage"), response.get("service_tier"))
+            self.tally.model = response.get("model")
+            self.completed = True
+        elif kind in ("response.failed", "error"):
+            error = (payload.get("response") or {}).get("error") if kind == "response.failed" else payload
+            message = error.get("message") if isinstance(error, dict) else None
+            self.tally.reported = UpstreamFailed(str(message or "the upstream stream failed"))
+
+
+async def relay_responses_bytes(
+    chunks: AsyncIterator[bytes], ex: Exchange, tally: Tally, _client_wants_usage: bool
+) -> AsyncIterator[bytes]:
+    """A Responses stream's own SSE bytes (the fast path), passed on as they arrive, unchanged.
+
+    What is parsed is a copy whose over-long strings are cut (`LongStrings`): the closing events each
+    repeat the whole answer, and only their usage, model and numbers are read here.
+    """
+    reader = _ResponsesBytesReader(ex, tally)
+    splitter, strings = SseSplitter(), LongStrings()
+    try:
+        async for chunk in chunks:
+            for event in splitter.feed(strings.feed(chunk)):
+                reader.read(event)
+            tally.complete = reader.completed
+            yield chunk
+        for event in splitter.end():
+            reader.read(event)
+    finally:
+        await aclose(chunks)
+    if not reader.completed and tally.reported is None:
+        raise UpstreamFailed("the upstream stream ended before response.completed")
+
+
 def _plain(response: Any) -> Plain:
+    if isinstance(response, dict):  # the fast path hands back the provider's JSON
+        reported = reported_error(response, ("output",))
+        if reported is not None:
+            raise UpstreamFailed(reported)
+        usage = usage_from_responses(response.get("usage"), response.get("service_tier"))
+        return Plain(response, usage, response_text(response), response.get("model"))
     return Plain(
         response.model_dump_json(exclude_none=True).encode(),
         usage_from_responses(getattr(response, "usage", None), getattr(response, "service_tier", None)),
@@ -95,6 +164,7 @@ RESPONSES = Endpoint(
     validate=validate_responses_request,
     call=_call,
     relay=relay_responses,
+    relay_bytes=relay_responses_bytes,
     plain=_plain,
     error_event=responses_error_event,
 )

@@ -1,0 +1,78 @@
+"""The provider's Responses API bytes on their way into LiteLLM's decoder, when nobody reads the long texts
+of the closing events: an Anthropic Messages stream LiteLLM translates from an OpenAI deployment.
+
+The four closing events of a Responses stream each repeat the whole answer, and LiteLLM's
+`ResponsesAPIStreamingIterator` decodes, parses and keeps each one whole (a 64 MiB answer took the
+daemon 385 MiB past what it held before). Its Anthropic adapter reads only their ids, types, status
+and usage: the text an Anthropic client gets comes from the deltas. `feed_bounded` puts `LongStrings`
+between the HTTP response and the iterator's decoder, before a byte is read, so the closing texts
+arrive cut to 64 KiB.
+
+The same place checks every event as it passes, as the Responses relay of the fast path does: data
+that is not JSON (LiteLLM skips it and reads on) or a `sequence_number` that skips is a lost event,
+`Feed.lost` says which. Where LiteLLM holds the stream differently (another version), nothing is
+installed and `streams.DeltaText` still compares the text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from daemon.errors import UpstreamFailed
+from daemon.gateway.answers import loads
+from daemon.gateway.longstrings import LongStrings
+from daemon.gateway.sse import SseEvent, SseSplitter
+from daemon.gateway.streams import SequenceCheck, responses_iterators
+
+
+class Feed:
+    """What passed into LiteLLM's decoder: the strings it cut, and the first event lost, if any."""
+
+    __slots__ = ("lost", "numbers", "splitter", "strings")
+
+    def __init__(self) -> None:
+        self.strings = LongStrings()
+        self.splitter = SseSplitter()
+        self.numbers = SequenceCheck()
+        self.lost: str | None = None
+
+    async def bytes(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        async for chunk in chunks:
+            out = self.strings.feed(chunk)
+            self._check(self.splitter.feed(out))
+            if out:
+                yield out
+        last = self.strings.end()
+        self._check(self.splitter.feed(last) + self.splitter.end())
+        if last:
+            yield last
+
+    def _check(self, events: list[SseEvent]) -> None:
+        for event in events:
+            if self.lost is not None or event.data is None or event.data.strip() == b"[DONE]":
+                continue
+            try:
+                payload = loads(event.data, "stream event")
+            except UpstreamFailed:
+                payload = None
+            if not isinstance(payload, dict):
+                self.lost = "the upstream stream lost an event it could not parse (text is missing)"
+            else:
+                self.lost = self.numbers.gap(payload)
+
+
+def feed_bounded(stream: Any) -> Feed | None:
+    """Install a `Feed` under the LiteLLM Responses iterator `stream` reads from; None where that
+    cannot be done safely (no such iterator, or it has read from its response already)."""
+    source = next((it for it in responses_iterators(stream) if hasattr(it, "stream_iterator")), None)
+    response = getattr(source, "response", None)
+    if source is None or getattr(response, "is_stream_consumed", True) is not False:
+        return None
+    try:
+        from openai._streaming import SSEDecoder  # the decoder LiteLLM's iterator builds itself
+    except ImportError:
+        return None
+    feed = Feed()
+    source.stream_iterator = SSEDecoder().aiter_bytes(feed.bytes(response.aiter_bytes()))
+    return feed
