@@ -67,7 +67,7 @@ def feed_bounded(stream: Any) -> Feed | None:
     cannot be done safely (no such iterator, or it has read from its response already)."""
     source = next((it for it in responses_iterators(stream) if hasattr(it, "stream_iterator")), None)
     response = getattr(source, "response", None)
-    if source is None or getattr(response, "is_stream_consumed", True) is not False:
+    if source is None or response is None or getattr(response, "is_stream_consumed", True) is not False:
         return None
     try:
         from openai._streaming import SSEDecoder  # the decoder LiteLLM's iterator builds itself
