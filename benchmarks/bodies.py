@@ -5,6 +5,7 @@
   as base64.
 - `long_chat`: a long OpenAI Chat Completions body (~150 KB): tools, a long history with
   tool calls and their results.
+- `codex`: a Codex-CLI-sized `/v1/responses` body (~110 KB).
 - `small_chat` / `small_messages`: one short user turn in either dialect.
 
 Each returns the body as a dict; `encoded` gives the bytes sent (encoded once, so the load
@@ -91,6 +92,38 @@ def long_chat(model: str = "gpt-4o-mini", *, stream: bool = False) -> dict[str, 
         messages.append({"role": "tool", "tool_call_id": call, "content": _code(rng, 50)})
     messages.append({"role": "user", "content": "go on"})
     body = {"model": model, "messages": messages, "tools": tools}
+    return {**body, "stream": True} if stream else body
+
+
+def codex(model: str = "gpt-5-codex", *, stream: bool = False) -> dict[str, Any]:
+    """A Codex-CLI-sized `/v1/responses` body (~110 KB): long instructions, 12 function tools, a history
+    of messages, function calls and their outputs, and Codex's own fields (`store`, `include`, reasoning)."""
+    rng = random.Random(31)
+    tools = [
+        {"type": "function", "name": f"tool_{i}", "description": _text(rng, 80), "strict": False,
+         "parameters": _schema(rng, i)}
+        for i in range(12)
+    ]  # fmt: skip
+    items: list[dict[str, Any]] = []
+    for turn in range(20):
+        call = f"call_{turn:04d}"
+        items.append({"type": "message", "role": "user", "content": [{"type": "input_text", "text": _text(rng, 40)}]})
+        items.append({"type": "function_call", "call_id": call, "name": f"tool_{turn % 12}",
+                      "arguments": json.dumps({f"arg_{turn}_0": _text(rng, 5)})})  # fmt: skip
+        items.append({"type": "function_call_output", "call_id": call, "output": _code(rng, 40)})
+    items.append({"type": "message", "role": "user", "content": [{"type": "input_text", "text": "go on"}]})
+    body: dict[str, Any] = {
+        "model": model,
+        "instructions": _text(rng, 2000),
+        "input": items,
+        "tools": tools,
+        "tool_choice": "auto",
+        "parallel_tool_calls": False,
+        "reasoning": {"effort": "medium", "summary": "auto"},
+        "store": False,
+        "include": ["reasoning.encrypted_content"],
+        "prompt_cache_key": "bench-session",
+    }
     return {**body, "stream": True} if stream else body
 
 
