@@ -23,7 +23,7 @@ from typing import Any
 
 from daemon.config.paths import Paths
 from daemon.errors import DaemonStartError, PortInUse
-from daemon.sockets import port_is_free, who_holds
+from daemon.sockets import free_port_after, port_is_free, who_holds
 
 # How long `up` waits for the lock another `up` holds, and then for the daemon to answer /health.
 START_TIMEOUT_S = 90.0
@@ -251,11 +251,20 @@ def start_daemon(
         # A damaged databank would take no row: refuse before spawning, in one sentence, not a traceback.
         refuse_if_damaged(paths.db_file)
         if not port_is_free(general.host, general.port):
-            raise PortInUse(f"port {general.port} on {general.host} is already in use by {who_holds(general.port)}")
+            raise PortInUse(_port_taken(general.host, general.port))
         proc = spawn_daemon(paths, server_args(config, host, port))
         with waiting():
             info, _health = wait_until_healthy(paths, proc, START_TIMEOUT_S)
         return info, True
+
+
+def _port_taken(host: str, port: int) -> str:
+    """Who holds the port `up` wants, and what to do about it (another home's memproxy, most often)."""
+    said = f"port {port} on {host} is already in use by {who_holds(port)}"
+    free = free_port_after(host, port)
+    if free is None:
+        return f"{said}; stop it, or start memproxy with `memproxy up --port <a free port>`"
+    return f"{said}; stop it, or start memproxy on another port: `memproxy up --port {free}`"
 
 
 def ensure_running(config: str | Path | None = None) -> DaemonInfo:

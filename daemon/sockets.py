@@ -30,6 +30,19 @@ def bind_listener(host: str, port: int) -> socket.socket:
     return sock
 
 
+def free_port_after(host: str, port: int, tries: int = 50) -> int | None:
+    """The first port after `port` that can be bound now (a suggestion for `--port`), or None."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for candidate in range(port + 1, min(port + 1 + tries, 65536)):
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((host, candidate))
+            except OSError:
+                continue
+            return candidate
+    return None
+
+
 def port_is_free(host: str, port: int) -> bool:
     try:
         bind_listener(host, port).close()
