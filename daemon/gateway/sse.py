@@ -110,6 +110,43 @@ class SseSplitter:
             self._name = value
 
 
+class WholeEvents:
+    """Cuts a raw SSE byte stream where its events end, so what a relay passes on stops between two
+    events: an error event written after it is never glued to half an event the upstream left.
+
+    The bytes of an unfinished event are held until it ends, up to `limit`; an event longer than
+    that (a Responses stream's closing events repeat the whole answer) is passed on as it comes.
+    """
+
+    __slots__ = ("_held", "_through", "limit")
+
+    def __init__(self, limit: int = 1024 * 1024) -> None:
+        self.limit = limit
+        self._held = b""
+        self._through = False  # inside an event over the limit: passing its bytes on as they come
+
+    def feed(self, chunk: bytes) -> bytes:
+        """What of `chunk` (with what was held) can be passed on now."""
+        data = self._held + chunk if self._held else chunk
+        end = _last_event_end(data)
+        if end >= 0:
+            self._through = False
+        if self._through or len(data) - max(end, 0) > self.limit:
+            self._held, self._through = b"", True
+            return data
+        if end < 0:
+            self._held = data
+            return b""
+        self._held = data[end:]
+        return data[:end] if self._held else data
+
+
+def _last_event_end(data: bytes) -> int:
+    """Where the last blank line in `data` ends (`\n\n`, `\r\n\r\n`, `\r\r`), or -1."""
+    ends = (data.rfind(b"\n\n"), data.rfind(b"\r\n\r\n"), data.rfind(b"\r\r"))
+    return max((at + (4 if n == 1 else 2) for n, at in enumerate(ends) if at >= 0), default=-1)
+
+
 async def sse_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[SseEvent]]:
     """The events each chunk of an SSE byte stream completes (lists may be empty), then the last ones."""
     splitter = SseSplitter()

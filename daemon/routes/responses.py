@@ -22,7 +22,7 @@ from daemon.gateway.exchange import Exchange
 from daemon.gateway.llm import responses_provider_finished
 from daemon.gateway.longstrings import LongStrings
 from daemon.gateway.pipeline import generate
-from daemon.gateway.sse import SseEvent, SseSplitter, aclose, named_event
+from daemon.gateway.sse import SseEvent, SseSplitter, WholeEvents, aclose, named_event
 from daemon.gateway.streams import DeltaText, SequenceCheck, response_text
 from daemon.gateway.validation import refuse_redirect_fields, require_model
 
@@ -118,19 +118,22 @@ class _ResponsesBytesReader:
 async def relay_responses_bytes(
     chunks: AsyncIterator[bytes], ex: Exchange, tally: Tally, _client_wants_usage: bool
 ) -> AsyncIterator[bytes]:
-    """A Responses stream's own SSE bytes (the fast path), passed on as they arrive, unchanged.
+    """A Responses stream's own SSE bytes (the fast path), passed on unchanged as each event ends
+    (`WholeEvents`; an event over 1 MiB as its bytes arrive).
 
     What is parsed is a copy whose over-long strings are cut (`LongStrings`): the closing events each
     repeat the whole answer, and only their usage, model and numbers are read here.
     """
     reader = _ResponsesBytesReader(ex, tally)
-    splitter, strings = SseSplitter(), LongStrings()
+    splitter, strings, whole = SseSplitter(), LongStrings(), WholeEvents()
     try:
         async for chunk in chunks:
             for event in splitter.feed(strings.feed(chunk)):
                 reader.read(event)
             tally.complete = reader.completed
-            yield chunk
+            out = whole.feed(chunk)
+            if out:
+                yield out
         for event in splitter.end():
             reader.read(event)
     finally:

@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterator
 
 import httpx
+import openai
 import pytest
 
 from tests.support.app import Served, serve_gateway
@@ -109,3 +110,22 @@ def test_a_chat_only_server_still_gets_chat_completions(
     assert local_upstream.last().path == "/v1/chat/completions"
     (row,) = served.wait_final(project)
     assert row["status"] == "ok"
+
+
+def test_a_stream_that_stops_inside_an_event_still_ends_with_an_error_the_client_can_read(
+    served: Served, fake: FakeUpstream, project: str
+) -> None:
+    """The relay passes on whole events: a half event the upstream never finished is not glued to the
+    error event after it (the OpenAI SDK then failed on JSON instead of reporting the error)."""
+    whole = _event("response.created", 0, response={"id": "r", "status": "in_progress"})
+    half = _event("response.output_text.delta", 1, item_id="m", output_index=0, content_index=0, delta="Hi")[:40]
+    fake.script(raw(whole + half, content_type="text/event-stream"))
+    client = openai.OpenAI(
+        base_url=f"{served.url}/v1", api_key="sk-test", default_headers={"x-memproxy-project": project}, max_retries=0
+    )
+    with pytest.raises(openai.APIError) as caught:
+        for _ in client.responses.create(model="gpt-4o", input="hi", stream=True):
+            pass
+    assert "ended before response.completed" in str(caught.value)
+    (row,) = served.wait_final(project)
+    assert row["status"] == "error"
