@@ -9,6 +9,7 @@
     exchange     Exchange: one request's databank row, its one writer; `redact`
     body         reading a body: size limit, Content-Length, pacing, JSON (a big one off the loop)
     bigjson      a big body parsed in a worker thread in short steps, so the event loop keeps the GIL
+    freeing      a big body held until nothing else holds it, then freed in a thread in steps, off the loop
     stored       what the databank keeps of a body or an answer: `logging.max_stored_bytes`, cut visibly
     validation   fields no request may carry; the shape checks routes share
     passthrough  the fast path: the client's bytes to a same-dialect provider, its bytes back

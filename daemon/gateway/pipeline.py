@@ -20,7 +20,7 @@ from starlette.responses import Response
 from daemon.errors import ModelNotFound, UpstreamFailed, UpstreamTimeout
 from daemon.gateway import passthrough
 from daemon.gateway.answers import reported_error
-from daemon.gateway.body import parse_body, read_body
+from daemon.gateway.body import parse_body, read_body, validated
 from daemon.gateway.credentials import NO_KEY, upstream_credentials
 from daemon.gateway.edge import answer_recorded, guarded
 from daemon.gateway.encode import dumps
@@ -53,7 +53,7 @@ async def generate(request: Request, endpoint: Endpoint) -> Response:
 async def _generate(request: Request, endpoint: Endpoint, gw: Gateway, ex: Exchange) -> Response:
     raw = await read_body(request, gw.settings.general_settings)
     body = endpoint.framed(request, await parse_body(raw))
-    model = endpoint.validate(body)
+    model = await validated(raw, endpoint.validate, body)
     ex.requested(model, stream=bool(body.get("stream")), body=raw if gw.settings.logging.store_prompts else None)
     upstream = {**(await credentials(gw, request, ex, model)), **endpoint.headers(request)}
     await within_budget(gw, ex, model, len(raw))
