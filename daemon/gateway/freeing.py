@@ -20,6 +20,7 @@ counts it compares with are measured on this interpreter at import, not assumed.
 
 from __future__ import annotations
 
+import logging
 import queue
 import sys
 import threading
@@ -28,6 +29,8 @@ from typing import Any
 
 POLL_S = 0.01
 GIVE_UP_S = 3600.0
+
+log = logging.getLogger("memproxy.gateway")
 
 
 def _held_refs(holder: list[Any], i: int) -> int:
@@ -93,7 +96,12 @@ class Freer:
                 since.append(time.monotonic())
             except queue.Empty:
                 pass
-            self._sweep(waiting, since)
+            try:
+                self._sweep(waiting, since)
+            except Exception:  # the thread must outlive any one body: what it holds would never go
+                log.exception("freeing a big request body failed; it is let go as it is")
+                waiting.clear()
+                since.clear()
 
     def _sweep(self, waiting: list[Any], since: list[float]) -> None:
         now = time.monotonic()
