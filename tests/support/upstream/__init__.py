@@ -26,7 +26,9 @@ Modules:
 
 - ``replies``: ``Reply`` and the helpers that script one (``text``, ``tool_call``, ``error``, faults).
 - ``recording``: ``Recorded``, one request as the fake saw it.
-- ``rendering``: pure functions from (request, reply) to the bytes each route and dialect sends.
+- ``rendering/``: pure functions from (request, reply) to the bytes each route and dialect sends
+  (``planning`` what every renderer needs; ``chat``, ``anthropic``, ``responses`` one dialect each;
+  ``plain_answers`` error bodies, embeddings, the model list).
 - ``server``: ``FakeUpstream``, the uvicorn server in a thread.
 - ``gemini``: its Gemini API (``/v1beta/...``): Google's shapes, ``\\r\\n`` SSE, ``x-goog-api-key``.
 - ``observing``: ``ObservingUpstream``, which also notes client hang-ups, and a truncated stream.
