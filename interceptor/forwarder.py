@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
+from types import SimpleNamespace
 
 import aiohttp
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -30,10 +31,10 @@ from daemon.errors import (
     UpstreamFailed,
     UpstreamUnavailable,
 )
-from daemon.gateway.body import BodyStalled, paced
 from daemon.guard import host_allowed
 from daemon.identity import CLIENT_HEADER, PROJECT_HEADER, split_client_path, validate_project_name
 from interceptor import port_token
+from interceptor.request_body import Body
 
 KEY_HEADER = "x-memproxy-key"
 # RFC 9110 §7.6.1 connection-specific headers, plus `host` (aiohttp writes the gateway's) and
@@ -64,13 +65,19 @@ TOKEN_NEEDED = (
 )
 
 
-def make_gateway_client() -> aiohttp.ClientSession:
-    """The one connection pool a forwarder process shares for all its requests to the gateway.
+def make_gateway_client(*, fresh: bool = False) -> aiohttp.ClientSession:
+    """The one connection pool a forwarder process shares for all its requests to the gateway; with
+    `fresh`, the one that never reuses a connection, for a request sent again (`_send`).
 
     aiohttp rather than httpx: httpcore checks every pooled connection's socket on each request, so
     after a burst of streams left many idle connections it cost more CPU than the gateway itself.
     """
-    connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS, limit_per_host=0, keepalive_timeout=30)
+    if fresh:
+        connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS, limit_per_host=0, force_close=True)
+    else:
+        connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS, limit_per_host=0, keepalive_timeout=30)
+    reuse = aiohttp.TraceConfig()
+    reuse.on_connection_reuseconn.append(_note_reuse)
     # No read timeout: an LLM may think for minutes before and between chunks. `connect` includes the
     # wait for a free connection when all MAX_CONNECTIONS are busy.
     timeout = aiohttp.ClientTimeout(total=None, connect=POOL_WAIT_S, sock_connect=CONNECT_TIMEOUT_S)
@@ -83,7 +90,23 @@ def make_gateway_client() -> aiohttp.ClientSession:
         trust_env=False,
         cookie_jar=aiohttp.DummyCookieJar(),
         skip_auto_headers=NOT_ADDED,
+        trace_configs=[] if fresh else [reuse],
     )
+
+
+class _Attempt:
+    """One try of a request to the gateway: whether it went out on a kept-alive (pooled) connection."""
+
+    __slots__ = ("reused",)
+
+    def __init__(self) -> None:
+        self.reused = False
+
+
+async def _note_reuse(_session: aiohttp.ClientSession, context: SimpleNamespace, _params: object) -> None:
+    attempt = context.trace_request_ctx
+    if isinstance(attempt, _Attempt):
+        attempt.reused = True
 
 
 def upstream_headers(
@@ -124,8 +147,12 @@ def make_forwarder(
     max_body_bytes: int | None = None,
     body_timeout: float = BODY_TIMEOUT_S,
     token: str | None = None,
+    fresh: aiohttp.ClientSession | None = None,
 ) -> ASGIApp:
     """An ASGI app that forwards every request to `gateway_url` on behalf of `project`.
+
+    A request that failed on a kept-alive connection before anything of its answer came is sent once
+    more, on a connection from `fresh` (`make_gateway_client(fresh=True)`; without it, from `client`).
 
     With `token` (`interceptor.auth: token`), only a request presenting it as its key is forwarded,
     without it (interceptor/port_token.py); a CORS preflight, which carries no key, still is.
@@ -161,15 +188,11 @@ def make_forwarder(
         if scope.get("query_string"):
             target += "?" + scope["query_string"].decode("latin-1")
         headers = upstream_headers(raw, project, master_key, tool)
-        body = _Body(receive, body_timeout) if _has_body(scope["headers"]) else None
+        body = Body(receive, body_timeout) if _has_body(scope["headers"]) else None
+        url = URL(target, encoded=True)
+        request = (scope["method"], url, [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers])
         try:
-            response = await client.request(
-                scope["method"],
-                URL(target, encoded=True),
-                headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers],
-                data=body.chunks() if body is not None else None,
-                allow_redirects=False,
-            )
+            response = await _send((client, fresh or client), request, body)
         except (aiohttp.ClientError, TimeoutError) as exc:
             if body is not None and body.gone:
                 return  # nobody is left to answer; the gateway sees its request cut off
@@ -184,6 +207,50 @@ def make_forwarder(
             response.close()
 
     return forwarder
+
+
+# what a request on a kept-alive connection the gateway had closed fails with (ClientConnectorError, a
+# subclass of ClientOSError, is a new connection refused: never sent again)
+DEAD_CONNECTION = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, aiohttp.ClientConnectionResetError)
+
+
+async def _send(
+    sessions: tuple[aiohttp.ClientSession, aiohttp.ClientSession],
+    request: tuple[str, URL, list[tuple[str, str]]],
+    body: Body | None,
+) -> aiohttp.ClientResponse:
+    """The gateway's answer (from its head on) to `request`, over the pool (`sessions[0]`).
+
+    A kept-alive connection the gateway closes as idle (its keep-alive timeout, or a descriptor
+    shortage: daemon/http_limits.py) just as the pool hands it out fails before any byte of an answer;
+    the request is then sent once more, whole, on a fresh connection (`sessions[1]`), whatever its
+    method (RFC 9112 §9.3.1; browsers do the same). aiohttp does it only for idempotent methods, and
+    could not replay a streamed body. A request whose answer had started is never sent again.
+    """
+    pooled, fresh = sessions
+    method, url, headers = request
+    attempt = _Attempt()
+    try:
+        try:
+            data = body.chunks() if body is not None else None
+            return await pooled.request(
+                method, url, headers=headers, data=data, allow_redirects=False, trace_request_ctx=attempt
+            )
+        except DEAD_CONNECTION as exc:
+            if not attempt.reused or isinstance(exc, aiohttp.ClientConnectorError) or not _nothing_came(exc):
+                raise
+            if body is not None and not await body.rewind():
+                raise  # a body past REPLAY_BYTES, or the tool stalled or hung up
+        data = body.chunks() if body is not None else None
+        return await fresh.request(method, url, headers=headers, data=data, allow_redirects=False)
+    finally:
+        if body is not None:
+            body.settle()
+
+
+def _nothing_came(exc: aiohttp.ClientConnectionError) -> bool:
+    """No byte of an answer: a head cut midway is a ServerDisconnectedError naming the partial message."""
+    return not isinstance(exc, aiohttp.ServerDisconnectedError) or isinstance(exc.message, str)
 
 
 def _preflight(scope: Scope) -> bool:
@@ -212,40 +279,6 @@ def _has_body(headers: Iterable[tuple[bytes, bytes]]) -> bool:
         if (name == b"content-length" and value.strip() != b"0") or name == b"transfer-encoding":
             return True
     return False
-
-
-class _Body:
-    """The tool's request body as it arrives, and how it ended: whole, stalled or hung up."""
-
-    __slots__ = ("done", "gone", "receive", "stalled", "timeout")
-
-    def __init__(self, receive: Receive, timeout: float) -> None:
-        self.receive = receive
-        self.timeout = timeout
-        self.done = False
-        self.gone = False
-        self.stalled: BodyStalled | None = None
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in paced(self._messages(), self.timeout):
-                yield chunk
-        except BodyStalled as exc:
-            self.stalled = exc
-            raise
-
-    async def _messages(self) -> AsyncIterator[bytes]:
-        while True:
-            message = await self.receive()
-            if message["type"] == "http.disconnect":
-                self.gone = True
-                raise ConnectionAbortedError("the tool hung up before its request body ended")
-            body = message.get("body", b"")
-            if body:
-                yield body
-            if not message.get("more_body", False):
-                self.done = True
-                return
 
 
 async def _relay(response: aiohttp.ClientResponse, receive: Receive | None, send: Send, dialect: Dialect) -> None:

@@ -1,6 +1,7 @@
 """Hosting every registered project's interceptor port inside the daemon's event loop.
 
-Each port is its own `uvicorn.Server` sharing the daemon's loop and one gateway connection pool.
+Each port is its own `uvicorn.Server` sharing the daemon's loop and one gateway connection pool (and
+one session of fresh connections, for a request sent again).
 We drive `startup()`/`shutdown()` ourselves, never `serve()`, which would take over the process's
 signals from the daemon. `sync()` makes the listening set match the registry: the daemon calls it
 at start and whenever `memproxy ports assign|release` tells it the registry changed.
@@ -61,6 +62,7 @@ class Listeners:
         self.master_key = master_key
         self._owns_client = client is None
         self.client = client if client is not None else make_gateway_client()  # needs the running loop
+        self.fresh = make_gateway_client(fresh=True)  # a request sent again after a dead kept-alive connection
         self._running: dict[str, _Listener] = {}
         self._errors: dict[str, tuple[int, str]] = {}
         self._draining: set[asyncio.Task[None]] = set()
@@ -109,6 +111,7 @@ class Listeners:
                 await asyncio.gather(*self._draining, return_exceptions=True)
             if self._owns_client:
                 await self.client.close()
+            await self.fresh.close()
 
     async def _start(self, name: str, port: int) -> None:
         try:
@@ -125,6 +128,7 @@ class Listeners:
             max_body_bytes=self.max_body_bytes,
             body_timeout=self.body_timeout,
             token=self.token,
+            fresh=self.fresh,
         )
         config = uvicorn.Config(
             app,
