@@ -1,9 +1,10 @@
 """A big request body does not stall everyone else (issue 16, item 9): while a 25 MiB prompt or
-100,000 tools are read and parsed, `/health` is probed every 10 ms.
+100,000 tools are read, parsed, validated and sent on, and for a second after the answer (while the
+request's objects are freed), `/health` is probed every 10 ms.
 
 The test asserts generously (the machine may be loaded); the figures it prints go to
 docs/reliability.md. `benchmarks/big_body_lag.py` measures the parse alone, in-process, against the
-50 ms target.
+50 ms target; `benchmarks/big_request_lag.py` the whole request, in-process.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from tests.support.upstream.observing import ObservingUpstream
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 MiB = 1024 * 1024
+AFTER_S = 1.0
 # /health every 10 ms until SIGTERM; prints [[when sent (epoch s), how long it took], ...]
 PROBE = """
 import json, signal, sys, time
@@ -99,13 +101,14 @@ def test_health_answers_while_a_big_body_is_parsed(request: pytest.FixtureReques
             timeout=120,
         )
         took = time.time() - sent
-        time.sleep(0.1)
+        time.sleep(AFTER_S)  # the body is freed once the request is over: after the answer, off the loop
     finally:
         prober.send_signal(signal.SIGTERM)
         out, _ = prober.communicate(timeout=30)
     lags: list[tuple[float, float]] = json.loads(out)
     assert answer.status_code == 200, answer.text[:500]
     during = [lag for started, lag in lags if sent <= started <= sent + took]
+    after = [lag for started, lag in lags if sent + took < started <= sent + took + AFTER_S - 0.1]
     figure(
         "test_health_answers_while_a_big_body_is_parsed",
         shape=shape,
@@ -113,11 +116,16 @@ def test_health_answers_while_a_big_body_is_parsed(request: pytest.FixtureReques
         body_mib=len(raw) / MiB,
         answer_s=took,
         health_max_s=max(during, default=0.0),
+        health_after_s=max(after, default=0.0),
         probes_during=len(during),
         worst_at_s=max(((lag, started - sent) for started, lag in lags), default=(0.0, 0.0))[1],
     )
     # /health kept answering while the body was read, parsed and sent on (before: one 2.9 s gap)
     assert len(during) >= 3
     # before (quiet machine / loaded): prompt 0.08 / 0.47 s, tools 0.82 / 2.27 s, prompt with memory
-    # 2.8 / 6.1 s, through LiteLLM 0.09 s; after: 0.03-0.11 s, 0.04-0.12 s, 0.08 s and 0.10 s
-    assert max(during) < {"prompt": 0.3, "tools": 0.4, "prompt-claude": 1.0}[shape] * (3 if memory else 1)
+    # 2.8 / 6.1 s, through LiteLLM 0.09 s; parsed off the loop: 0.03-0.11 s, 0.04-0.12 s, 0.08 s and 0.10 s;
+    # the tools also validated and freed off the loop: 0.012-0.026 s (0.078 s the same run before, loaded)
+    bound = {"prompt": 0.3, "tools": 0.4, "prompt-claude": 1.0}[shape] * (3 if memory else 1)
+    assert max(during) < bound
+    # ... and after it, while its objects are freed (before: 100,000 tools freed in one cascade, on the loop)
+    assert len(after) >= 3 and max(after) < bound
