@@ -89,6 +89,13 @@ class Daemon:
     def down(self) -> subprocess.CompletedProcess[str]:
         return self.cli("down", "--timeout", "5")
 
+    def __enter__(self) -> Daemon:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """`with start_daemon(...) as daemon:` stops it (`memproxy down`) however the block ends."""
+        self.down()
+
     def status(self) -> dict[str, Any]:
         result = self.cli("status", "--json")
         assert result.returncode == 0, result.stderr
