@@ -1,4 +1,5 @@
-"""`memproxy intercept`: wrapping a command, and the interceptor on its own in the foreground."""
+"""`memproxy intercept`: wrapping a command against the real daemon (`memproxy up` in a home of its own,
+on the fake upstream), and the interceptor on its own in the foreground."""
 
 from __future__ import annotations
 
@@ -20,10 +21,12 @@ import daemon.lifecycle as lifecycle
 from daemon.sockets import port_accepts
 from interceptor.registry import assign
 from memproxy_cli.main import app
-from tests.support.daemon import MEMPROXY
+from tests.support.config import OPENAI_KEY, gateway_config
+from tests.support.daemon import MEMPROXY, Daemon, start_daemon
+from tests.support.hardening import USER
 from tests.support.ports import free_port, free_range
 from tests.support.serving import home_paths
-from tests.support.upstream import FakeUpstream
+from tests.support.upstream import FakeUpstream, text
 
 REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -34,28 +37,42 @@ DUMP_ENV = (
 )
 
 
-@pytest.fixture
-def daemon_port(memproxy_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
-    """shop registered, and something listening on its port as the daemon would."""
-    low, high = free_range()
-    (memproxy_home / "config.yaml").write_text(f"interceptor:\n  port_range: [{low}, {high}]\n")
-    port, _ = assign(home_paths(), "shop", (low, high))
-    started: list[str | None] = []
-    monkeypatch.setattr(lifecycle, "ensure_running", lambda config=None: started.append(config))
-    with socket.create_server(("127.0.0.1", port)):
-        yield port
-    assert started == [None]
+@pytest.fixture(scope="module")
+def project_ports() -> tuple[int, int]:
+    """The daemon's interceptor.port_range: free ports of this run's own."""
+    return free_range()
 
 
+@pytest.fixture(scope="module")
+def daemon(
+    upstream: FakeUpstream, project_ports: tuple[int, int], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Daemon]:
+    """The real daemon (`memproxy up`) in a home of its own, projects on `project_ports`."""
+    config = gateway_config(upstream.url, port_range=project_ports)
+    with start_daemon(tmp_path_factory.mktemp("intercept-home"), config) as d:
+        yield d
+
+
+def _intercept(daemon: Daemon, *args: str) -> subprocess.CompletedProcess[str]:
+    """`memproxy intercept ARGS` in the daemon's home, as a user runs it; the daemon must keep its pid."""
+    pid = daemon.status()["pid"]
+    result = daemon.cli("intercept", *args)
+    assert daemon.status()["pid"] == pid, "intercept started another daemon"
+    assert "keeps running" not in result.stderr  # it found the daemon running and said nothing of starting one
+    return result
+
+
+@pytest.mark.e2e
 @pytest.mark.parametrize("separator", [["--"], []])
 def test_command_sees_spec_env_and_its_exit_code_is_ours(
-    daemon_port: int, tmp_path: Path, separator: list[str]
+    daemon: Daemon, fake: FakeUpstream, tmp_path: Path, separator: list[str]
 ) -> None:
     out = tmp_path / "env.json"
-    args = ["intercept", "--project", "shop", *separator, sys.executable, "-c", DUMP_ENV, str(out), "7"]
-    result = runner.invoke(app, args)
-    assert result.exit_code == 7, result.output
-    url = f"http://127.0.0.1:{daemon_port}"
+    result = _intercept(daemon, "--project", "shop", *separator, sys.executable, "-c", DUMP_ENV, str(out), "7")
+    assert result.returncode == 7, result.stdout + result.stderr
+    (entry,) = [p for p in json.loads(daemon.cli("ports", "--json").stdout) if p["name"] == "shop"]
+    assert entry["listening"], entry
+    url = f"http://127.0.0.1:{entry['port']}"
     tool = f"{url}/client/{Path(sys.executable).name.lower()}"  # `python -c ...`: the interpreter names it
     assert json.loads(out.read_text()) == {
         "OPENAI_BASE_URL": f"{tool}/v1",
@@ -66,12 +83,18 @@ def test_command_sees_spec_env_and_its_exit_code_is_ours(
         "OPENAI_API_KEY": "memproxy",
         "ANTHROPIC_API_KEY": "memproxy",
     }
+    # the base URL the command was given reaches the provider through the daemon, as the project's
+    fake.script(text("through the project port"))
+    r = httpx.post(f"{tool}/v1/chat/completions", json={"model": "gpt-4o", "messages": USER}, timeout=30)
+    assert r.status_code == 200 and "through the project port" in r.text, r.text
+    assert fake.last("/v1/chat/completions").headers["authorization"] == f"Bearer {OPENAI_KEY}"
 
 
-def test_command_not_found_is_127(daemon_port: int) -> None:
-    result = runner.invoke(app, ["intercept", "--project", "shop", "--", "no-such-tool-xyz"])
-    assert result.exit_code == 127
-    assert "command not found: no-such-tool-xyz" in result.output
+@pytest.mark.e2e
+def test_command_not_found_is_127(daemon: Daemon) -> None:
+    result = _intercept(daemon, "--project", "shop", "--", "no-such-tool-xyz")
+    assert result.returncode == 127
+    assert "command not found: no-such-tool-xyz" in result.stdout + result.stderr
 
 
 def test_bad_project_name_refused() -> None:
@@ -81,7 +104,30 @@ def test_bad_project_name_refused() -> None:
     assert not home_paths().registry_file.exists()
 
 
-def test_port_that_never_listens_is_an_error(memproxy_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.e2e
+def test_port_that_never_listens_is_an_error(daemon: Daemon, project_ports: tuple[int, int]) -> None:
+    """Another program took the port the project is registered on: the daemon cannot listen there, and
+    intercept says so instead of running the command against it."""
+    from daemon.config.settings import load_settings
+
+    paths = load_settings(env={"MEMPROXY_HOME": str(daemon.home)}).paths
+    # registered while the port was free (the daemon not told yet), then another program takes it
+    port, _ = assign(paths, "held", project_ports, project_ports[1])
+    with socket.create_server(("127.0.0.1", port)):
+        result = _intercept(daemon, "--project", "held", "--", "true")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"the daemon cannot listen on port {port} for held" in result.stdout + result.stderr
+
+
+def test_port_wait_gives_up_when_no_daemon_reports_the_port(
+    memproxy_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fallback when the port sync is not answered at all: the wait for the port gives up.
+
+    A real daemon cannot get here: after ensure_running it answers the sync, and its answer names the
+    project's port listening or the error that stops it (the test above). Only a daemon that is gone
+    by then (or one of another version) leaves the wait to decide, so ensure_running is replaced by a
+    no-op here and no daemon runs."""
     import memproxy_cli.intercept_cmd as intercept_cmd
 
     monkeypatch.setattr(lifecycle, "ensure_running", lambda config=None: None)
