@@ -177,16 +177,20 @@ def make_forwarder(
             # answer before reading the body: the gateway would refuse it anyway, after it was all sent
             await _answer_error(send, dialect, too_big)
             return
-        raw = scope["headers"]
+        raw, query = scope["headers"], scope.get("query_string", b"")
         if needed is not None and not _preflight(scope):
-            if not port_token.carries(raw, needed):
+            # Gemini's API also takes its key as `?key=` (the gateway's gemini route reads it there too)
+            in_query = dialect is Dialect.GEMINI and port_token.query_carries(query, needed)
+            if not in_query and not port_token.carries(raw, needed):
                 await _answer_error(send, dialect, AuthenticationFailed(TOKEN_NEEDED))
                 return
             raw = port_token.without(raw, needed)
+            if in_query:
+                query = port_token.query_without(query, needed)
         raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
         target = base + split_client_path(raw_path)[1]
-        if scope.get("query_string"):
-            target += "?" + scope["query_string"].decode("latin-1")
+        if query:
+            target += "?" + query.decode("latin-1")
         headers = upstream_headers(raw, project, master_key, tool)
         body = Body(receive, body_timeout) if _has_body(scope["headers"]) else None
         url = URL(target, encoded=True)
