@@ -6,7 +6,9 @@ name (`http://127.0.0.1:P/client/aider/v1`, as `memproxy intercept` sets it) los
 path here and the gateway gets it as `x-memproxy-client`: one port serves many tools at once, and
 each tool's own base URL says which it is. The tool's own credentials
 (`Authorization`, `x-api-key`) pass untouched. Bodies stream both ways without buffering, so SSE
-chunks reach the tool as the gateway writes them. A raw ASGI app: no framework on the hot path.
+chunks reach the tool as the gateway writes them. A request that met a kept-alive connection the
+gateway had just closed, before any byte of its answer, is sent again once on a fresh one (`_send`).
+A raw ASGI app: no framework on the hot path.
 """
 
 from __future__ import annotations

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.support.clients import intercept
 from tests.support.config import GEMINI_KEY, with_gemini
 from tests.support.daemon import Daemon, start_daemon
+from tests.support.gemini_cli import settings_path
 from tests.support.hardening import MASTER_KEY, USER, assigned_port, config_text, figure
+from tests.support.npm import npm_tool
+from tests.support.upstream import text
 from tests.support.upstream.observing import ObservingUpstream
 
 pytestmark = pytest.mark.e2e
@@ -23,6 +28,7 @@ pytestmark = pytest.mark.e2e
 GENERATE = "/v1beta/models/gemini-2.5-flash:generateContent"
 STREAM = "/v1beta/models/gemini-2.5-flash:streamGenerateContent"
 BODY = {"contents": [{"role": "user", "parts": [{"text": "Say something short."}]}]}
+GEMINI_CLI = Path("/tmp/gemini-cli")  # the install tests/e2e/test_gemini_cli.py makes and reuses
 
 
 @pytest.fixture(scope="module")
@@ -119,3 +125,20 @@ def test_a_token_sent_as_key_reaches_no_file_row_or_log_line(shared: tuple[Daemo
     scanned = sum(p.stat().st_size for p in daemon.home.rglob("*") if p.is_file())
     figure("test_port_token_gemini_leaks", rows=len(rows), scanned_bytes=scanned, leaks=len(leaks))
     assert leaks == []
+
+
+def test_gemini_cli_works_through_a_token_port_with_intercept(
+    shared: tuple[Daemon, int], upstream: ObservingUpstream
+) -> None:
+    daemon, _port = shared
+    gemini = npm_tool("@google/gemini-cli", GEMINI_CLI, "gemini")  # skips the test when npm cannot install it
+    work = daemon.home / "gemini-work"
+    work.mkdir(exist_ok=True)
+    upstream.default = text("Hello through the token port", usage={"input_tokens": 40, "output_tokens": 9})
+    env = {"GEMINI_CLI_TRUST_WORKSPACE": "true", "GEMINI_CLI_SYSTEM_DEFAULTS_PATH": settings_path()}
+    result = intercept(daemon, "gem", [str(gemini), "-m", "gemini-2.5-flash", "-p", "say hi"], work, 150, env)
+    figure("test_port_token_gemini_cli", rc=result.returncode)
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:] + daemon.log_tail()
+    assert "Hello through the token port" in result.stdout
+    token = _token(daemon)
+    assert all(token.encode() not in r.raw and token not in r.query for r in upstream.requests)
