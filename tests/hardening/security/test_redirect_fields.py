@@ -45,17 +45,8 @@ LITELLM_FIELDS = [
     "anthropic_keycloak_token_url",
     "input_cost_per_token",
 ]
-NOT_REFUSED_YET = {
-    "use_litellm_proxy",
-    "ssl_verify",
-    "langfuse_host",
-    "langsmith_base_url",
-    "posthog_api_url",
-    "s3_endpoint_url",
-    "anthropic_identity_token_file",
-    "anthropic_keycloak_token_url",
-    "input_cost_per_token",
-}
+# the deny-list's misses: LITELLM_FIELDS from use_litellm_proxy on
+NOT_REFUSED_YET = set(LITELLM_FIELDS[LITELLM_FIELDS.index("use_litellm_proxy") :])
 BUG_DENY_LIST = pytest.mark.regression(
     reason="BUG: daemon/validation.py FORBIDDEN_FIELDS/_PREFIXES is a deny-list; LiteLLM's own "
     "litellm.types.utils.all_litellm_params holds ~300 more kwargs (callback hosts, identity token files, "
