@@ -15,6 +15,7 @@
     passthrough  the fast path: the client's bytes to a same-dialect provider, its bytes back
     longstrings  a reader's copy of an SSE stream whose over-long lines have their strings cut (pure)
     responses_feed  the provider's Responses bytes into LiteLLM's decoder: closing texts cut, events checked
+    closing_text the text of a translated Responses answer, kept past 1 MiB, written into its closing events
     retry        the fast path's waits: full jitter, Retry-After (both forms), retry-after-ms (pure)
     reach        a refused connection to a deployment on this machine fails fast, before LiteLLM
     sampling     `top_p` beside `temperature` dropped for a Claude model that refuses both (pure)

@@ -4,9 +4,10 @@ of the closing events: an Anthropic Messages stream LiteLLM translates from an O
 The four closing events of a Responses stream each repeat the whole answer, and LiteLLM's
 `ResponsesAPIStreamingIterator` decodes, parses and keeps each one whole (a 64 MiB answer took the
 daemon 385 MiB past what it held before). Its Anthropic adapter reads only their ids, types, status
-and usage: the text an Anthropic client gets comes from the deltas. `feed_bounded` puts `LongStrings`
-between the HTTP response and the iterator's decoder, before a byte is read, so the closing texts
-arrive cut to 64 KiB.
+and usage: the text an Anthropic client gets comes from the deltas. `feed_bounded` replaces the
+iterator's decoder, before a byte is read, with `Feed.events`: the provider's bytes through
+`LongStrings` (the closing texts cut to 64 KiB) and `SseSplitter`, each event's data handed to the
+iterator as its decoder would (the iterator reads nothing else of an event).
 
 The same place checks every event as it passes, as the Responses relay of the fast path does: data
 that is not JSON (LiteLLM skips it and reads on) or a `sequence_number` that skips is a lost event,
@@ -17,6 +18,7 @@ installed and `streams.DeltaText` still compares the text.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from daemon.errors import UpstreamFailed
@@ -24,6 +26,13 @@ from daemon.gateway.answers import loads
 from daemon.gateway.longstrings import LongStrings
 from daemon.gateway.sse import SseEvent, SseSplitter
 from daemon.gateway.streams import SequenceCheck, responses_iterators
+
+
+@dataclass(frozen=True, slots=True)
+class Sse:
+    """One event as LiteLLM's Responses iterator reads it from its decoder: its data."""
+
+    data: str
 
 
 class Feed:
@@ -37,29 +46,33 @@ class Feed:
         self.numbers = SequenceCheck()
         self.lost: str | None = None
 
-    async def bytes(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    async def events(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[Sse]:
+        """The events of the byte stream `chunks`, as LiteLLM's iterator reads its decoder's."""
         async for chunk in chunks:
-            out = self.strings.feed(chunk)
-            self._check(self.splitter.feed(out))
-            if out:
-                yield out
-        last = self.strings.end()
-        self._check(self.splitter.feed(last) + self.splitter.end())
-        if last:
-            yield last
+            for sse in self._read(self.splitter.feed(self.strings.feed(chunk))):
+                yield sse
+        for sse in self._read(self.splitter.feed(self.strings.end()) + self.splitter.end()):
+            yield sse
 
-    def _check(self, events: list[SseEvent]) -> None:
+    def _read(self, events: list[SseEvent]) -> list[Sse]:
+        read = []
         for event in events:
-            if self.lost is not None or event.data is None or event.data.strip() == b"[DONE]":
-                continue
-            try:
-                payload = loads(event.data, "stream event")
-            except UpstreamFailed:
-                payload = None
-            if not isinstance(payload, dict):
-                self.lost = "the upstream stream lost an event it could not parse (text is missing)"
-            else:
-                self.lost = self.numbers.gap(payload)
+            if event.data is not None:
+                self._check(event.data)
+                read.append(Sse(event.data.decode("utf-8", "replace")))
+        return read
+
+    def _check(self, data: bytes) -> None:
+        if self.lost is not None or data.strip() == b"[DONE]":
+            return
+        try:
+            payload = loads(data, "stream event")
+        except UpstreamFailed:
+            payload = None
+        if not isinstance(payload, dict):
+            self.lost = "the upstream stream lost an event it could not parse (text is missing)"
+        else:
+            self.lost = self.numbers.gap(payload)
 
 
 def feed_bounded(stream: Any) -> Feed | None:
@@ -69,10 +82,6 @@ def feed_bounded(stream: Any) -> Feed | None:
     response = getattr(source, "response", None)
     if source is None or response is None or getattr(response, "is_stream_consumed", True) is not False:
         return None
-    try:
-        from openai._streaming import SSEDecoder  # the decoder LiteLLM's iterator builds itself
-    except ImportError:
-        return None
     feed = Feed()
-    source.stream_iterator = SSEDecoder().aiter_bytes(feed.bytes(response.aiter_bytes()))
+    source.stream_iterator = feed.events(response.aiter_bytes())
     return feed

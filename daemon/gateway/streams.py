@@ -174,6 +174,51 @@ def forget_old_chunks(stream: Any, answer_bytes: int) -> None:
             holder.response_uptil_now = text[-64 * 1024 :]
 
 
+def forget_bridge_text(stream: Any) -> bool:
+    """Under a Responses stream LiteLLM builds from a chat stream, let its bridge forget the text of the
+    chunks it snapshots (`collected_chat_completion_chunks`, rebuilt into the final response at the
+    end) and its chat wrapper the chunks themselves: memproxy keeps the text (`closing_text`) once it
+    is past 1 MiB, and writes it into the closing events. True when there is such a bridge.
+
+    Kept: the first snapshot, every one with usage, a finish reason, tool calls or reasoning (their
+    texts blanked), the last 64. What is given up: a provider that reports no usage has its output
+    counted from the text left.
+    """
+    bridge = getattr(stream, "_billing_source", stream)
+    snapshots = getattr(bridge, "collected_chat_completion_chunks", None)
+    if not isinstance(snapshots, list):
+        return False
+    chat = getattr(bridge, "litellm_custom_stream_wrapper", None)
+    if chat is not None:
+        forget_old_chunks(chat, _MAX_TEXT_SO_FAR)
+    if len(snapshots) > _MAX_CHUNKS:
+        head = snapshots[:-_RECENT_CHUNKS]
+        kept = [head[0], *(s for s in head[1:] if _snapshot_worth_keeping(s))]
+        for snapshot in kept:
+            for choice in snapshot.get("choices") or []:
+                if isinstance(choice.get("delta"), dict) and choice["delta"].get("content"):
+                    choice["delta"]["content"] = ""
+        snapshots[:-_RECENT_CHUNKS] = kept
+    return True
+
+
+_KEPT_DELTAS = ("tool_calls", "reasoning_content", "thinking_blocks")
+
+
+def _snapshot_worth_keeping(snapshot: Any) -> bool:
+    if not isinstance(snapshot, dict):
+        return True
+    if snapshot.get("usage") is not None or snapshot.get("provider_specific_fields"):
+        return True
+    for choice in snapshot.get("choices") or []:
+        delta = choice.get("delta") or {}
+        if choice.get("finish_reason") or any(
+            delta.get(k) for k in ("tool_calls", "reasoning_content", "thinking_blocks")
+        ):
+            return True
+    return False
+
+
 def _holders(stream: Any) -> list[Any]:
     """`stream` and the LiteLLM wrapper it reads from (the Router's wrapper reads its inner one)."""
     found = [stream]

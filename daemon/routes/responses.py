@@ -17,13 +17,14 @@ from daemon.cost import usage_from_responses
 from daemon.dialects import Dialect, responses_error_event
 from daemon.errors import InvalidRequest, UpstreamFailed
 from daemon.gateway.answers import loads, reported_error
+from daemon.gateway.closing_text import CLOSING, ClosingText, closing_event
 from daemon.gateway.endpoint import Endpoint, Plain, Tally
 from daemon.gateway.exchange import Exchange
 from daemon.gateway.llm import responses_provider_finished
 from daemon.gateway.longstrings import LongStrings
 from daemon.gateway.pipeline import generate
 from daemon.gateway.sse import SseEvent, SseSplitter, WholeEvents, aclose, named_event
-from daemon.gateway.streams import DeltaText, SequenceCheck, response_text
+from daemon.gateway.streams import DeltaText, SequenceCheck, forget_bridge_text, response_text
 from daemon.gateway.validation import refuse_redirect_fields, require_model
 
 router = APIRouter()
@@ -43,38 +44,52 @@ def validate_responses_request(body: Mapping[str, Any]) -> str:
     return model
 
 
-def _event_bytes(event: Any) -> tuple[bytes, dict[str, Any]]:
+def _event_data(event: Any) -> dict[str, Any]:
     # mode="json": event types are enums, which must go out as their values ("response.completed")
-    data: dict[str, Any] = event if isinstance(event, dict) else event.model_dump(mode="json", exclude_none=True)
-    kind = str(data.get("type", "message"))
-    return named_event(kind, data), data
+    return event if isinstance(event, dict) else event.model_dump(mode="json", exclude_none=True)
 
 
 async def relay_responses(stream: Any, ex: Exchange, tally: Tally, _client_wants_usage: bool) -> AsyncIterator[bytes]:
-    """LiteLLM's Responses events as typed SSE; ended properly only once `response.completed` arrived."""
-    completed = False
+    """LiteLLM's Responses events as typed SSE; ended properly only once `response.completed` arrived.
+
+    Past 1 MiB of one message part, its text is kept here (`ClosingText`) and LiteLLM's chat bridge
+    forgets it (`forget_bridge_text`); the closing events then get their texts from here.
+    """
+    completed = trimmed = False
     numbers = SequenceCheck()
     deltas = DeltaText()  # only to bound what LiteLLM keeps: the sequence numbers find a lost event here
-    async for event in stream:
-        deltas.trim(stream)
-        chunk, data = _event_bytes(event)
-        kind = data.get("type", "")
-        lost = numbers.gap(data)
-        if lost is not None:
-            raise UpstreamFailed(lost)  # LiteLLM skips an event it cannot parse and reads on
-        if kind == "response.output_text.delta":
-            ex.first_token()
-            tally.add_text(str(data.get("delta", "")))
-        elif kind in ("response.completed", "response.incomplete"):
-            if not responses_provider_finished(stream):
-                # LiteLLM's chat→Responses bridge completes whatever way its chat stream ended
-                raise UpstreamFailed("the upstream stream ended before the answer was complete")
-            completed = True
-            response = data.get("response") or {}
-            tally.usage = usage_from_responses(response.get("usage"), response.get("service_tier"))
-            tally.model = response.get("model")
-        tally.complete = completed
-        yield chunk
+    texts = ClosingText()
+    try:
+        async for event in stream:
+            deltas.trim(stream)
+            data = _event_data(event)
+            kind = str(data.get("type", "message"))
+            lost = numbers.gap(data)
+            if lost is not None:
+                raise UpstreamFailed(lost)  # LiteLLM skips an event it cannot parse and reads on
+            if kind == "response.output_text.delta":
+                ex.first_token()
+                text = str(data.get("delta", ""))
+                tally.add_text(text)
+                texts.add(str(data.get("item_id")), data.get("content_index") or 0, text)
+                if texts.spilled:
+                    trimmed = forget_bridge_text(stream) or trimmed
+            elif kind in ("response.completed", "response.incomplete"):
+                if not responses_provider_finished(stream):
+                    # LiteLLM's chat→Responses bridge completes whatever way its chat stream ended
+                    raise UpstreamFailed("the upstream stream ended before the answer was complete")
+                completed = True
+                response = data.get("response") or {}
+                tally.usage = usage_from_responses(response.get("usage"), response.get("service_tier"))
+                tally.model = response.get("model")
+            tally.complete = completed
+            if trimmed and kind in CLOSING:
+                for piece in closing_event(kind, data, texts):
+                    yield piece
+            else:
+                yield named_event(kind, data)
+    finally:
+        texts.close()
     if not completed:
         raise UpstreamFailed("the upstream stream ended before response.completed")
 

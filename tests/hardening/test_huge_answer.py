@@ -6,7 +6,9 @@ fast path and through LiteLLM; the daemon's peak RSS (`VmHWM`) is read from /pro
 A Responses stream repeats the whole answer in each of its four closing events: on the fast path
 (responses<-gpt-4o) they are parsed from a copy with the long strings cut (`gateway.longstrings`), and
 under LiteLLM's Anthropic adapter (messages<-gpt-4o) they reach LiteLLM's decoder cut
-(`gateway.responses_feed`), where each event is checked instead.
+(`gateway.responses_feed`), where each event is checked instead. A Responses stream LiteLLM builds
+from a chat stream (responses<-claude) has its text kept by memproxy past 1 MiB and written into the
+closing events (`gateway.closing_text`), LiteLLM's copies of it forgotten.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
+import openai
 import pytest
 
 from tests.support.daemon import Daemon, start_daemon
@@ -67,6 +71,7 @@ def _pid(daemon: Daemon) -> int:
         # LiteLLM's Anthropic adapter over its Responses iterator (the provider's Responses events)
         ("/v1/messages", "gpt-4o"),
         ("/v1/responses", "gpt-4o"),  # the fast path, the Responses API's events
+        ("/v1/responses", "claude-sonnet-4-5"),  # LiteLLM's chat->Responses bridge over Anthropic's events
     ],
 )
 def test_a_huge_streamed_answer_is_relayed_without_keeping_it(
@@ -139,3 +144,29 @@ def test_an_event_lost_past_the_first_mib_of_a_responses_stream_is_still_an_erro
     assert "error" in tail, tail
     rows = daemon.wait_rows(lambda r: r["endpoint"] == route and r["status"] == "error", count=seen + 1, timeout=60)
     assert max(rows, key=lambda r: r["started_at"])["http_status"] == 502
+
+
+@pytest.mark.parametrize("model", ["claude-sonnet-4-5", "gpt-4o"])
+def test_a_long_responses_answer_reaches_the_openai_sdk_whole_in_every_closing_event(
+    daemon: Daemon, upstream: ObservingUpstream, model: str
+) -> None:
+    """Past 1 MiB memproxy keeps a translated answer's text itself and writes it into the closing
+    events (`gateway.closing_text`): Codex keeps the finished message from `output_item.done`."""
+    upstream.chunks = 400
+    answer = " ".join(f'{i:04d} é "q" \\ 😀\n' + "z" * 8000 for i in range(400))  # 3.1 MiB
+    upstream.script(text(answer))
+    client = openai.OpenAI(base_url=f"{daemon.url}/v1", api_key="sk-test", max_retries=0)
+    deltas: list[str] = []
+    done: dict[str, dict[str, Any]] = {}
+    with client.responses.stream(model=model, input="write a lot") as stream:
+        for event in stream:
+            if event.type == "response.output_text.delta":
+                deltas.append(event.delta)
+            elif event.type in ("response.output_text.done", "response.content_part.done", "response.output_item.done"):
+                done[event.type] = event.model_dump()
+        final = stream.get_final_response()
+    assert "".join(deltas) == answer
+    assert done["response.output_text.done"]["text"] == answer
+    assert done["response.content_part.done"]["part"]["text"] == answer
+    assert done["response.output_item.done"]["item"]["content"][0]["text"] == answer
+    assert final.output_text == answer
