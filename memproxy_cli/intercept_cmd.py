@@ -136,7 +136,7 @@ def serve_foreground(settings: Settings, project: str, port: int | None, gateway
     console.print(f"memproxy interceptor for [bold]{project}[/] on http://127.0.0.1:{number} → {target} (Ctrl-C stops)")
 
     async def serve() -> None:
-        async with make_gateway_client() as client:
+        async with make_gateway_client() as client, make_gateway_client(fresh=True) as fresh:
             app = make_forwarder(
                 project,
                 target,
@@ -145,6 +145,7 @@ def serve_foreground(settings: Settings, project: str, port: int | None, gateway
                 max_body_bytes=general.max_body_bytes,
                 body_timeout=general.body_timeout,
                 token=port_key(settings),
+                fresh=fresh,  # a request sent again after a dead kept-alive connection gets a new one
             )
             config = uvicorn.Config(
                 app,
