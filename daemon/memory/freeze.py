@@ -30,6 +30,9 @@ from daemon.memory.retrieval import message_text, role_of
 
 FROZEN_MAX = 4096
 FROZEN_IDLE_SECONDS = 3600.0
+# a conversation this long has its turn keys hashed in a worker thread (recall.augment): sha256 lets go
+# of the GIL as it runs, and hashing a 23.8 MiB prompt held the event loop 60-74 ms
+LONG_CONVERSATION_CHARS = 256 * 1024
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from daemon.dialects import Dialect
 from daemon.memory.base import Memory, MemoryBackend
 from daemon.memory.clean import scrub
-from daemon.memory.freeze import Block, FrozenBlocks, texts_of, turn_keys, user_turns
+from daemon.memory.freeze import LONG_CONVERSATION_CHARS, Block, FrozenBlocks, texts_of, turn_keys, user_turns
 from daemon.memory.injection import inject, inject_at
 from daemon.memory.retrieval import (
     build_query,
@@ -104,8 +104,13 @@ async def augment(
         injected = inject(body, block.context, cr.injection_strategy, dialect)
         return Augmented(injected, list(block.memories), question)
 
-    # every turn's key in one pass over the conversation (the system strategy uses only the first)
-    keys = turn_keys(scope, messages, turns[:1] if cr.injection_strategy == "system" else turns, dialect, texts)
+    # every turn's key in one pass over the conversation (the system strategy uses only the first);
+    # a long one is hashed in a worker thread, where sha256 lets go of the GIL (LONG_CONVERSATION_CHARS)
+    wanted = turns[:1] if cr.injection_strategy == "system" else turns
+    if sum(len(t) for t in texts if t) >= LONG_CONVERSATION_CHARS:
+        keys = await asyncio.to_thread(turn_keys, scope, messages, wanted, dialect, texts)
+    else:
+        keys = turn_keys(scope, messages, wanted, dialect, texts)
 
     async def block_at(index: int, decide_if_new: bool) -> Block | None:
         key = keys[index]
