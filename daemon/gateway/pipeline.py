@@ -242,14 +242,11 @@ async def _fast(
     rs = gw.settings.router_settings
     stream = bool(body.get("stream"))
     client_wants_usage = wants_usage(body)
-    if stream:
-        extra = endpoint.stream_kwargs(body)
-        if extra and not client_wants_usage:
-            body = {**body, **extra}
+    added = endpoint.stream_kwargs(body) if stream and not client_wants_usage else {}
     ex.resolved(target.model)
     if stream:
         ex.mark_in_flight()
-    content = passthrough.request_bytes(raw, body, original, target)
+    content = passthrough.request_bytes(raw, body, original, target, added)
     response = await passthrough.send(gw.fast_client(), target, content, retries=rs.num_retries, timeout=rs.timeout)
     if stream and response.content_type == "application/json":
         # a JSON body where a stream was asked for: an error some servers send with a 200
