@@ -17,7 +17,7 @@ LIMIT, KEEP = 200, 16
 def _fed(stream: bytes, cuts: list[int], line_limit: int = LIMIT, keep: int = KEEP) -> tuple[bytes, LongStrings]:
     strings = LongStrings(line_limit=line_limit, keep=keep)
     out, at = [], 0
-    for cut in sorted(set(cuts)) + [len(stream)]:
+    for cut in [*sorted(set(cuts)), len(stream)]:
         out.append(strings.feed(stream[at:cut]))
         at = cut
     return b"".join(out), strings
