@@ -20,7 +20,7 @@ BIG = 2**70  # beyond orjson's 64 bits
 @pytest.mark.parametrize(
     "obj",
     [
-        {"model": "m", "messages": [{"role": "user", "content": "grüß dich, 世界 \u2028 \"q\" \\ \n"}]},
+        {"model": "m", "messages": [{"role": "user", "content": 'grüß dich, 世界 \u2028 "q" \\ \n'}]},
         {"n": [0, -1, 1.5, 1e-7, 2**63 - 1, -(2**63)], "t": True, "f": False, "z": None, "e": {}, "l": []},
         {"seed": BIG},
         {1: "a non-str key"},
