@@ -108,6 +108,8 @@ class Endpoint:
     error_event: Callable[[GatewayError], bytes] | None = None
     # the body as the pipeline handles it (`model`, `stream`): Gemini names both in the URL instead
     framed: Callable[[Request, dict[str, Any]], dict[str, Any]] = _as_sent
+    # the body as the fast path sends it to the provider (the same object when nothing changes)
+    for_provider: Callable[[dict[str, Any]], dict[str, Any]] = lambda body: body
 
     def stream_error(self, err: GatewayError) -> bytes:
         if self.error_event is not None:

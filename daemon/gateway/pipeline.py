@@ -243,6 +243,7 @@ async def _fast(
     stream = bool(body.get("stream"))
     client_wants_usage = wants_usage(body)
     added = endpoint.stream_kwargs(body) if stream and not client_wants_usage else {}
+    body = endpoint.for_provider(body)
     ex.resolved(target.model)
     if stream:
         ex.mark_in_flight()

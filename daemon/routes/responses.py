@@ -7,6 +7,7 @@ provider's own event bytes, reading a plain answer, and its error event. No memo
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -172,6 +173,26 @@ def _plain(response: Any) -> Plain:
     )
 
 
+def plain_response_id(value: Any) -> Any:
+    """A response id as the provider made it: LiteLLM hands out its own (`resp_` + base64 of
+    `litellm:custom_llm_provider:…;model_id:…;response_id:<the provider's>`), which only LiteLLM reads
+    back; the fast path sends the provider's."""
+    if not isinstance(value, str) or not value.startswith("resp_"):
+        return value
+    try:
+        decoded = base64.b64decode(value[5:], validate=True).decode()
+    except ValueError:
+        return value
+    head, marker, provider_id = decoded.partition(";response_id:")
+    return provider_id if marker and head.startswith("litellm:custom_llm_provider:") and provider_id else value
+
+
+def _for_provider(body: dict[str, Any]) -> dict[str, Any]:
+    previous = body.get("previous_response_id")
+    plain = plain_response_id(previous)
+    return body if plain is previous else {**body, "previous_response_id": plain}
+
+
 async def _call(router: Any, kwargs: dict[str, Any]) -> Any:
     return await router.aresponses(**kwargs)
 
@@ -183,6 +204,7 @@ RESPONSES = Endpoint(
     call=_call,
     relay=relay_responses,
     relay_bytes=relay_responses_bytes,
+    for_provider=_for_provider,
     plain=_plain,
     error_event=responses_error_event,
 )

@@ -5,6 +5,7 @@ makes the row an error. A deployment that speaks only Chat Completions still goe
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 
@@ -129,3 +130,19 @@ def test_a_stream_that_stops_inside_an_event_still_ends_with_an_error_the_client
     assert "ended before response.completed" in str(caught.value)
     (row,) = served.wait_final(project)
     assert row["status"] == "error"
+
+
+def test_a_response_id_litellm_handed_out_reaches_the_provider_as_its_own(
+    served: Served, fake: FakeUpstream, project: str
+) -> None:
+    """Responses ids memproxy returned through LiteLLM (before the fast path, or with the Router) are
+    LiteLLM's encoding of the provider's id; sent back as `previous_response_id`, the provider must get
+    its own id, which it knows (it answered 404 to LiteLLM's)."""
+    litellms = b"litellm:custom_llm_provider:openai;model_id:abc;response_id:resp_42"
+    encoded = "resp_" + base64.b64encode(litellms).decode()
+    fake.script(text("again"), text("again"))
+    for previous, sent in ((encoded, "resp_42"), ("resp_0123456789abcdef0123456789abcdef", None)):
+        body = {"model": "gpt-4o", "input": "more", "previous_response_id": previous}
+        r = httpx.post(f"{served.url}/v1/responses", json=body, headers={"x-memproxy-project": project}, timeout=15)
+        assert r.status_code == 200, r.text
+        assert fake.last("/v1/responses").body["previous_response_id"] == (sent or previous)
