@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import signal
 import subprocess
@@ -356,8 +355,9 @@ def test_chunk_count_and_interval_knobs(upstream: FakeUpstream) -> None:
     content = [(t, json.loads(d)) for t, d in lines if d != "[DONE]"]
     content = [(t, c) for t, c in content if c["choices"][0]["delta"].get("content")]
     assert len(content) == 7  # five words, repeated to fill seven chunks
-    gaps = [b[0] - a[0] for a, b in itertools.pairwise(content)]
-    assert min(gaps) >= 0.015
+    # six waits of 20 ms before the last chunk: a lower bound a loaded machine can only exceed (the
+    # gap between two arrivals is no such bound: a client that reads late gets two chunks at once)
+    assert content[-1][0] >= 6 * 0.020
     assert lines[-1][1] == "[DONE]"
 
     upstream.chunks, upstream.chunk_interval_ms = 2, 0
@@ -370,7 +370,7 @@ def test_stall_mid_stream_pauses_then_finishes(upstream: FakeUpstream) -> None:
     upstream.script(stall_mid_stream(2, 0.15))
     lines = _arrivals(upstream.url + "/v1/messages", {"model": "c", "messages": QUESTION, "stream": True})
     deltas = [(t, json.loads(d)) for t, d in lines if '"content_block_delta"' in d]
-    assert deltas[2][0] - deltas[1][0] >= 0.12
+    assert deltas[2][0] >= 0.15  # the stall before the third delta: a bound load can only exceed
     assert json.loads(lines[-1][1]) == {"type": "message_stop"}
 
 
