@@ -30,6 +30,7 @@ class DictBackend:
         self.failing = failing
         self.delay = delay
         self.calls: list[tuple[str, str, str]] = []
+        self.in_flight = self.most_in_flight = 0  # calls waiting out `delay` now, and the most at once
         self._next = 1
         for scope, texts in (memories or {}).items():
             for text in texts:
@@ -44,7 +45,12 @@ class DictBackend:
     async def _enter(self, op: str, scope: str, arg: str) -> None:
         self.calls.append((op, scope, arg))
         if self.delay:
-            await asyncio.sleep(self.delay)
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            try:
+                await asyncio.sleep(self.delay)
+            finally:
+                self.in_flight -= 1
         if self.fail and op in self.failing:
             self.fail -= 1
             raise MemoryBackendError("database is locked")
