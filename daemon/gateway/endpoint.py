@@ -86,6 +86,10 @@ def _as_sent(_: Request, body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
+def _unchanged(body: dict[str, Any]) -> dict[str, Any]:
+    return body
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """One generating endpoint, as the pipeline sees it."""
@@ -109,7 +113,7 @@ class Endpoint:
     # the body as the pipeline handles it (`model`, `stream`): Gemini names both in the URL instead
     framed: Callable[[Request, dict[str, Any]], dict[str, Any]] = _as_sent
     # the body as the fast path sends it to the provider (the same object when nothing changes)
-    for_provider: Callable[[dict[str, Any]], dict[str, Any]] = lambda body: body
+    for_provider: Callable[[dict[str, Any]], dict[str, Any]] = _unchanged
 
     def stream_error(self, err: GatewayError) -> bytes:
         if self.error_event is not None:
