@@ -19,7 +19,7 @@ import codecs
 import json
 import logging
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 import orjson
@@ -34,31 +34,43 @@ Key = tuple[str, int]  # (item_id, content_index)
 
 
 class _Part:
-    __slots__ = ("file", "pieces", "size")
+    __slots__ = ("file", "pieces", "size", "written")
 
     def __init__(self) -> None:
         self.pieces: list[str] = []
         self.size = 0
         self.file: IO[bytes] | None = None
+        self.written = 0  # bytes the file holds
+
+
+def _temporary_file() -> IO[bytes]:
+    # unbuffered: a write that fails (a full disk) has written exactly what it says, nothing in a buffer
+    return tempfile.TemporaryFile(prefix="memproxy-answer-", buffering=0)
 
 
 class ClosingText:
     """The text each message part of a Responses stream carried in its deltas, for its closing events."""
 
-    __slots__ = ("_failed", "in_memory", "parts", "spilled")
+    __slots__ = ("_failed", "_open", "in_memory", "parts", "spilled")
 
-    def __init__(self, in_memory: int = IN_MEMORY) -> None:
+    def __init__(self, in_memory: int = IN_MEMORY, opener: Callable[[], IO[bytes]] = _temporary_file) -> None:
         self.in_memory = in_memory
+        self._open = opener
         self.parts: dict[Key, _Part] = {}
         self.spilled = False  # a part went past `in_memory`: LiteLLM may be told to forget its text
-        self._failed = False
+        self._failed = False  # the disk refused once: every text stays in memory from then on
 
     def add(self, item_id: str, index: int, text: str) -> None:
         part = self.parts.get((item_id, index))
         if part is None:
             part = self.parts[(item_id, index)] = _Part()
         if part.file is not None:
-            part.file.write(text.encode("utf-8", "surrogatepass"))
+            whole = part.written  # the file's texts end here: a failed write may leave part of `text`
+            try:
+                _write(part, text)
+            except OSError as exc:
+                self._back_to_memory(part, exc, whole)
+                part.pieces.append(text)
             return
         part.pieces.append(text)
         part.size += len(text)
@@ -67,15 +79,32 @@ class ClosingText:
 
     def _spill(self, part: _Part) -> None:
         try:
-            file = tempfile.TemporaryFile(prefix="memproxy-answer-")  # noqa: SIM115 (closed in close())
+            part.file = self._open()
             for piece in part.pieces:
-                file.write(piece.encode("utf-8", "surrogatepass"))
+                _write(part, piece)
         except OSError as exc:
-            self._failed = True  # the disk refuses: the text stays in memory, as LiteLLM's would have
-            log.warning("a long answer's text stays in memory: cannot write a temporary file (%s)", exc)
+            self._back_to_memory(part, exc, 0)  # the pieces are all still here
             return
-        part.file, part.pieces = file, []
+        part.pieces = []
         self.spilled = True
+
+    def _back_to_memory(self, part: _Part, exc: OSError, whole: int) -> None:
+        """The disk refused (full, say): the file's first `whole` bytes come back to memory, and the
+        part stays there."""
+        if not self._failed:
+            log.warning("a long answer's text stays in memory: cannot write a temporary file (%s)", exc)
+        self._failed = True
+        file, part.file = part.file, None
+        if file is None:
+            return
+        with file:
+            file.seek(0)
+            kept = bytearray()
+            while len(kept) < whole and (chunk := file.read(whole - len(kept))):
+                kept += chunk
+            if whole:
+                part.pieces = [kept.decode("utf-8", "surrogatepass")]
+        part.written = 0
 
     def escaped(self, key: Key) -> Iterator[bytes]:
         """The part's text as the inside of a JSON string, in pieces of about 1 MiB."""
@@ -94,6 +123,15 @@ class ClosingText:
             if part.file is not None:
                 part.file.close()
         self.parts.clear()
+
+
+def _write(part: _Part, text: str) -> None:
+    assert part.file is not None
+    data = memoryview(text.encode("utf-8", "surrogatepass"))
+    while data:
+        done = part.file.write(data) or 0
+        part.written += done
+        data = data[done:]
 
 
 def _escape(text: str) -> bytes:

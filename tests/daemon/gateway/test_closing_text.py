@@ -3,7 +3,10 @@ the same JSON the event would have been with the whole text in it, whatever the 
 
 from __future__ import annotations
 
+import errno
+import io
 import json
+from typing import IO, Any, cast
 
 import pytest
 
@@ -61,4 +64,47 @@ def test_the_text_is_read_back_in_pieces_never_whole() -> None:
         texts.add("m", 0, "x" * 1000)  # 3 MB
     pieces = list(texts.escaped(("m", 0)))
     assert len(pieces) == 3 and b"".join(pieces) == b"x" * 3_000_000
+    texts.close()
+
+
+class _FillingDisk(io.RawIOBase):
+    """A file on a disk with `room` bytes left: a write past it is short, then ENOSPC (as os.write)."""
+
+    def __init__(self, room: int) -> None:
+        self.data, self.room, self.at = bytearray(), room, 0
+
+    def writable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        if len(self.data) >= self.room:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        take = bytes(b)[: self.room - len(self.data)]
+        self.data += take
+        return len(take)
+
+    def readinto(self, b: Any) -> int:
+        chunk = self.data[self.at : self.at + len(b)]
+        b[: len(chunk)] = chunk
+        self.at += len(chunk)
+        return len(chunk)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.at = offset if whence == 0 else len(self.data) + offset
+        return self.at
+
+
+@pytest.mark.parametrize("room", [0, 150, 1000, 5000])
+def test_a_disk_that_fills_up_keeps_the_whole_text_in_memory(room: int, caplog: pytest.LogCaptureFixture) -> None:
+    texts = ClosingText(in_memory=100, opener=lambda: cast(IO[bytes], _FillingDisk(room)))
+    for at in range(0, len(TEXT), 7):
+        texts.add("msg_1", 0, TEXT[at : at + 7])
+    assert json.loads(b'"' + b"".join(texts.escaped(("msg_1", 0))) + b'"') == TEXT
+    assert "stays in memory" in caplog.text
     texts.close()
