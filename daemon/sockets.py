@@ -32,15 +32,7 @@ def bind_listener(host: str, port: int) -> socket.socket:
 
 def free_port_after(host: str, port: int, tries: int = 50) -> int | None:
     """The first port after `port` that can be bound now (a suggestion for `--port`), or None."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    for candidate in range(port + 1, min(port + 1 + tries, 65536)):
-        with socket.socket(family, socket.SOCK_STREAM) as probe:
-            try:
-                probe.bind((host, candidate))
-            except OSError:
-                continue
-            return candidate
-    return None
+    return next((p for p in range(port + 1, min(port + 1 + tries, 65536)) if port_is_free(host, p)), None)
 
 
 def port_is_free(host: str, port: int) -> bool:

@@ -13,7 +13,7 @@
     stored       what the databank keeps of a body or an answer: `logging.max_stored_bytes`, cut visibly
     validation   fields no request may carry; the shape checks routes share
     passthrough  the fast path: the client's bytes to a same-dialect provider, its bytes back
-    longstrings  a reader's copy of an SSE stream whose over-long lines have their strings cut (pure)
+    longstrings  a reader's copy of an SSE stream whose over-long lines have their strings cut, and its events
     responses_feed  the provider's Responses bytes into LiteLLM's decoder: closing texts cut, events checked
     closing_text the text of a translated Responses answer, kept past 1 MiB, written into its closing events
     retry        the fast path's waits: full jitter, Retry-After (both forms), retry-after-ms (pure)

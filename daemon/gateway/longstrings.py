@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import re
 
+from daemon.gateway.sse import SseEvent, SseSplitter
+
 LINE_LIMIT = 1024 * 1024  # a line this long has its strings cut
 KEEP = 64 * 1024  # bytes kept of each string in such a line
 
@@ -165,3 +167,20 @@ def _whole_chars(buf: bytes, start: int, end: int) -> int:
         size = 2 if byte & 0xE0 == 0xC0 else 3 if byte & 0xF0 == 0xE0 else 4
         return end - back if back < size else end
     return end
+
+
+class CutEvents:
+    """The events of an SSE byte stream, read from a copy whose over-long lines have their strings cut."""
+
+    __slots__ = ("splitter", "strings")
+
+    def __init__(self) -> None:
+        self.strings = LongStrings()
+        self.splitter = SseSplitter()
+
+    def feed(self, chunk: bytes) -> list[SseEvent]:
+        return self.splitter.feed(self.strings.feed(chunk))
+
+    def end(self) -> list[SseEvent]:
+        """At the end of the stream: the events its last bytes complete."""
+        return self.splitter.feed(self.strings.end()) + self.splitter.end()

@@ -23,8 +23,8 @@ from typing import Any
 
 from daemon.errors import UpstreamFailed
 from daemon.gateway.answers import loads
-from daemon.gateway.longstrings import LongStrings
-from daemon.gateway.sse import SseEvent, SseSplitter
+from daemon.gateway.longstrings import CutEvents
+from daemon.gateway.sse import SseEvent
 from daemon.gateway.streams import SequenceCheck, responses_iterators
 
 
@@ -38,20 +38,19 @@ class Sse:
 class Feed:
     """What passed into LiteLLM's decoder: the strings it cut, and the first event lost, if any."""
 
-    __slots__ = ("lost", "numbers", "splitter", "strings")
+    __slots__ = ("cut", "lost", "numbers")
 
     def __init__(self) -> None:
-        self.strings = LongStrings()
-        self.splitter = SseSplitter()
+        self.cut = CutEvents()
         self.numbers = SequenceCheck()
         self.lost: str | None = None
 
     async def events(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[Sse]:
         """The events of the byte stream `chunks`, as LiteLLM's iterator reads its decoder's."""
         async for chunk in chunks:
-            for sse in self._read(self.splitter.feed(self.strings.feed(chunk))):
+            for sse in self._read(self.cut.feed(chunk)):
                 yield sse
-        for sse in self._read(self.splitter.feed(self.strings.end()) + self.splitter.end()):
+        for sse in self._read(self.cut.end()):
             yield sse
 
     def _read(self, events: list[SseEvent]) -> list[Sse]:

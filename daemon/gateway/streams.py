@@ -20,7 +20,7 @@ find nothing (the stream passes as before), never fail a good stream.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 # how LiteLLM's wrappers hold the stream they wrap: the Router's fallback-aware stream, the Anthropic
@@ -166,12 +166,11 @@ def forget_old_chunks(stream: Any, answer_bytes: int) -> None:
     chunks = getattr(stream, "chunks", None)
     if answer_bytes < _MAX_TEXT_SO_FAR or not isinstance(chunks, list) or len(chunks) <= _MAX_CHUNKS:
         return
-    head = chunks[:-_RECENT_CHUNKS]
-    chunks[:-_RECENT_CHUNKS] = [head[0], *(c for c in head[1:] if _worth_keeping(c))]
+    _compact(chunks, _worth_keeping)
     for holder in _holders(stream):
         text = getattr(holder, "response_uptil_now", None)
         if isinstance(text, str) and len(text) > _MAX_TEXT_SO_FAR:
-            holder.response_uptil_now = text[-64 * 1024 :]
+            holder.response_uptil_now = text[-_KEPT_TEXT:]
 
 
 def forget_bridge_text(stream: Any) -> bool:
@@ -192,14 +191,20 @@ def forget_bridge_text(stream: Any) -> bool:
     if chat is not None:
         forget_old_chunks(chat, _MAX_TEXT_SO_FAR)
     if len(snapshots) > _MAX_CHUNKS:
-        head = snapshots[:-_RECENT_CHUNKS]
-        kept = [head[0], *(s for s in head[1:] if _snapshot_worth_keeping(s))]
-        for snapshot in kept:
+        for snapshot in _compact(snapshots, _snapshot_worth_keeping):
             for choice in snapshot.get("choices") or []:
                 if isinstance(choice.get("delta"), dict) and choice["delta"].get("content"):
                     choice["delta"]["content"] = ""
-        snapshots[:-_RECENT_CHUNKS] = kept
     return True
+
+
+def _compact(items: list[Any], worth_keeping: Callable[[Any], bool]) -> list[Any]:
+    """Cut `items`, in place, to the first, those before the last 64 `worth_keeping`, and the last 64;
+    return what was kept of the part cut."""
+    head = items[:-_RECENT_CHUNKS]
+    kept = [head[0], *(item for item in head[1:] if worth_keeping(item))]
+    items[:-_RECENT_CHUNKS] = kept
+    return kept
 
 
 _KEPT_DELTAS = ("tool_calls", "reasoning_content", "thinking_blocks")
@@ -212,9 +217,7 @@ def _snapshot_worth_keeping(snapshot: Any) -> bool:
         return True
     for choice in snapshot.get("choices") or []:
         delta = choice.get("delta") or {}
-        if choice.get("finish_reason") or any(
-            delta.get(k) for k in ("tool_calls", "reasoning_content", "thinking_blocks")
-        ):
+        if choice.get("finish_reason") or any(delta.get(k) for k in _KEPT_DELTAS):
             return True
     return False
 

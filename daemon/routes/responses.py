@@ -22,9 +22,9 @@ from daemon.gateway.closing_text import CLOSING, ClosingText, closing_event
 from daemon.gateway.endpoint import Endpoint, Plain, Tally
 from daemon.gateway.exchange import Exchange
 from daemon.gateway.llm import responses_provider_finished
-from daemon.gateway.longstrings import LongStrings
+from daemon.gateway.longstrings import CutEvents
 from daemon.gateway.pipeline import generate
-from daemon.gateway.sse import SseEvent, SseSplitter, WholeEvents, aclose, named_event
+from daemon.gateway.sse import SseEvent, WholeEvents, aclose, named_event
 from daemon.gateway.streams import DeltaText, SequenceCheck, forget_bridge_text, response_text
 from daemon.gateway.validation import refuse_redirect_fields, require_model
 
@@ -48,6 +48,13 @@ def validate_responses_request(body: Mapping[str, Any]) -> str:
 def _event_data(event: Any) -> dict[str, Any]:
     # mode="json": event types are enums, which must go out as their values ("response.completed")
     return event if isinstance(event, dict) else event.model_dump(mode="json", exclude_none=True)
+
+
+def _note_completed(tally: Tally, event: dict[str, Any]) -> None:
+    """What a `response.completed` (or `.incomplete`) event tells the row: usage, tier, model."""
+    response = event.get("response") or {}
+    tally.usage = usage_from_responses(response.get("usage"), response.get("service_tier"))
+    tally.model = response.get("model")
 
 
 async def relay_responses(stream: Any, ex: Exchange, tally: Tally, _client_wants_usage: bool) -> AsyncIterator[bytes]:
@@ -80,9 +87,7 @@ async def relay_responses(stream: Any, ex: Exchange, tally: Tally, _client_wants
                     # LiteLLM's chat→Responses bridge completes whatever way its chat stream ended
                     raise UpstreamFailed("the upstream stream ended before the answer was complete")
                 completed = True
-                response = data.get("response") or {}
-                tally.usage = usage_from_responses(response.get("usage"), response.get("service_tier"))
-                tally.model = response.get("model")
+                _note_completed(tally, data)
             tally.complete = completed
             if trimmed and kind in CLOSING:
                 for piece in closing_event(kind, data, texts):
@@ -121,9 +126,7 @@ class _ResponsesBytesReader:
             if kind == "response.output_text.delta":
                 self.tally.add_text(str(payload.get("delta", "")))
         elif kind in ("response.completed", "response.incomplete"):
-            response = payload.get("response") or {}
-            self.tally.usage = usage_from_responses(response.get("usage"), response.get("service_tier"))
-            self.tally.model = response.get("model")
+            _note_completed(self.tally, payload)
             self.completed = True
         elif kind in ("response.failed", "error"):
             error = (payload.get("response") or {}).get("error") if kind == "response.failed" else payload
@@ -141,16 +144,16 @@ async def relay_responses_bytes(
     repeat the whole answer, and only their usage, model and numbers are read here.
     """
     reader = _ResponsesBytesReader(ex, tally)
-    splitter, strings, whole = SseSplitter(), LongStrings(), WholeEvents()
+    cut, whole = CutEvents(), WholeEvents()
     try:
         async for chunk in chunks:
-            for event in splitter.feed(strings.feed(chunk)):
+            for event in cut.feed(chunk):
                 reader.read(event)
             tally.complete = reader.completed
             out = whole.feed(chunk)
             if out:
                 yield out
-        for event in splitter.end():
+        for event in cut.end():
             reader.read(event)
     finally:
         await aclose(chunks)
