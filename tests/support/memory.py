@@ -4,7 +4,11 @@ Supermemory backend pointed at the fake Supermemory server."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from daemon.errors import MemoryBackendError
@@ -97,11 +101,17 @@ def supermemory_backend(server: FakeSupermemory, timeout: float = 5.0) -> Superm
     return SupermemoryBackend(sessions)
 
 
-def wait_captured(capturer: Any, count: int, timeout: float = 5.0) -> None:
-    """Wait until `capturer` (a Capturer on a served gateway, in another thread) has handled `count`
-    exchanges, stored or failed; AssertionError if it has not by `timeout`."""
-    assert capturer is not None, "capture is off"
+def wait_stored(home: Path, project: str, where: Callable[[str], bool], timeout: float = 5.0) -> list[str]:
+    """The texts of `project`'s memories in the local store of the gateway at `home`, once one matches
+    `where`; AssertionError if none has by `timeout`. Capture is written off the request path, and an
+    earlier test's exchange may still be on its way: waiting on this project's own memory, not on a
+    count of the capturer's, is what cannot be satisfied by someone else's."""
     deadline = time.monotonic() + timeout
-    while capturer.stored + capturer.failed < count and time.monotonic() < deadline:
+    while True:
+        with contextlib.closing(sqlite3.connect(home / "memory.db")) as conn:
+            rows = conn.execute("SELECT text FROM memories WHERE scope = ?", (f"project:{project}",)).fetchall()
+        texts = [row[0] for row in rows]
+        if any(where(t) for t in texts):
+            return texts
+        assert time.monotonic() < deadline, f"capture did not keep up: {texts}"
         time.sleep(0.01)
-    assert capturer.stored + capturer.failed >= count, "capture did not keep up"

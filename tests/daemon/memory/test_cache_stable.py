@@ -18,7 +18,7 @@ from tests.support import agent_session as session_shape
 from tests.support.agent_session import SYSTEM, TURNS, answer, question
 from tests.support.app import Served, serve_gateway
 from tests.support.config import gateway_config
-from tests.support.memory import wait_captured
+from tests.support.memory import wait_stored
 from tests.support.upstream import FakeUpstream, text, tool_call
 from tests.support.upstream.caching import PromptCache
 
@@ -34,14 +34,10 @@ def gateways(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -
             next(gen)
 
 
-def _captured(served: Served) -> int:
-    capturer = served.gateway.capturer
-    return capturer.stored + capturer.failed if capturer is not None else 0
-
-
-def _wait_captured(served: Served, count: int) -> None:
+def _wait_captured(served: Served, project: str, turn: int) -> None:
+    """Memory on: wait until this turn's answer is a memory, so the next step could find it."""
     if served.gateway.settings.context_retrieval.enabled:
-        wait_captured(served.gateway.capturer, count)
+        wait_stored(served.home, project, lambda t: answer(turn) in t)
 
 
 def _anthropic_session(served: Served, fake: FakeUpstream, project: str) -> dict[str, int]:
@@ -70,7 +66,6 @@ def _anthropic_session(served: Served, fake: FakeUpstream, project: str) -> dict
         previous_steps.append(read)
         return r.json()
 
-    base = _captured(served)
     for turn in range(TURNS):
         messages.append({"role": "user", "content": [{"type": "text", "text": question(turn)}]})
         step(tool_call("tool_1", {"path": f"src/{turn}.py"}, id=f"toolu_{turn}"))
@@ -92,7 +87,7 @@ def _anthropic_session(served: Served, fake: FakeUpstream, project: str) -> dict
         )
         step(text(answer(turn)))
         messages.append({"role": "assistant", "content": [{"type": "text", "text": answer(turn)}]})
-        _wait_captured(served, base + turn + 1)
+        _wait_captured(served, project, turn)
     return totals
 
 
@@ -115,7 +110,6 @@ def _openai_session(served: Served, fake: FakeUpstream, project: str) -> dict[st
             assert read > previous[0] - 128, f"read {read} of the last prompt's {previous[0]} tokens"
         previous[:] = [usage["prompt_tokens"]]
 
-    base = _captured(served)
     for turn in range(TURNS):
         messages.append({"role": "user", "content": question(turn)})
         step(tool_call("tool_1", {"path": f"src/{turn}.py"}, id=f"call_{turn}"))
@@ -128,7 +122,7 @@ def _openai_session(served: Served, fake: FakeUpstream, project: str) -> dict[st
         messages.append({"role": "tool", "tool_call_id": f"call_{turn}", "content": f"contents of file {turn}"})
         step(text(answer(turn)))
         messages.append({"role": "assistant", "content": answer(turn)})
-        _wait_captured(served, base + turn + 1)
+        _wait_captured(served, project, turn)
     return totals
 
 

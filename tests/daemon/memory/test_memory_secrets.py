@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,7 +13,7 @@ import pytest
 from daemon.memory.local import LocalBackend
 from tests.support.app import Served, serve_gateway
 from tests.support.config import OPENAI_KEY, gateway_config
-from tests.support.memory import wait_captured
+from tests.support.memory import wait_stored
 from tests.support.upstream import FakeUpstream, text
 
 CLIENT_KEY = "client-presented-key-7c1d93e0aa"
@@ -33,12 +32,6 @@ def served(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> 
     yield from serve_gateway(tmp_path_factory.mktemp("memory-secrets"), gateway_config(upstream.url, memory=True))
 
 
-def _stored(served: Served, project: str) -> list[str]:
-    with sqlite3.connect(served.home / "memory.db") as conn:
-        rows = conn.execute("SELECT text FROM memories WHERE scope = ?", (f"project:{project}",)).fetchall()
-    return [row[0] for row in rows]
-
-
 def _ask(served: Served, project: str, question: str, model: str = "claude-sonnet-4-5", **headers: str) -> None:
     body: dict[str, Any] = {"model": model, "max_tokens": 64, "messages": [{"role": "user", "content": question}]}
     path = "/v1/messages" if model.startswith("claude") else "/v1/chat/completions"
@@ -50,14 +43,10 @@ def _ask(served: Served, project: str, question: str, model: str = "claude-sonne
 def test_a_pasted_key_is_never_stored(served: Served, fake: FakeUpstream, project: str) -> None:
     """A configured key, the key the request presented and key-shaped strings, pasted into a prompt and
     echoed by the answer, are all redacted from the memory the exchange becomes."""
-    capturer = served.gateway.capturer
-    assert capturer is not None
-    before = capturer.stored
     pasted = " ".join([OPENAI_KEY, CLIENT_KEY, *SHAPED.values()])
     fake.script(text(f"Noted: the deploy day is Friday, and your keys {pasted}"))
     _ask(served, project, f"the deploy day is Friday; my keys are {pasted}", **{"x-api-key": CLIENT_KEY})
-    wait_captured(capturer, before + 1)
-    stored = _stored(served, project)
+    stored = wait_stored(served.home, project, lambda t: "Friday" in t)
     assert len(stored) == 1 and "Friday" in stored[0] and "[redacted]" in stored[0], stored
     for secret in [OPENAI_KEY, CLIENT_KEY, *SHAPED.values()]:
         assert secret.split()[-1] not in stored[0], (secret, stored[0])
@@ -83,8 +72,6 @@ def test_a_key_stored_before_is_never_sent_upstream(served: Served, fake: FakeUp
 def test_an_injected_block_is_not_stored_again(served: Served, fake: FakeUpstream, project: str) -> None:
     """An answer that repeats the memory block (or a question that carries one, from a client that
     echoed it) is stored without it."""
-    capturer = served.gateway.capturer
-    assert capturer is not None
 
     async def seed() -> None:
         backend = LocalBackend(served.home / "memory.db")
@@ -92,12 +79,11 @@ def test_an_injected_block_is_not_stored_again(served: Served, fake: FakeUpstrea
         await backend.close()
 
     asyncio.run(seed())
-    before = capturer.stored
     echoed = "Relevant memories for this project:\n- the staging server is zeppelin"
     fake.script(text(f"{echoed}\n\nIt restarts nightly."))
     _ask(served, project, "does the staging server zeppelin restart?")
-    wait_captured(capturer, before + 1)
-    captured = [t for t in _stored(served, project) if t.startswith("User:")]
+    stored = wait_stored(served.home, project, lambda t: t.startswith("User:"))
+    captured = [t for t in stored if t.startswith("User:")]
     assert len(captured) == 1 and "It restarts nightly." in captured[0], captured
     assert "Relevant memories" not in captured[0], captured
 

@@ -16,7 +16,7 @@ from daemon.memory.local import LocalBackend
 from daemon.memory.recall import augment
 from tests.support.app import Served, serve_gateway
 from tests.support.config import gateway_config
-from tests.support.memory import wait_captured
+from tests.support.memory import wait_stored
 from tests.support.upstream import FakeUpstream, text
 
 CODEX_INPUT = [
@@ -38,13 +38,9 @@ def _post(served: Served, path: str, body: dict[str, Any], project: str) -> None
 
 def _tell(served: Served, fake: FakeUpstream, path: str, body: dict[str, Any], project: str, answer: str) -> None:
     """One exchange, answered `answer`, and wait until it is captured."""
-    capturer = served.gateway.capturer
-    assert capturer is not None
-    before = capturer.stored + capturer.failed
     fake.script(text(answer))
     _post(served, path, body, project)
-    wait_captured(capturer, before + 1)
-    assert capturer.failed == 0
+    wait_stored(served.home, project, lambda t: answer in t)
 
 
 def _claude(question: str) -> dict[str, Any]:

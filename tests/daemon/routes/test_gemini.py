@@ -7,7 +7,6 @@ LiteLLM for real: an Anthropic deployment and an OpenAI one through LiteLLM's ad
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +17,7 @@ from daemon.cost import Usage
 from daemon.routes.gemini import GENERATE_PATH, STREAM_PATH, usage_from_gemini
 from tests.support.app import Served, serve_gateway
 from tests.support.config import ANTHROPIC_KEY, GEMINI_KEY, OPENAI_KEY, gateway_config, with_gemini
+from tests.support.memory import wait_stored
 from tests.support.upstream import FakeUpstream, Recorded, cut_stream, error, text, tool_call
 
 ASKED = {
@@ -194,10 +194,7 @@ def test_what_gemini_was_told_is_recalled_into_the_next_request(
         "contents": [{"role": "user", "parts": [{"text": "when do I deploy?"}]}],
         "systemInstruction": {"role": "user", "parts": [{"text": "You are an interactive CLI agent."}]},
     }
-    capturer, deadline = remembering.gateway.capturer, time.monotonic() + 5
-    assert capturer is not None
-    while capturer.stored < 1 and time.monotonic() < deadline:  # capture is written off the request path
-        time.sleep(0.02)
+    wait_stored(remembering.home, project, lambda t: "Fridays" in t)
     fake.clear()
     r = _post(remembering, "claude-sonnet-4-5", "generateContent", project, body=asked)
     assert r.status_code == 200, r.text
