@@ -1,6 +1,7 @@
 """`POST /v1/messages/count_tokens`: Anthropic token counting (Claude Code asks before long turns).
 
-Exact counts from the provider's counting API where it has one, else LiteLLM's local tokenizer (in a
+Exact counts from the provider's counting API where it has one (Anthropic's; OpenAI's
+`/v1/responses/input_tokens`, never asked of a chat-only server), else LiteLLM's local tokenizer (in a
 thread, offline). One databank row each, with the tokens counted as its input and no cost: nothing
 is generated and nothing is billed.
 """
@@ -15,11 +16,11 @@ from starlette.responses import JSONResponse, Response
 
 from daemon.cost import Usage
 from daemon.dialects import Dialect
-from daemon.errors import InvalidRequest
 from daemon.gateway.body import parse_body, read_body
+from daemon.gateway.chat_only import chat_only
 from daemon.gateway.edge import answer_recorded
 from daemon.gateway.exchange import Exchange
-from daemon.gateway.llm import count_tokens, deployment_target
+from daemon.gateway.llm import count_tokens, deployment_target, system_text
 from daemon.gateway.pipeline import credentials
 from daemon.gateway.state import Gateway
 from daemon.gateway.validation import check_types, refuse_redirect_fields, require_messages, require_model
@@ -36,16 +37,8 @@ def validate_count_tokens_request(body: Mapping[str, Any]) -> str:
     require_messages(body)
     check_types(body, _TYPES)
     refuse_redirect_fields(body)
+    system_text(body.get("system"))  # a string or text blocks, else a 400
     return model
-
-
-def system_text(system: Any) -> str | None:
-    """Anthropic's `system` (a string or text blocks) as one string."""
-    if not isinstance(system, list):
-        return system
-    if not all(isinstance(b, dict) and isinstance(b.get("text", ""), str) for b in system):
-        raise InvalidRequest("field 'system' must be text blocks")
-    return "\n".join(b.get("text", "") for b in system)
 
 
 @router.post("/v1/messages/count_tokens")
@@ -64,9 +57,11 @@ async def count_tokens_route(request: Request) -> Response:
             target,
             body["messages"],
             tools=body.get("tools"),
-            system=system_text(body.get("system")),
+            system=body.get("system"),
             api_key=api_key or upstream.get("api_key"),
             api_base=api_base,
+            # a server that speaks only Chat Completions has no counting API: it would answer 404
+            ask_provider=not chat_only(entry.litellm_params),
         )
         ex.succeed(Usage(input_tokens=tokens))
         return JSONResponse({"input_tokens": tokens})

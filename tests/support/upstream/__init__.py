@@ -12,7 +12,8 @@ Most tests use the session's shared one through the ``fake`` fixture (tests/conf
 around each test; ``local_upstream`` is the session's ``LocalUpstream``, fresh for each test too.
 
 Routes (each also without the ``/v1`` prefix): ``POST /v1/chat/completions``, ``/v1/messages``,
-``/v1/messages/count_tokens``, ``/v1/embeddings``, ``/v1/responses`` and ``GET /v1/models``, and
+``/v1/messages/count_tokens``, ``/v1/embeddings``, ``/v1/responses``, ``/v1/responses/input_tokens``
+(OpenAI's token counter) and ``GET /v1/models``, and
 Google's ``POST /v1beta/models/{model}:generateContent`` and ``:streamGenerateContent``; anything else
 is a 404 in OpenAI's error format. Only the generating routes consume scripted replies.
 

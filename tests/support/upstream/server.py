@@ -56,6 +56,7 @@ class _QuietDeliberate(logging.Filter):
 
 
 _GENERATING = frozenset({"/chat/completions", "/messages", "/responses"})
+_COUNTING = frozenset({"/messages/count_tokens", "/responses/input_tokens"})
 
 
 class FakeUpstream:
@@ -284,7 +285,7 @@ class FakeUpstream:
 
         route = path.rstrip("/").removeprefix("/v1")
         dialect: Dialect = "anthropic" if route.startswith("/messages") else "openai"
-        known = route in _GENERATING or route in {"/messages/count_tokens", "/embeddings", "/models"}
+        known = route in _GENERATING or route in _COUNTING or route in {"/embeddings", "/models"}
         if not known or method != ("GET" if route == "/models" else "POST"):
             err = {"message": f"Invalid URL ({method} {path})", "type": "invalid_request_error"}
             return await send_json(send, 404, dumps({"error": {**err, "param": None, "code": None}}), dialect)
@@ -305,6 +306,9 @@ class FakeUpstream:
             return await send_json(send, 400, error_body(dialect, 400, refused, "invalid_request_error"), dialect)
         if route == "/messages/count_tokens":
             return await send_json(send, 200, dumps({"input_tokens": input_words(body)}), dialect)
+        if route == "/responses/input_tokens":  # OpenAI's counter, which LiteLLM asks for OpenAI models
+            counted = {"object": "response.input_tokens", "input_tokens": input_words(body)}
+            return await send_json(send, 200, dumps(counted), dialect)
         if self.latency_ms:
             await asyncio.sleep(self.latency_ms / 1000)
         if route == "/embeddings":
