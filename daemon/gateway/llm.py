@@ -385,8 +385,9 @@ async def _provider_count(
         messages_format="anthropic",
     )
     if result is None or result.error:
-        reason = getattr(result, "error_message", None) or "no count"
-        log.info("the provider's token count for %s failed (%s); counting locally", target, reason)
+        # the status only: a provider's message may quote the key the request presented
+        status = getattr(result, "status_code", None) or "no count"
+        log.info("the provider's token count for %s failed (%s); counting locally", target, status)
         return None
     return int(result.total_tokens)
 
