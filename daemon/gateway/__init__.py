@@ -22,7 +22,8 @@
     answers      an upstream answer no parser should take, or an error dressed as a 200: a 502
     streams      what LiteLLM's stream wrappers kept: a stream that lost an event is not a whole one
     sse          EventStreamResponse (streams with disconnect detection), SSE framing and splitting
-    llm          the only door to LiteLLM: setup, Router, error mapping, token counting, stream introspection
+    llm          the door to LiteLLM: setup, Router, error mapping, stream introspection
+    token_count  count_tokens: the provider's counter (the request as Anthropic's), else LiteLLM's tokenizer
     llm_setup    what llm turns off in LiteLLM once: its per-call pricing (memproxy prices off the path), noise
     encode       JSON out on the request path: orjson, json where orjson refuses (big ints, non-str keys)
     embedder     memory's embeddings through the Router's `aembedding` (`context_retrieval.embedding_model`)

@@ -20,9 +20,10 @@ from daemon.gateway.body import parse_body, read_body
 from daemon.gateway.chat_only import chat_only
 from daemon.gateway.edge import answer_recorded
 from daemon.gateway.exchange import Exchange
-from daemon.gateway.llm import count_tokens, deployment_target, system_text
+from daemon.gateway.llm import deployment_target
 from daemon.gateway.pipeline import credentials
 from daemon.gateway.state import Gateway
+from daemon.gateway.token_count import count_tokens, system_text
 from daemon.gateway.validation import check_types, refuse_redirect_fields, require_messages, require_model
 from daemon.routes.messages import TYPES
 
