@@ -32,7 +32,7 @@ Modules:
   ``plain_answers`` error bodies, embeddings, the model list).
 - ``server``: ``FakeUpstream``, the uvicorn server in a thread.
 - ``gemini``: its Gemini API (``/v1beta/...``): Google's shapes, ``\\r\\n`` SSE, ``x-goog-api-key``.
-- ``observing``: ``ObservingUpstream``, which also notes client hang-ups, and a truncated stream.
+- ``observing``: ``ObservingUpstream``, which also notes client hang-ups; a truncated stream, a held one.
 - ``local``: ``LocalUpstream``, a local model server: Chat Completions only, no key, ``\\r\\n`` line ends.
 - ``cli``: ``main`` for ``python -m`` (``--local`` runs a ``LocalUpstream``).
 """
