@@ -28,7 +28,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 MiB = 1024 * 1024
 AFTER_S = 1.0
-# /health every 10 ms until SIGTERM; prints [[when sent (epoch s), how long it took], ...]
+# /health every 10 ms until SIGTERM; prints "ready" after the first answer, then (at the end)
+# [[when sent (epoch s), how long it took], ...]
 PROBE = """
 import json, signal, sys, time
 import httpx
@@ -40,6 +41,8 @@ with httpx.Client(timeout=60) as client:
         started = time.time()
         client.get(sys.argv[1] + "/health")
         lags.append((started, time.time() - started))
+        if len(lags) == 1:
+            print("ready", flush=True)
         time.sleep(0.01)
 print(json.dumps(lags))
 """
@@ -92,7 +95,8 @@ def test_health_answers_while_a_big_body_is_parsed(request: pytest.FixtureReques
     # the prober is a process of its own: the fake upstream, parsing the body in this one, holds its GIL
     prober = subprocess.Popen([sys.executable, "-c", PROBE, daemon.url], stdout=subprocess.PIPE, text=True)
     try:
-        time.sleep(1.0)
+        # probing already, however long a loaded machine takes to start a Python with httpx
+        assert prober.stdout is not None and prober.stdout.readline().strip() == "ready", "the prober did not start"
         sent = time.time()
         answer = httpx.post(
             f"{daemon.url}/v1/chat/completions",
