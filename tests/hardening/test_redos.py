@@ -59,7 +59,7 @@ def test_a_backtracking_user_agent_never_stalls_the_loop(daemon: Daemon, project
     # loaded machine can stretch past the bounds below; "warm-up/1" matches neither rule
     assert _chat(project_port, "warm-up/1").status_code == 200
     lags: list[float] = []
-    done = threading.Event()
+    done, probing = threading.Event(), threading.Event()
 
     def probe() -> None:
         with httpx.Client(timeout=60) as client:
@@ -67,12 +67,13 @@ def test_a_backtracking_user_agent_never_stalls_the_loop(daemon: Daemon, project
                 started = time.perf_counter()
                 client.get(f"{daemon.url}/health")
                 lags.append(time.perf_counter() - started)
+                probing.set()
                 time.sleep(0.01)
 
     prober = threading.Thread(target=probe)
     prober.start()
     try:
-        time.sleep(0.1)
+        assert probing.wait(30), "the /health prober never had an answer"  # not a sleep: it probes already
         started = time.perf_counter()
         answer = _chat(project_port, agent)
         took = time.perf_counter() - started
