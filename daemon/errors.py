@@ -179,6 +179,13 @@ class UpstreamUnavailable(GatewayError):
     kind = "unavailable"
 
 
+class GatewayStopping(GatewayError):
+    """The daemon is stopping and could not wait for this answer to end (`memproxy down --timeout`)."""
+
+    status = 503
+    kind = "unavailable"
+
+
 class UpstreamTimeout(GatewayError):
     status = 504
     kind = "timeout"

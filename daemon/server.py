@@ -76,6 +76,7 @@ def _serve(settings: Settings, *, background: bool, started: Callable[[], None],
     import uvicorn
 
     from daemon.app import Hosted, create_app, start_gateway
+    from daemon.gateway.sse import OpenStreams
     from daemon.http_limits import LimitedHttpToolsProtocol
     from daemon.observe.logfile import drop_foreign_handlers
     from daemon.usage.integrity import refuse_if_damaged
@@ -106,6 +107,7 @@ def _serve(settings: Settings, *, background: bool, started: Callable[[], None],
         )
 
     app = create_app(settings, gateway, listeners=listeners)
+    app.state.streams = streams = OpenStreams()
     config = uvicorn.Config(
         app,
         log_level=settings.logging.level if settings.logging.level == "debug" else "warning",
@@ -126,6 +128,18 @@ def _serve(settings: Settings, *, background: bool, started: Callable[[], None],
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets=sockets)
             started()  # serving now, its signal handlers set: a `down` may stop it
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            streams.stopping = True  # a stream uvicorn cancels from here on ends with its reason
+            await super().shutdown(sockets=sockets)
+            cut = await streams.cut(timeout=2.0)  # forced (`down` past its timeout): what is left
+            if cut:
+                log.warning("memproxy stopped with %d answer(s) still streaming; each was told so", cut)
+            if self.force_exit:
+                # uvicorn skips the app's shutdown when forced; with the streams ended it can run (the
+                # memory store closed, telemetry flushed), and the lifespan task ends rather than being
+                # cancelled by the closing loop (one more traceback in the log)
+                await self.lifespan.shutdown()
 
     server = Server(config)
     info = DaemonInfo(

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from daemon.errors import ModelNotFound, UpstreamFailed, UpstreamTimeout
+from daemon.errors import GatewayStopping, ModelNotFound, UpstreamFailed, UpstreamTimeout
 from daemon.gateway import passthrough
 from daemon.gateway.answers import reported_error
 from daemon.gateway.body import parse_body, read_body, validated
@@ -181,7 +181,17 @@ async def call_llm(
 
 def _streamed(relay: Any, ex: Exchange, tally: Tally, endpoint: Endpoint) -> Response:
     chunks = guarded(relay, ex, tally, endpoint.stream_error)
-    return EventStreamResponse(chunks, on_disconnect=ex.disconnected)
+
+    def cut() -> bytes:
+        """The daemon stops before the answer ends: an error row, and the client told why."""
+        if ex.done:
+            return b""  # the answer was whole: its row is written, nothing is owed
+        err = GatewayStopping("memproxy stopped before the answer ended (memproxy down); ask again")
+        ex.resolved(tally.model)
+        ex.fail(err, tally.usage)
+        return endpoint.stream_error(err)
+
+    return EventStreamResponse(chunks, on_disconnect=ex.disconnected, on_cut=cut)
 
 
 def _answered(plain: Any, ex: Exchange, content: bytes | None = None) -> Response:

@@ -4,6 +4,11 @@ streaming response that passes chunks on as they arrive and notices a client han
 Starlette's StreamingResponse only learns of a disconnect when it next writes; a stream waiting on
 a slow upstream would keep the upstream request open. Here a second task listens for
 `http.disconnect` and cancels the pump, which closes the upstream stream within the same tick.
+
+A stream the stopping daemon cannot wait for (`memproxy down` past its timeout) is ended by it
+(`OpenStreams.cut`), or cancelled by uvicorn past its own graceful timeout: either way it ends with
+its `on_cut` event, which says why. The closing loop used to cancel such streams, and uvicorn logged
+a traceback for each.
 """
 
 from __future__ import annotations
@@ -166,27 +171,51 @@ class EventStreamResponse(Response):
         on_disconnect: Callable[[], None],
         status_code: int = 200,
         headers: dict[str, str] | None = None,
+        on_cut: Callable[[], bytes] | None = None,
     ) -> None:
         self.chunks = chunks
         self.on_disconnect = on_disconnect
+        self.on_cut = on_cut  # the daemon stops: note it, and say it to the client (b"" if it is all said)
         self.status_code = status_code
         self.background = None
         self.init_headers({**SSE_HEADERS, **(headers or {})})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        streams: OpenStreams | None = getattr(getattr(scope.get("app"), "state", None), "streams", None)
         pump = asyncio.ensure_future(self._pump(send))
         watch = asyncio.ensure_future(self._watch(receive))
+        cut = asyncio.Event()
+        told = asyncio.ensure_future(cut.wait())
+        last: bytes | None = None
+        if streams is not None:
+            streams.opened(cut)
         try:
-            await asyncio.wait((pump, watch), return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait((pump, watch, told), return_when=asyncio.FIRST_COMPLETED)
+            if told.done() and not pump.done() and self.on_cut is not None:
+                last = self.on_cut()  # before the pump is cancelled, so the row says why
+        except asyncio.CancelledError:
+            # uvicorn cancels what is left once its graceful shutdown has waited long enough
+            if self.on_cut is None or streams is None or not streams.stopping:
+                raise
+            last = self.on_cut()
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()  # handled: the stream ends here, with its reason
         finally:
-            hung_up = watch.done() and not pump.done()
-            for task in (pump, watch):
+            if streams is not None:
+                streams.closed(cut)
+            hung_up = watch.done() and not pump.done() and last is None
+            for task in (pump, watch, told):
                 if not task.done():
                     task.cancel()
-            await asyncio.gather(pump, watch, return_exceptions=True)
+            await asyncio.gather(pump, watch, told, return_exceptions=True)
             if hung_up or (pump.done() and not pump.cancelled() and isinstance(pump.exception(), OSError)):
                 self.on_disconnect()
             await aclose(self.chunks)
+        if last is not None:
+            with contextlib.suppress(Exception):  # a client that is gone too: nothing is owed to it
+                async with asyncio.timeout(1.0):
+                    await send({"type": "http.response.body", "body": last, "more_body": False})
 
     async def _pump(self, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
@@ -200,6 +229,34 @@ class EventStreamResponse(Response):
             message = await receive()
             if message["type"] == "http.disconnect":
                 return
+
+
+class OpenStreams:
+    """The streams being sent (the app's `state.streams`), so a stopping daemon can end each one with
+    its reason rather than have the closing loop cancel it."""
+
+    def __init__(self) -> None:
+        self.stopping = False
+        self._cuts: set[asyncio.Event] = set()
+
+    def opened(self, cut: asyncio.Event) -> None:
+        self._cuts.add(cut)
+
+    def closed(self, cut: asyncio.Event) -> None:
+        self._cuts.discard(cut)
+
+    async def cut(self, timeout: float) -> int:
+        """End every open stream now (each with its `on_cut` event); wait up to `timeout` seconds for
+        them to be sent. How many were open."""
+        self.stopping = True
+        count = len(self._cuts)
+        for cut in list(self._cuts):
+            cut.set()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while self._cuts:
+                    await asyncio.sleep(0.01)
+        return count
 
 
 async def aclose(chunks: Any) -> None:

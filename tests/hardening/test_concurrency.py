@@ -215,3 +215,15 @@ def test_down_records_the_20_cut_streams(cut: Drain) -> None:
     assert "memproxy stopped" in cut.log, cut.log
     assert len(cut.rows) == OPEN_STREAMS
     assert [r for r in cut.rows if r["status"] == "in_flight"] == []
+
+
+@pytest.mark.slow
+def test_a_cut_stream_ends_with_a_reason_and_leaves_no_traceback(cut: Drain) -> None:
+    """A stream `down` cannot wait for ends with an error event saying memproxy stopped (what the
+    client's SDK shows), and its row says so, not that the client hung up. uvicorn logged a
+    CancelledError traceback per stream when the stopping loop cancelled them, 20 in all."""
+    log = (cut.daemon.home / "daemon.log").read_text()
+    assert "Traceback" not in log and "Exception in ASGI application" not in log, log[-3000:]
+    assert [b"memproxy stopped" in b for b in cut.streams] == [True] * OPEN_STREAMS, cut.streams[0][-300:]
+    assert [r["status"] for r in cut.rows] == ["error"] * OPEN_STREAMS, cut.rows
+    assert all("memproxy stopped" in (r["error"] or "") for r in cut.rows), cut.rows
