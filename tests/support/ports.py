@@ -15,10 +15,16 @@ RANGE_SIZE = 16
 
 
 def free_port() -> int:
-    """A loopback port nobody listens on right now (the OS picks it)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port nobody listens on right now, picked at random in 10000-19999: below the project
+    ranges (`free_port_range`) and outside the ephemeral range. The OS's pick (bind to port 0) was an
+    ephemeral port, which any client socket of the suite could take as its own between this call and
+    the daemon binding it, a process start later (the daemon then found its port held)."""
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(10000, 20000)
+        if port_free(port):
+            return port
+    raise RuntimeError("no free port found")
 
 
 def port_free(port: int) -> bool:
@@ -49,9 +55,10 @@ def free_port_range(size: int = RANGE_SIZE) -> tuple[int, int]:
 
 
 def free_range(size: int = 40) -> tuple[int, int]:
-    """A port range whose first port is free right now (choose_port skips any taken later)."""
-    low = min(free_port(), 65535 - size)
-    return low, low + size - 1
+    """A port range free right now, outside the ephemeral range: a test may name any of its ports. It
+    was the OS's pick for one port and the 39 after it, ephemeral ports that any client's socket (the
+    suite opens thousands) could hold a moment later ("port 38936 is held by another program")."""
+    return free_port_range(size)
 
 
 def wait_port(port: int, up: bool = True, timeout: float = 10) -> bool:
