@@ -54,8 +54,8 @@ def _handler(recorder: WebhookRecorder) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length") or 0))
+            recorder.holding += 1  # before it shows as received: whoever waited for it sees it held
             recorder.received.append(json.loads(body))
-            recorder.holding += 1
             recorder._release.wait(30)
             recorder.holding -= 1
             self.send_response(200)
