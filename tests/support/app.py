@@ -31,7 +31,7 @@ class Served:
         assert self.gateway.writer.flush()
         return [r for r in recent(self.home / "memproxy.db", None) if r["project"] == project]
 
-    def wait_final(self, project: str, timeout: float = 3) -> list[dict[str, Any]]:
+    def wait_final(self, project: str, timeout: float = 15) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
         while True:
             rows = self.rows(project)

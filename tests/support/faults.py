@@ -44,7 +44,7 @@ def post(daemon: Daemon, route: str, model: str, project: str, timeout: float = 
     )
 
 
-def final_row(daemon: Daemon, project: str, timeout: float = 5) -> dict[str, Any]:
+def final_row(daemon: Daemon, project: str, timeout: float = 15) -> dict[str, Any]:
     """The one final (not in-flight) row of `project`, read from SQLite."""
     rows = wait_for(
         lambda: [r for r in db_rows(daemon.home, "project = ?", (project,)) if r["status"] != "in_flight"], timeout

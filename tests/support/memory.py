@@ -101,7 +101,7 @@ def supermemory_backend(server: FakeSupermemory, timeout: float = 5.0) -> Superm
     return SupermemoryBackend(sessions)
 
 
-def wait_stored(home: Path, project: str, where: Callable[[str], bool], timeout: float = 5.0) -> list[str]:
+def wait_stored(home: Path, project: str, where: Callable[[str], bool], timeout: float = 15.0) -> list[str]:
     """The texts of `project`'s memories in the local store of the gateway at `home`, once one matches
     `where`; AssertionError if none has by `timeout`. Capture is written off the request path, and an
     earlier test's exchange may still be on its way: waiting on this project's own memory, not on a

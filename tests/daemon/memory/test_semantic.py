@@ -96,7 +96,7 @@ def test_a_paraphrase_sharing_no_word_is_recalled_by_meaning(
 ) -> None:
     seed(served.home, project, DEPLOY, PAYMENTS)
     assert DEPLOY in ask(served, fake, project, "how do we deploy the shop?")  # by words; then the backfill
-    wait_for(lambda: embedded(served.home, project, DEPLOY) and embedded(served.home, project, PAYMENTS), timeout=5)
+    wait_for(lambda: embedded(served.home, project, DEPLOY) and embedded(served.home, project, PAYMENTS), timeout=30)
     sent = ask(served, fake, project, PARAPHRASE)
     assert DEPLOY in sent
     assert PAYMENTS not in sent  # similar to nothing asked: below min_similarity
@@ -107,7 +107,7 @@ def test_an_unrelated_question_gets_no_memory(
 ) -> None:
     seed(served.home, project, DEPLOY, PAYMENTS)
     ask(served, fake, project, "which card processor?")  # starts embedding the seeded memories
-    wait_for(lambda: embedded(served.home, project, DEPLOY) and embedded(served.home, project, PAYMENTS), timeout=5)
+    wait_for(lambda: embedded(served.home, project, DEPLOY) and embedded(served.home, project, PAYMENTS), timeout=30)
     sent = ask(served, fake, project, UNRELATED)
     assert DEPLOY not in sent and PAYMENTS not in sent
     assert served.rows(project)[-1]["memory_hits"] == 0
@@ -119,7 +119,7 @@ def test_a_word_in_common_with_a_question_far_in_meaning_is_no_match(
     tests = "Run the test suite with make test-all"
     seed(served.home, project, tests, DEPLOY)
     ask(served, fake, project, "which day do we ship?")  # starts embedding the seeded memories
-    wait_for(lambda: embedded(served.home, project, tests) and embedded(served.home, project, DEPLOY), timeout=5)
+    wait_for(lambda: embedded(served.home, project, tests) and embedded(served.home, project, DEPLOY), timeout=30)
     assert tests not in ask(served, fake, project, "how do bees make honey?")  # "make": by words alone, a hit
     assert tests in ask(served, fake, project, "how do I run the test suite?")  # words and meaning agree
 
@@ -129,7 +129,7 @@ def test_a_captured_exchange_is_embedded_and_found_by_meaning(
 ) -> None:
     fake.script(text("Noted."))
     ask(served, fake, project, "Remember: our logo is teal")
-    assert wait_for(lambda: embedded(served.home, project, "logo is teal"), timeout=5)  # embedded as it was stored
+    assert wait_for(lambda: embedded(served.home, project, "logo is teal"), timeout=30)  # embedded as it was stored
     assert "logo is teal" in ask(served, fake, project, "what shade is the brand mark?")
 
 
@@ -141,7 +141,7 @@ def test_embeddings_down_means_words_only_logged_once_then_backfilled(
     up.down = True
     fake.script(text("Noted."))
     ask(served, fake, project, "Remember: we deploy on Fridays")  # served, and captured without a vector
-    assert wait_for(lambda: embedded(served.home, project, "deploy on Fridays", vector=False), timeout=5)
+    assert wait_for(lambda: embedded(served.home, project, "deploy on Fridays", vector=False), timeout=30)
     assert not embedded(served.home, project, "deploy on Fridays")
     assert "deploy on Fridays" in ask(served, fake, project, "when do we deploy?")  # the word search still answers
     assert "deploy on Fridays" not in ask(served, fake, project, PARAPHRASE)
@@ -151,7 +151,7 @@ def test_embeddings_down_means_words_only_logged_once_then_backfilled(
     up.down = False
     memory.down_until = 0.01  # as if the pause before trying again (30 s) were over
     ask(served, fake, project, "which day do we ship?")  # embeds again, and starts the backfill
-    wait_for(lambda: embedded(served.home, project, "deploy on Fridays"), timeout=5)
+    wait_for(lambda: embedded(served.home, project, "deploy on Fridays"), timeout=30)
     assert "deploy on Fridays" in ask(served, fake, project, "which day is release day?")
     assert "answers again" in caplog.text
     assert httpx.get(f"{served.url}/health").json()["sessions"]["embeddings"]["available"] is True
