@@ -109,6 +109,21 @@ def ask(
     return "".join(b.text for b in message.content if b.type == "text")
 
 
+SENTINEL = "sentinel question: is the capture queue empty"
+
+
+def captured_so_far(gw: Daemon, fake: FakeUpstream, project: str) -> list[dict[str, Any]]:
+    """The project's memories (the sentinel's left out) once every exchange asked before this call is
+    captured: capture is one queue, handled in order, so once one more exchange asked now is a memory,
+    those before it are done (a sleep only guessed how long that takes)."""
+    fake.script(text("Noted."))
+    with oai_client(gw, project) as oai:
+        ask(oai, [{"role": "user", "content": SENTINEL}])
+    stored = wait_memory(gw, project, lambda m: SENTINEL in m["text"], timeout=30)
+    assert any(SENTINEL in m["text"] for m in stored), stored
+    return [m for m in stored if SENTINEL not in m["text"]]
+
+
 def upstream_body(fake: FakeUpstream, client: openai.OpenAI | anthropic.Anthropic) -> dict[str, Any]:
     path = "/v1/chat/completions" if isinstance(client, openai.OpenAI) else "/v1/messages"
     body: dict[str, Any] = fake.last(path).body
@@ -212,8 +227,7 @@ def test_a_streamed_answer_is_captured_once_complete(
     captured = [m["text"] for m in stored if "zeppelin" in m["text"]]
     assert len(captured) == 1, stored
     assert "what is the staging server called?" in captured[0] and answer in captured[0]  # whole, not a prefix
-    time.sleep(0.5)  # nothing more arrives for the same exchange
-    assert len(memories(gw, project)) == 1
+    assert len(captured_so_far(gw, fake, project)) == 1  # nothing more arrives for the same exchange
 
 
 # --- query strategies: which memory the search finds ------------------------------------------------
@@ -352,8 +366,7 @@ def test_the_same_exchange_is_remembered_once(daemons: dict[str, Daemon], fake: 
         for _ in range(3):
             ask(oai, [{"role": "user", "content": "where is the build cache?"}])
     gw.project_rows(project, 3)
-    time.sleep(0.5)  # capture runs off the request path
-    stored = wait_memory(gw, project, lambda m: "quokka" in m["text"])
+    stored = captured_so_far(gw, fake, project)  # all three exchanges handled
     assert len([m for m in stored if "quokka" in m["text"]]) == 1, stored
 
 
