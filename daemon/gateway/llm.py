@@ -187,8 +187,24 @@ def map_exception(exc: BaseException) -> GatewayError:
         return for_upstream_status(status, said or message, url)
     if isinstance(exc, litellm.APIError):
         return UpstreamFailed(f"upstream failed: {message}")
+    broken = _broken_connection(exc)
+    if broken is not None:
+        return broken
     log.exception("unexpected error calling the upstream", exc_info=exc)
     return UpstreamFailed(f"upstream call failed: {type(exc).__name__}: {message}")
+
+
+def _broken_connection(exc: BaseException) -> GatewayError | None:
+    """An upstream stream that stalled or broke, as LiteLLM's Router lets it through unwrapped (httpx's
+    errors over its aiohttp transport): an upstream fault like any other, not an unexpected one."""
+    import aiohttp
+    import httpx
+
+    if isinstance(exc, httpx.TimeoutException | aiohttp.ServerTimeoutError):
+        return UpstreamTimeout(f"the upstream stopped sending: {_clean_message(exc) or type(exc).__name__}")
+    if isinstance(exc, httpx.TransportError | aiohttp.ClientError):
+        return UpstreamFailed(f"the connection to the upstream broke: {_clean_message(exc) or type(exc).__name__}")
+    return None
 
 
 def _upstream_answer(exc: BaseException) -> tuple[str | None, str | None]:

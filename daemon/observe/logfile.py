@@ -41,19 +41,35 @@ class OwnerOnlyRotatingHandler(logging.handlers.RotatingFileHandler):
 
 
 class Redacting(logging.Filter):
-    """Takes the configured keys out of every line (LiteLLM's messages may quote a request)."""
+    """Takes the configured keys out of every line, tracebacks included (LiteLLM's messages and its
+    exceptions may quote a request). A foreign library's traceback (LiteLLM logs one for each upstream
+    fault, which memproxy records itself) is cut to its last line, unless the level is debug; one of
+    memproxy's own is a bug, and is kept whole."""
 
-    def __init__(self, secrets: Iterable[str]) -> None:
+    def __init__(self, secrets: Iterable[str], *, whole_foreign_tracebacks: bool = False) -> None:
         super().__init__()
         self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+        self._whole_foreign = whole_foreign_tracebacks
+
+    def _redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "[redacted]")
+        return text
 
     def filter(self, record: logging.LogRecord) -> bool:
         if self._secrets:
-            message = record.getMessage()
-            for secret in self._secrets:
-                message = message.replace(secret, "[redacted]")
-            record.msg, record.args = message, None
+            record.msg, record.args = self._redact(record.getMessage()), None
+        if record.exc_info or record.exc_text:  # LiteLLM's own filter may have formatted it already
+            text = record.exc_text or _TRACEBACKS.formatException(record.exc_info)  # type: ignore[arg-type]
+            if not self._whole_foreign and record.name.startswith(FOREIGN_LOGGERS):
+                text = text.rstrip().rsplit("\n", 1)[-1]  # "httpx.ReadError: ..."
+            record.exc_text = self._redact(text)
+        if record.stack_info:
+            record.stack_info = self._redact(record.stack_info)
         return True
+
+
+_TRACEBACKS = logging.Formatter()
 
 
 class _LogStream(io.TextIOBase):
@@ -90,12 +106,13 @@ def setup_daemon_logging(
     """Route every log record to the rotating `log_file` (and stderr in the foreground); the file handler."""
     handler = OwnerOnlyRotatingHandler(log_file, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
     handler.setFormatter(logging.Formatter(FORMAT))
-    handler.addFilter(Redacting(secrets))
+    redacting = Redacting(secrets, whole_foreign_tracebacks=level.lower() == "debug")
+    handler.addFilter(redacting)
     handlers: list[logging.Handler] = [handler]
     if not background:
         console = logging.StreamHandler(sys.stderr)
         console.setFormatter(logging.Formatter(FORMAT))
-        console.addFilter(Redacting(secrets))
+        console.addFilter(redacting)
         handlers.append(console)
     logging.basicConfig(level=level.upper(), handlers=handlers, force=True)
     logging.captureWarnings(True)

@@ -79,3 +79,22 @@ def test_a_litellm_error_is_one_line_with_the_key_taken_out(
     assert all("sk-configured-123" not in line for line in lines)
     captured = capfd.readouterr()
     assert captured.err.count("upstream said no") == 1  # the foreground's stderr copy, not LiteLLM's own too
+
+
+def test_a_traceback_is_redacted_and_litellms_are_one_line(tmp_path: Path, restore_logging: None) -> None:
+    """The key is taken out of a traceback's text too (the filter redacted the message only; an
+    exception quoting a request went to the file whole), and LiteLLM's error tracebacks for an
+    upstream's fault (a stream cut, a stall: memproxy records those itself) are their last line."""
+    log_file = tmp_path / "daemon.log"
+    setup_daemon_logging("info", log_file, max_bytes=1 << 20, backups=2, secrets={"sk-configured-123"})
+    for name in ("memproxy.llm", "LiteLLM"):
+        try:
+            raise ValueError("the upstream echoed Authorization: Bearer sk-configured-123")
+        except ValueError:
+            logging.getLogger(name).exception("%s: unexpected", name)
+    written = log_file.read_text()
+    assert "sk-configured-123" not in written, written
+    ours, theirs = written.split("LiteLLM: unexpected")
+    assert "Traceback (most recent call last)" in ours  # memproxy's own: a bug, kept whole
+    # (LiteLLM, once imported, masks a bearer token itself: "REDACTED"; memproxy's filter "[redacted]")
+    assert "Traceback" not in theirs and "ValueError: the upstream echoed Authorization:" in theirs
