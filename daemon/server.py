@@ -7,6 +7,7 @@ foreground by `memproxy up --foreground` (for systemd/launchd and debugging).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import ipaddress
 import logging
 import os
@@ -28,6 +29,7 @@ log = logging.getLogger("memproxy.daemon")
 
 # SIGTERM lets in-flight requests finish for this long; `memproxy down --timeout` decides sooner.
 GRACEFUL_SECONDS = 30
+FORCED_SHUTDOWN_SECONDS = 1.5  # the app's shutdown after a forced stop (`down` past its timeout)
 KEEP_ALIVE_SECONDS = 120
 
 
@@ -138,8 +140,13 @@ def _serve(settings: Settings, *, background: bool, started: Callable[[], None],
             if self.force_exit:
                 # uvicorn skips the app's shutdown when forced; with the streams ended it can run (the
                 # memory store closed, telemetry flushed), and the lifespan task ends rather than being
-                # cancelled by the closing loop (one more traceback in the log)
-                await self.lifespan.shutdown()
+                # cancelled by the closing loop (one more traceback in the log). Bounded: `down` sends
+                # SIGKILL 5 s after its SIGINT, and the databank is flushed after this
+                try:
+                    async with asyncio.timeout(FORCED_SHUTDOWN_SECONDS):
+                        await self.lifespan.shutdown()
+                except TimeoutError:
+                    log.warning("the app's shutdown took over %.1f s; stopping without it", FORCED_SHUTDOWN_SECONDS)
 
     server = Server(config)
     info = DaemonInfo(
