@@ -2,7 +2,8 @@
 other thing memproxy asks of LiteLLM (its parameter names, what its stream wrappers know about how a
 stream ended); `token_count` asks it to count.
 
-Nothing else in memproxy imports LiteLLM or touches its module globals. `LITELLM_LOCAL_MODEL_COST_MAP` is set
+Nothing else in memproxy imports LiteLLM or touches its module globals (`llm_setup` and `token_count`
+get it through `import_litellm`). `LITELLM_LOCAL_MODEL_COST_MAP` is set
 before the import so LiteLLM never fetches its price map over the network at start.
 """
 
@@ -187,23 +188,23 @@ def map_exception(exc: BaseException) -> GatewayError:
         return for_upstream_status(status, said or message, url)
     if isinstance(exc, litellm.APIError):
         return UpstreamFailed(f"upstream failed: {message}")
-    broken = _broken_connection(exc)
+    broken = _broken_connection(exc, message or type(exc).__name__)
     if broken is not None:
         return broken
     log.exception("unexpected error calling the upstream", exc_info=exc)
     return UpstreamFailed(f"upstream call failed: {type(exc).__name__}: {message}")
 
 
-def _broken_connection(exc: BaseException) -> GatewayError | None:
+def _broken_connection(exc: BaseException, message: str) -> GatewayError | None:
     """An upstream stream that stalled or broke, as LiteLLM's Router lets it through unwrapped (httpx's
     errors over its aiohttp transport): an upstream fault like any other, not an unexpected one."""
     import aiohttp
     import httpx
 
     if isinstance(exc, httpx.TimeoutException | aiohttp.ServerTimeoutError):
-        return UpstreamTimeout(f"the upstream stopped sending: {_clean_message(exc) or type(exc).__name__}")
+        return UpstreamTimeout(f"the upstream stopped sending: {message}")
     if isinstance(exc, httpx.TransportError | aiohttp.ClientError):
-        return UpstreamFailed(f"the connection to the upstream broke: {_clean_message(exc) or type(exc).__name__}")
+        return UpstreamFailed(f"the connection to the upstream broke: {message}")
     return None
 
 

@@ -33,7 +33,7 @@ async def count_tokens(
         try:
             counted = await _provider_count(litellm, target, messages, tools, system, api_key, api_base)
         except Exception as exc:  # the local count is an answer too
-            log.info("the provider's token count for %s failed (%s); counting locally", target, type(exc).__name__)
+            _failed(target, type(exc).__name__)
             counted = None
         if counted is not None:
             return counted
@@ -69,10 +69,13 @@ async def _provider_count(
     )
     if result is None or result.error:
         # the status only: a provider's message may quote the key the request presented
-        status = getattr(result, "status_code", None) or "no count"
-        log.info("the provider's token count for %s failed (%s); counting locally", target, status)
+        _failed(target, getattr(result, "status_code", None) or "no count")
         return None
     return int(result.total_tokens)
+
+
+def _failed(target: str, reason: object) -> None:
+    log.info("the provider's token count for %s failed (%s); counting locally", target, reason)
 
 
 def system_text(system: Any) -> str | None:
