@@ -282,8 +282,8 @@ class UsageWriter:
         try:
             self._write(batch)
         except Exception as exc:
+            self._failed(exc, len(batch))  # the reason first: /health never counts rows waiting without it
             self._backlog.add(batch)
-            self._failed(exc, len(batch))
 
     def _retry(self) -> None:
         """Write the backlog, oldest first; on failure, spill memory to the spool if it is over its bound."""
